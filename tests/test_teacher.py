@@ -1,0 +1,124 @@
+"""Teacher: loading, fine-tuning, batched prediction, windows and the logits cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kdcore.config import TeacherConfig
+from kdcore.teacher import Teacher, TeacherError
+
+
+class _Labelled:
+    def __init__(self, texts, labels):
+        self.texts, self.labels, self.has_labels = list(texts), np.asarray(labels), True
+
+    def __len__(self):
+        return len(self.texts)
+
+
+POS = ["good film", "great movie", "brilliant and moving", "fun and charming", "loved this film", "wonderful story"]
+NEG = ["bad film", "awful movie", "boring and dull", "terrible mess", "hated this film", "worst story"]
+
+
+def test_predict_matches_one_by_one_and_sorts_batches(tiny_teacher):
+    texts = ["good film", "the movie was awful and boring " * 3, "cafe", "great !"]
+    batched = tiny_teacher.predict_logits(texts, batch_size=2)
+    single = np.vstack([tiny_teacher.predict_logits([t], use_cache=False) for t in texts])
+    assert batched.shape == (4, 2) and batched.dtype == np.float32
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    proba = tiny_teacher.predict_proba(texts)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+
+
+def test_long_text_is_split_into_windows_and_caller_told(tiny_teacher):
+    long_text = " ".join(["good film and bad movie"] * 20)
+    windows = tiny_teacher.encode_windows(long_text)
+    assert len(windows) > 1
+    assert all(len(w["input_ids"]) <= tiny_teacher.max_length for w in windows)
+    assert windows[0]["input_ids"][0] == tiny_teacher.tokenizer.cls_token_id
+    tiny_teacher.predict_logits([long_text, "good"], use_cache=False)
+    assert tiny_teacher.last_predict_info["windowed_texts"] == 1
+
+
+def test_offsets_of_windows_point_at_text(tiny_teacher):
+    text = "Un-believable, boringly good!"
+    (window,) = tiny_teacher.encode_windows(text)
+    pieces = tiny_teacher.tokenizer.convert_ids_to_tokens(window["input_ids"])
+    for piece, (a, b) in zip(pieces[1:-1], window["offsets"][1:-1]):
+        assert text[a:b].lower() == piece.lstrip("#") or piece == "[UNK]"
+
+
+def test_cache_hit_then_miss_when_a_text_changes(tiny_model_dir, tmp_path):
+    teacher = Teacher.from_pretrained(tiny_model_dir, cache_dir=tmp_path / "cache", device="cpu")
+    texts = ["good film", "bad film"]
+    first = teacher.predict_logits(texts)
+    assert teacher.last_predict_info["cache"] == "miss"
+    second = teacher.predict_logits(texts)
+    assert teacher.last_predict_info["cache"] == "hit"
+    np.testing.assert_array_equal(first, second)
+    teacher.predict_logits(["good film", "bad movie"])
+    assert teacher.last_predict_info["cache"] == "miss"
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+
+def test_fine_tune_learns_toy_task_and_changes_fingerprint(tiny_model_dir):
+    config = TeacherConfig(max_length=16, stride=4, epochs=30, batch_size=4, learning_rate=3e-3,
+                           max_steps=90, eval_every=30, patience=5, warmup_ratio=0.1)
+    teacher = Teacher.from_pretrained(tiny_model_dir, config=config, device="cpu")
+    before = teacher.fingerprint()
+    data = _Labelled(POS + NEG, [1] * len(POS) + [0] * len(NEG))
+    events = []
+    teacher.fit(data, dev=data, progress=events.append)
+    assert teacher.fingerprint() != before
+    accuracy = (teacher.predict_logits(data.texts).argmax(1) == data.labels).mean()
+    assert accuracy == 1.0
+    assert events and events[-1]["stage"] == "teacher_fit"
+    assert teacher.best_dev_accuracy_ == 1.0
+
+
+def test_fit_resumes_from_checkpoint(tiny_model_dir, tmp_path):
+    config = TeacherConfig(max_length=16, stride=4, epochs=10, batch_size=4, learning_rate=1e-3,
+                           max_steps=12, eval_every=4, patience=10)
+    data = _Labelled(POS + NEG, [1] * len(POS) + [0] * len(NEG))
+    full = Teacher.from_pretrained(tiny_model_dir, config=config, device="cpu").fit(data, dev=data)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_step_8(event):
+        if event.get("step") == 8:
+            raise Interrupt
+
+    ckpt = tmp_path / "ckpt"
+    first = Teacher.from_pretrained(tiny_model_dir, config=config, device="cpu")
+    with pytest.raises(Interrupt):
+        first.fit(data, dev=data, progress=stop_at_step_8, checkpoint_dir=ckpt)
+    events = []
+    resumed = Teacher.from_pretrained(tiny_model_dir, config=config, device="cpu")
+    resumed.fit(data, dev=data, progress=events.append, checkpoint_dir=ckpt)
+    assert events[0].get("resumed") and events[0]["step"] == 4
+    assert resumed.history_[-1]["step"] == 12
+    np.testing.assert_allclose(resumed.predict_logits(POS), full.predict_logits(POS), atol=1e-4)
+
+
+def test_from_encoder_puts_fresh_head(tiny_model_dir):
+    teacher = Teacher.from_encoder(tiny_model_dir, ["a", "b", "c"], device="cpu")
+    assert teacher.predict_logits(["good"]).shape == (1, 3)
+    assert teacher.label_names == ["a", "b", "c"]
+
+
+def test_pickled_checkpoint_and_missing_model_refused(tmp_path):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(TeacherError, match="safetensors"):
+        Teacher.from_pretrained(folder)
+    with pytest.raises(TeacherError, match="Could not load"):
+        Teacher.from_pretrained(tmp_path / "does-not-exist")
+
+
+def test_pooled_representation(tiny_teacher):
+    logits, pooled = tiny_teacher.predict_logits(["good film", "bad"], return_pooled=True)
+    assert logits.shape == (2, 2) and pooled.shape == (2, tiny_teacher.model.config.hidden_size)
