@@ -1,0 +1,262 @@
+"""Command line: python -m kdcore demo | distill | evaluate | explain | report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .utils import configure_threads
+
+DEMO_NAME = "demo"
+
+
+class TqdmProgress:
+    """Turns kd-lens progress events into one tqdm bar per stage."""
+
+    LABELS = {"teacher_fit": "fine-tuning teacher", "teacher_predict": "teacher labelling",
+              "student_fit": "training students", "evaluate": "evaluating", "explain": "explaining"}
+
+    def __init__(self):
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self._bar = None
+        self._stage = None
+
+    def __call__(self, event: dict) -> None:
+        stage = event.get("stage")
+        total = event.get("total")
+        if stage != self._stage or (total and self._bar is not None and self._bar.total != total):
+            self.close()
+            self._stage = stage
+            if stage == "done":
+                return
+            self._bar = self._tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="step" if stage == "teacher_fit" else "it",
+                                   dynamic_ncols=True, leave=True)
+        if self._bar is None:
+            return
+        done = event.get("step", event.get("done", event.get("epoch")))
+        if done is not None and self._bar.total:
+            self._bar.n = min(done, self._bar.total)
+        postfix = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in event.items()
+                   if k in ("loss", "dev_accuracy", "student", "model", "epoch") and v is not None}
+        if postfix:
+            self._bar.set_postfix(postfix, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _print_table(metrics: dict, out=sys.stdout) -> None:
+    from .metrics import metrics_table
+
+    frame = metrics_table(metrics)
+    print(frame.to_string(index=False), file=out)
+
+
+def cmd_demo(args) -> int:
+    from .distill import build_run
+    from .runs import list_runs, resolve_run_path
+
+    path = resolve_run_path(args.name, args.runs_dir)
+    if path.exists() and not args.force:
+        print(f"The demo run is ready at {path} (use --force to rebuild it).")
+        _print_table(json.loads((path / "metrics.json").read_text()))
+        return 0
+    if path.exists() and args.force:
+        import shutil
+
+        shutil.rmtree(path)
+    from .config import DistillConfig, TeacherConfig
+
+    teacher_config = TeacherConfig(max_steps=args.teacher_steps)
+    distill_config = DistillConfig(augment_copies=args.augment_copies)
+    progress = TqdmProgress()
+    partial = path.with_name(path.name + ".partial")
+    if partial.exists():
+        print(f"Resuming the interrupted demo run in {partial}")
+    try:
+        built = build_run(args.name, runs_dir=args.runs_dir, teacher_config=teacher_config,
+                          distill_config=distill_config, explain_sample=args.explain_sample,
+                          threads=args.threads, progress=progress)
+    finally:
+        progress.close()
+    print(f"Demo run written to {built}")
+    _print_table(json.loads((built / "metrics.json").read_text()))
+    print(f"Open the dashboard: streamlit run dashboard/app.py   (runs listed: {len(list_runs(args.runs_dir))})")
+    return 0
+
+
+def cmd_distill(args) -> int:
+    from .config import DistillConfig, StudentConfig, TeacherConfig
+    from .data import load_default_corpus, read_any, split_dataset
+    from .distill import build_run
+
+    if args.data:
+        dataset = read_any(args.data, text_column=args.text_column, label_column=args.label_column)
+        corpus = split_dataset(dataset, seed=args.seed)
+    else:
+        corpus = load_default_corpus()
+    students = [StudentConfig(kind=kind.strip(), name=kind.strip(), epochs=args.student_epochs)
+                for kind in args.students.split(",") if kind.strip()]
+    teacher_config = TeacherConfig(epochs=args.teacher_epochs, max_steps=args.teacher_steps)
+    distill_config = DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
+                                   augment_copies=args.augment_copies, attr_match=args.attr_match,
+                                   feature_align=args.feature_align)
+    progress = TqdmProgress()
+    try:
+        built = build_run(args.name, runs_dir=args.runs_dir, corpus=corpus, teacher_source=args.teacher,
+                          teacher_is_encoder=args.encoder, teacher_config=teacher_config,
+                          student_configs=students, distill_config=distill_config,
+                          explain_sample=args.explain_sample, threads=args.threads, progress=progress)
+    finally:
+        progress.close()
+    print(f"Run written to {built}")
+    _print_table(json.loads((built / "metrics.json").read_text()))
+    return 0
+
+
+def _open_run(args):
+    from .runs import load_run, resolve_run_path
+
+    path = Path(args.run)
+    if not path.exists():
+        path = resolve_run_path(args.run, args.runs_dir)
+    return load_run(path)
+
+
+def cmd_evaluate(args) -> int:
+    run = _open_run(args)
+    if args.explain_sample:
+        from .runs import update_run_metrics
+        from .explain_metrics import evaluate_explanations, summary_table
+
+        configure_threads(args.threads)
+        texts = run.split("test").texts[: args.explain_sample]
+        frame = evaluate_explanations(run.teacher, run.students, texts, methods=tuple(args.methods.split(",")))
+        summary = summary_table(frame)
+        print(summary.to_string(index=False))
+        metrics = dict(run.metrics)
+        metrics["explanations"] = {"sample_size": len(texts), "methods": args.methods.split(","),
+                                   "summary": summary.to_dict(orient="records")}
+        update_run_metrics(run, metrics)
+        print(f"Explanation metrics added to {run.path / 'metrics.json'}")
+    _print_table(run.metrics if not args.explain_sample else metrics)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .attribution import explain_many
+
+    configure_threads(args.threads)
+    run = _open_run(args)
+    models = run.models()
+    explanations = explain_many(models, args.text, method=args.method)
+    first = next(iter(explanations.values()))
+    label = first.label_names[first.target] if first.label_names else first.target
+    print(f"method: {args.method}   target class: {label}")
+    header = ["word"] + list(explanations)
+    rows = [header]
+    for i, word in enumerate(first.words):
+        rows.append([word] + [f"{e.scores[i]:+.4f}" for e in explanations.values()])
+    rows.append(["p(target)"] + [f"{e.probs[e.target]:.3f}" for e in explanations.values()])
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) if c else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))))
+    for name, expl in explanations.items():
+        for warning in expl.warnings:
+            print(f"note ({name}): {warning}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    run = _open_run(args)
+    html_path, json_path = write_report(run, args.out)
+    print(f"Report written to {html_path} and {json_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kdcore", description="kd-lens: distill a text classifier into "
+                                     "readable students and compare their explanations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, run=False):
+        p.add_argument("--runs-dir", default="runs", help="Folder holding the runs (default: runs).")
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")
+        if run:
+            p.add_argument("--run", default=DEMO_NAME, help="Run folder or run name (default: demo).")
+
+    demo = sub.add_parser("demo", help="Build the embedded default run (MiniLM teacher on Rotten Tomatoes).",
+                          description="Fine-tune the embedded MiniLM teacher on the Rotten Tomatoes reviews, distill "
+                          "linear and MLP students (and their label-trained twins), evaluate, and save the run. "
+                          "A finished run is reused; an interrupted one resumes.")
+    common(demo)
+    demo.add_argument("--name", default=DEMO_NAME, help="Run name (default: demo).")
+    demo.add_argument("--force", action="store_true", help="Rebuild even if the run exists.")
+    demo.add_argument("--teacher-steps", type=int, default=450, help="Teacher fine-tuning steps of 32 texts.")
+    demo.add_argument("--augment-copies", type=int, default=2, help="Augmented copies per training text.")
+    demo.add_argument("--explain-sample", type=int, default=60, help="Test texts used for explanation metrics.")
+    demo.set_defaults(func=cmd_demo)
+
+    dist = sub.add_parser("distill", help="Distill a teacher into students on your data (or the default corpus).")
+    common(dist)
+    dist.add_argument("--name", required=True, help="Name of the new run.")
+    dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
+    dist.add_argument("--text-column", help="Text column of a CSV/JSONL (detected if omitted).")
+    dist.add_argument("--label-column", help="Label column (detected if omitted; none = pure distillation).")
+    dist.add_argument("--teacher", default="embedded-minilm", help="Teacher: local folder or hub id.")
+    dist.add_argument("--encoder", action="store_true", help="The teacher is a bare encoder: add a head and fine-tune.")
+    dist.add_argument("--teacher-epochs", type=float, default=0.0, help="Fine-tuning epochs for the teacher (0 = as loaded).")
+    dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
+    dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
+    dist.add_argument("--student-epochs", type=int, default=8)
+    dist.add_argument("--loss", default="kd_kl", choices=["kd_kl", "kd_mse", "hard_ce"])
+    dist.add_argument("--temperature", type=float, default=2.0)
+    dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")
+    dist.add_argument("--augment-copies", type=int, default=2)
+    dist.add_argument("--attr-match", type=float, default=0.0, help="Weight of teacher-attribution matching.")
+    dist.add_argument("--feature-align", type=float, default=0.0, help="Weight of the FitNets hint (MLP).")
+    dist.add_argument("--explain-sample", type=int, default=0)
+    dist.add_argument("--seed", type=int, default=0)
+    dist.set_defaults(func=cmd_distill)
+
+    ev = sub.add_parser("evaluate", help="Print a run's metrics; add explanation metrics with --explain-sample.")
+    common(ev, run=True)
+    ev.add_argument("--explain-sample", type=int, default=0, help="Test texts to compute explanation metrics on.")
+    ev.add_argument("--methods", default="integrated_gradients", help="Comma-separated attribution methods.")
+    ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("explain", help="Word scores of the teacher and every student, side by side.")
+    common(ex, run=True)
+    ex.add_argument("text", help="The text to explain.")
+    ex.add_argument("--method", default="integrated_gradients",
+                    help="integrated_gradients, gradient_x_input, occlusion, lime or shapley_sampling.")
+    ex.set_defaults(func=cmd_explain)
+
+    rep = sub.add_parser("report", help="Write a self-contained HTML (and JSON) report of a run.")
+    common(rep, run=True)
+    rep.add_argument("--out", default="report.html", help="Output HTML path; the JSON goes beside it.")
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:  # our errors (DataError, RunError, TeacherError) say what to do
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume.", file=sys.stderr)
+        return 130
