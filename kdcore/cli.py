@@ -13,6 +13,35 @@ from .utils import configure_threads
 DEMO_NAME = "demo"
 
 
+class FileProgress:
+    """Appends every progress event as one JSON line (read by the dashboard's Distill view)."""
+
+    def __init__(self, path, also=None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.also = also
+        self._last_write = 0.0
+
+    def write(self, event: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event, default=str) + "\n")
+
+    def __call__(self, event: dict) -> None:
+        import time
+
+        now = time.monotonic()
+        # Batch-level prediction events come fast; keep the file small.
+        if event.get("stage") != "teacher_predict" or now - self._last_write > 0.5 or event.get("done") == event.get("total"):
+            self.write({**event, "time": time.time()})
+            self._last_write = now
+        if self.also is not None:
+            self.also(event)
+
+    def close(self) -> None:
+        if self.also is not None:
+            self.also.close()
+
+
 class TqdmProgress:
     """Turns kd-lens progress events into one tqdm bar per stage."""
 
@@ -78,6 +107,8 @@ def cmd_demo(args) -> int:
     teacher_config = TeacherConfig(max_steps=args.teacher_steps)
     distill_config = DistillConfig(augment_copies=args.augment_copies)
     progress = TqdmProgress()
+    if args.progress_file:
+        progress = FileProgress(args.progress_file, also=progress)
     partial = path.with_name(path.name + ".partial")
     if partial.exists():
         print(f"Resuming the interrupted demo run in {partial}")
@@ -85,8 +116,14 @@ def cmd_demo(args) -> int:
         built = build_run(args.name, runs_dir=args.runs_dir, teacher_config=teacher_config,
                           distill_config=distill_config, explain_sample=args.explain_sample,
                           threads=args.threads, progress=progress)
+    except BaseException as err:
+        if args.progress_file:
+            progress.write({"stage": "error", "message": str(err) or type(err).__name__})
+        raise
     finally:
         progress.close()
+    if args.progress_file:
+        progress.write({"stage": "done", "path": str(built)})
     print(f"Demo run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     print(f"Open the dashboard: streamlit run dashboard/app.py   (runs listed: {len(list_runs(args.runs_dir))})")
@@ -110,13 +147,21 @@ def cmd_distill(args) -> int:
                                    augment_copies=args.augment_copies, attr_match=args.attr_match,
                                    feature_align=args.feature_align)
     progress = TqdmProgress()
+    if args.progress_file:
+        progress = FileProgress(args.progress_file, also=progress)
     try:
         built = build_run(args.name, runs_dir=args.runs_dir, corpus=corpus, teacher_source=args.teacher,
                           teacher_is_encoder=args.encoder, teacher_config=teacher_config,
                           student_configs=students, distill_config=distill_config,
                           explain_sample=args.explain_sample, threads=args.threads, progress=progress)
+    except BaseException as err:
+        if args.progress_file:
+            progress.write({"stage": "error", "message": str(err) or type(err).__name__})
+        raise
     finally:
         progress.close()
+    if args.progress_file:
+        progress.write({"stage": "done", "path": str(built)})
     print(f"Run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     return 0
@@ -205,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--teacher-steps", type=int, default=450, help="Teacher fine-tuning steps of 32 texts.")
     demo.add_argument("--augment-copies", type=int, default=2, help="Augmented copies per training text.")
     demo.add_argument("--explain-sample", type=int, default=60, help="Test texts used for explanation metrics.")
+    demo.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
     demo.set_defaults(func=cmd_demo)
 
     dist = sub.add_parser("distill", help="Distill a teacher into students on your data (or the default corpus).")
@@ -227,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--feature-align", type=float, default=0.0, help="Weight of the FitNets hint (MLP).")
     dist.add_argument("--explain-sample", type=int, default=0)
     dist.add_argument("--seed", type=int, default=0)
+    dist.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
     dist.set_defaults(func=cmd_distill)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics; add explanation metrics with --explain-sample.")

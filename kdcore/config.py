@@ -44,7 +44,7 @@ class TeacherConfig(_Config):
     stride: int = field(default=32, metadata={"help": "Token overlap between windows of a long text."})
     epochs: float = field(default=1.5, metadata={"help": "Fine-tuning epochs (0 = use the model as loaded)."})
     batch_size: int = 32
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_steps: int = field(default=450, metadata={"help": "Cap on optimiser steps (0 = no cap)."})

@@ -95,7 +95,8 @@ def _load_tokenizer(source: str):
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise TeacherError(f"Could not load the tokenizer of {source!r}: {err}.") from err
     if not getattr(tokenizer, "is_fast", False):
@@ -163,8 +164,9 @@ class Teacher:
         directory.mkdir(parents=True, exist_ok=True)
         self.model.config.id2label = dict(enumerate(self.label_names))
         self.model.config.label2id = {n: i for i, n in enumerate(self.label_names)}
-        self.model.save_pretrained(directory, safe_serialization=True)
-        self.tokenizer.save_pretrained(directory)
+        with _quiet_transformers():
+            self.model.save_pretrained(directory, safe_serialization=True)
+            self.tokenizer.save_pretrained(directory)
 
     # ----------------------------------------------------------------- identity
     def fingerprint(self) -> str:

@@ -52,3 +52,47 @@ def tiny_teacher(tiny_model_dir):
     from kdcore.teacher import Teacher
 
     return Teacher.from_pretrained(tiny_model_dir, config=TeacherConfig(max_length=32, stride=8), device="cpu")
+
+
+TOY_POS = ["good film", "great movie and fun", "brilliant and moving story", "fun and charming actors",
+           "loved this film", "wonderful story", "the best movie", "very good and very fun", "charming plot",
+           "great actors in a great film"]
+TOY_NEG = ["bad film", "awful movie and dull", "boring and dull story", "terrible mess of a plot",
+           "hated this film", "worst story", "the worst movie", "very bad and very boring", "weak plot",
+           "poor actors in a bad film"]
+
+
+def make_toy_corpus():
+    """A tiny labelled corpus (neg/pos) with train/dev/test and a few unlabelled texts."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from kdcore.data import TextDataset
+
+    texts = TOY_POS + TOY_NEG
+    labels = np.array([1] * len(TOY_POS) + [0] * len(TOY_NEG))
+    full = TextDataset(texts, labels, ["neg", "pos"], name="toy")
+    test_idx = [0, 1, 10, 11]
+    dev_idx = [2, 12]
+    train_idx = [i for i in range(len(texts)) if i not in test_idx + dev_idx]
+    unlabelled = TextDataset(["a fun film", "a dull movie", "the story was moving"], None, ["neg", "pos"],
+                             name="unlabelled")
+    return SimpleNamespace(train=full.subset(train_idx), dev=full.subset(dev_idx), test=full.subset(test_idx),
+                           unlabelled=unlabelled)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory, tiny_model_dir):
+    """A finished run: tiny random BERT teacher, linear + MLP students and their label twins."""
+    from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
+    from kdcore.distill import build_run
+
+    runs = tmp_path_factory.mktemp("runs")
+    students = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=20),
+                StudentConfig(kind="mlp", name="mlp", min_count=1, epochs=20, hidden_size=8))
+    return build_run(
+        "tiny", runs_dir=runs, corpus=make_toy_corpus(), teacher_source=str(tiny_model_dir),
+        teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
+        student_configs=students, distill_config=DistillConfig(augment_copies=1), cache_dir=None, threads=1,
+    )

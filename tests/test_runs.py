@@ -1,0 +1,107 @@
+"""The run store: atomic publication, resume after a kill, hash verification, no pickles, safe names."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_toy_corpus
+from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
+from kdcore.distill import build_run
+from kdcore.runs import RunError, RunWriter, list_runs, load_run, resolve_run_path, update_run_metrics
+
+STUDENTS = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=5),)
+
+
+def _build(name, runs_dir, model_dir, progress=None):
+    return build_run(name, runs_dir=runs_dir, corpus=make_toy_corpus(), teacher_source=str(model_dir),
+                     teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
+                     student_configs=STUDENTS, distill_config=DistillConfig(augment_copies=1), cache_dir=None,
+                     threads=1, progress=progress)
+
+
+def test_finished_run_loads_with_everything_in_it(tiny_run_dir):
+    run = load_run(tiny_run_dir)
+    assert run.label_names == ["neg", "pos"]
+    assert set(run.student_names) == {"linear", "linear-labels", "mlp", "mlp-labels"}
+    manifest = run.manifest
+    assert manifest["teacher"]["fingerprint"] == run.teacher.fingerprint()
+    assert set(manifest["datasets"]) == {"train", "dev", "test"}
+    assert "torch" in manifest["package_versions"]
+    assert all(len(digest) == 64 for digest in manifest["files"].values())
+    assert not any(p.suffix in (".bin", ".pt", ".pkl") for p in tiny_run_dir.rglob("*"))
+    models = run.metrics["models"]
+    assert set(models) == {"teacher", "linear", "linear-labels", "mlp", "mlp-labels"}
+    assert 0.0 <= models["linear"]["fidelity"] <= 1.0
+    test = run.split("test")
+    assert len(test) == 4 and test.has_labels
+    np.testing.assert_allclose(run.teacher.predict_logits(test.texts), run.array("teacher_test_logits.npy"), atol=1e-5)
+
+
+def test_killed_run_is_invisible_then_resumes(tmp_path, tiny_model_dir):
+    class Killed(Exception):
+        pass
+
+    def kill_when_students_start(event):
+        if event.get("stage") == "student_fit":
+            raise Killed
+
+    with pytest.raises(Killed):
+        _build("resumable", tmp_path, tiny_model_dir, progress=kill_when_students_start)
+    assert list_runs(tmp_path) == []
+    assert (tmp_path / "resumable.partial" / "teacher_logits.npy").is_file()
+    with pytest.raises(RunError, match="unfinished"):
+        load_run(tmp_path / "resumable.partial")
+    events = []
+    path = _build("resumable", tmp_path, tiny_model_dir, progress=events.append)
+    assert any(e.get("resumed") for e in events if e["stage"] == "teacher_fit")
+    assert not any(e["stage"] == "teacher_predict" and e.get("total", 0) > 10 for e in events)
+    assert list_runs(tmp_path) == [path]
+    assert not (tmp_path / "resumable.partial").exists()
+    load_run(path)
+
+
+def test_tampered_weight_file_is_refused(tmp_path, tiny_model_dir):
+    path = _build("tampered", tmp_path, tiny_model_dir)
+    weights = path / "students" / "linear" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(RunError, match="does not match the hash"):
+        load_run(path)
+
+
+def test_pickle_in_run_is_refused(tmp_path, tiny_model_dir):
+    path = _build("pickled", tmp_path, tiny_model_dir)
+    (path / "teacher" / "pytorch_model.bin").write_bytes(b"\x80\x04N.")
+    with pytest.raises(RunError, match="can run code"):
+        load_run(path)
+
+
+def test_missing_manifest_and_bad_json(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="not a finished kd-lens run"):
+        load_run(tmp_path / "empty")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{not json")
+    with pytest.raises(RunError, match="not valid JSON"):
+        load_run(tmp_path / "broken")
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "/etc", "..", ".hidden", "", "x" * 101, "a\\b", "ok/../.."])
+def test_run_names_cannot_escape_the_runs_folder(tmp_path, name):
+    with pytest.raises(RunError):
+        resolve_run_path(name, tmp_path)
+
+
+def test_writer_refuses_existing_run_and_update_keeps_hashes(tmp_path, tiny_model_dir):
+    path = _build("done", tmp_path, tiny_model_dir)
+    with pytest.raises(RunError, match="already exists"):
+        RunWriter("done", tmp_path)
+    run = load_run(path)
+    update_run_metrics(run, {**run.metrics, "note": "added"})
+    again = load_run(path)
+    assert again.metrics["note"] == "added"
+    assert json.loads((path / "manifest.json").read_text())["files"]["metrics.json"] == again.manifest["files"]["metrics.json"]
