@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import math
 import threading
 from typing import Any, Callable, Mapping, Sequence
 
@@ -226,8 +225,8 @@ def _check_options(method: str, options: Mapping[str, Any]) -> dict:
     if opts["n_samples"] is None:
         opts["n_samples"] = _DEFAULT_SAMPLES.get(method, 0)
     steps = opts["n_steps"]
-    if not (steps == "auto" or (isinstance(steps, (int, np.integer)) and steps >= 1)):
-        raise ValueError(f"n_steps must be a positive int or 'auto', got {steps!r}.")
+    if not (steps == "auto" or (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 2)):
+        raise ValueError(f"n_steps must be an int >= 2 or 'auto', got {steps!r}.")
     if opts["baseline"] not in BASELINES:
         raise ValueError(f"baseline={opts['baseline']!r} is not valid; choose one of {', '.join(BASELINES)}.")
     for name in ("internal_batch_size", "perturbations_per_eval"):
@@ -396,7 +395,8 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
 
             attributions, delta_value = _run_ig(attribute, gap, opts, warnings)
         else:
-            attributions = InputXGradient(forward).attribute(input_embeds, target=target, additional_forward_args=extra)
+            attributions = InputXGradient(forward).attribute(input_embeds.clone().requires_grad_(), target=target,
+                                                             additional_forward_args=extra)
     window_scores = attributions.detach().sum(-1).double().cpu().numpy()
     starts = _window_starts(teacher, text, windows)
     scores, orphans = _tokens_to_words(words, _teacher_token_scores(windows, starts, window_scores))
@@ -453,7 +453,7 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
 
             attributions, delta_value = _run_ig(attribute, gap, opts, warnings)
         else:
-            attributions = InputXGradient(forward).attribute(inputs, target=target)
+            attributions = InputXGradient(forward).attribute(inputs.clone().requires_grad_(), target=target)
     feature_scores = attributions.detach()[0].double().cpu().numpy()
     scores = np.zeros(len(words), dtype=np.float64)
     for score, positions in zip(feature_scores, word_index):

@@ -263,7 +263,7 @@ def highlight_html(text: str, spans: Sequence[Sequence[int]], scores: Sequence[f
         out.append(_e(text[cursor:start]) if start > cursor else "")
         value = float(score) if score is not None else float("nan")
         out.append(f'<span class="w" style="background:{_color(value, scale)}" '
-                   f'title="{_e(f"{value:+.4f}")}">{_e(text[start:end])}</span>')
+                   f'title="{_e(f"{value:+.4g}")}">{_e(text[start:end])}</span>')
         cursor = end
     out.append(_e(text[cursor:]))
     return "".join(out)

@@ -161,7 +161,6 @@ class Featurizer:
                 self._unigram_ids[name] = index
             else:
                 self._bigram_ids[(parts[0], parts[1])] = index
-        self._idf_tensor = torch.from_numpy(self.idf_.copy())
         if not hasattr(self, "_findall"):
             self._setup_fast_path()
 
@@ -176,13 +175,15 @@ class Featurizer:
 
     # -- transform --------------------------------------------------------------------
 
-    def _values_from_counts(self, ids: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-        counts = counts.to(torch.float32)
+    def _values_from_counts(self, ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        # One function (float32 throughout) for transform and occurrences, so the two agree
+        # to the bit.
+        counts = counts.astype(np.float32)
         if self.weighting == "count":
             return counts
         if self.weighting == "log":
-            return torch.log1p(counts)
-        return counts * self._idf_tensor[ids]
+            return np.log1p(counts)
+        return counts * self.idf_[ids]
 
     def transform(self, texts: Sequence[str]) -> FeatureBatch:
         """Featurize ``texts`` into one :class:`FeatureBatch` (one bag per text, each distinct
@@ -214,26 +215,22 @@ class Featurizer:
         return self._aggregate(flat, lengths)
 
     def _aggregate(self, flat: list, lengths: list[int]) -> FeatureBatch:
+        # numpy, not torch: these ops are single-threaded in numpy, while torch's intra-op
+        # threads make them many times slower when the cores are busy with other work.
         n_texts = len(lengths)
         n_features = len(self.features_)
-        if not flat:
-            return FeatureBatch(torch.zeros(0, dtype=torch.long), torch.zeros(n_texts, dtype=torch.long),
-                                torch.zeros(0, dtype=torch.float32))
-        # Unknown features are -1 (the dict.get default) and are dropped in one vector step.
-        # np.fromiter reads a list of ints about 4x faster than torch.tensor does.
-        ids = torch.from_numpy(np.fromiter(flat, dtype=np.int64, count=len(flat)))
-        counts_per_text = torch.from_numpy(np.fromiter(lengths, dtype=np.int64, count=n_texts))
-        rows = torch.repeat_interleave(torch.arange(n_texts), counts_per_text, output_size=len(flat))
-        known = ids >= 0
-        ids, rows = ids[known], rows[known]
+        ids = np.fromiter(flat, dtype=np.int64, count=len(flat))
+        rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.fromiter(lengths, dtype=np.int64, count=n_texts))
+        known = ids >= 0  # unknown features are -1 (the dict.get default)
         # One key per (text, feature): unique() both counts repeats and sorts by text then id.
-        keys, counts = torch.unique(rows * n_features + ids, sorted=True, return_counts=True)
-        rows, ids = keys // n_features, keys % n_features
-        per_text = torch.bincount(rows, minlength=n_texts)
-        offsets = torch.zeros(n_texts, dtype=torch.long)
+        keys, counts = np.unique(rows[known] * n_features + ids[known], return_counts=True)
+        rows = keys // n_features
+        ids = keys - rows * n_features
+        offsets = np.zeros(n_texts, dtype=np.int64)
         if n_texts > 1:
-            offsets[1:] = torch.cumsum(per_text, 0)[:-1]
-        return FeatureBatch(ids, offsets, self._values_from_counts(ids, counts))
+            offsets[1:] = np.cumsum(np.bincount(rows, minlength=n_texts))[:-1]
+        values = self._values_from_counts(ids, counts)
+        return FeatureBatch(torch.from_numpy(ids), torch.from_numpy(offsets), torch.from_numpy(values))
 
     def fit_transform(self, texts: Sequence[str]) -> FeatureBatch:
         return self.fit(texts).transform(texts)
@@ -265,11 +262,10 @@ class Featurizer:
                 fid = self._bigram_ids.get((token, tokens[i + 1]))
                 if fid is not None:
                     positions.setdefault(fid, []).extend((i, i + 1))
-        feature_ids = torch.tensor(list(positions), dtype=torch.long)
-        counts = torch.tensor([len(p) // (1 + (" " in self.features_[f])) for f, p in positions.items()],
-                              dtype=torch.long)
+        feature_ids = np.fromiter(positions, dtype=np.int64, count=len(positions))
+        counts = np.array([len(p) // (1 + (" " in self.features_[f])) for f, p in positions.items()], dtype=np.int64)
         values = self._values_from_counts(feature_ids, counts)
-        return words, feature_ids, values, [tuple(p) for p in positions.values()]
+        return words, torch.from_numpy(feature_ids), torch.from_numpy(values), [tuple(p) for p in positions.values()]
 
     # -- persistence ------------------------------------------------------------------
 
@@ -572,6 +568,10 @@ class _Student:
                 dense_params += list(projection.parameters())
             sparse_optimizer = torch.optim.SparseAdam([module.bag.weight], lr=config.learning_rate)
             dense_optimizer = torch.optim.AdamW(dense_params, lr=config.learning_rate, weight_decay=config.weight_decay)
+            regularizer = None
+            if config.l1 > 0 or config.weight_decay > 0:
+                regularizer = _LazyRegularizer(module.bag.weight, sparse_optimizer, config.learning_rate,
+                                               config.l1, config.weight_decay)
             generator = torch.Generator().manual_seed(config.seed)
             weights = self._loss_weights(distill, teacher is not None, gold is not None)
             self.module_ = module
@@ -607,11 +607,14 @@ class _Student:
                     sparse_optimizer.zero_grad(set_to_none=True)
                     dense_optimizer.zero_grad(set_to_none=True)
                     total.backward()
+                    touched = torch.unique(batch.indices) if regularizer is not None else None
+                    if regularizer is not None:
+                        regularizer.catch_up(touched)
                     if module.bag.weight.grad is not None:
                         sparse_optimizer.step()
                     dense_optimizer.step()
-                    if config.l1 > 0 or config.weight_decay > 0:
-                        self._lazy_regularize(module, batch.indices, config)
+                    if regularizer is not None:
+                        regularizer.step(touched)
                     size = len(rows)
                     loss_sum += float(total.detach()) * size
                     for key, value in logged.items():
@@ -623,6 +626,8 @@ class _Student:
                 history.append(record)
                 if progress is not None:
                     progress((epoch + 1) / config.epochs, f"{self.name}: epoch {epoch + 1}/{config.epochs}, loss {record['loss']:.4f}")
+        if regularizer is not None:
+            regularizer.flush()
         module.bag.sparse = False  # the fitted model is a plain EmbeddingBag
         module.eval()
         if config.top_k > 0:
@@ -642,51 +647,42 @@ class _Student:
         weights["attr_match"] = distill.attr_match
         return weights
 
-    @staticmethod
-    def _lazy_regularize(module: nn.Module, indices: torch.Tensor, config: StudentConfig) -> None:
-        """Decoupled weight decay and L1 on the feature-table rows the batch touched."""
-        # L1 is a proximal (soft-threshold) step after Adam: unlike a subgradient term in the
-        # loss it makes weights exactly zero. Adam's steps are about learning_rate in size,
-        # so `l1` is in units of one normalised step: a weight whose gradient does not keep
-        # pushing it by more than l1 of a full step, whenever its feature is in a batch,
-        # drifts to exactly zero (useful range ~0.01-0.5).
-        rows = torch.unique(indices)
-        with torch.no_grad():
-            weight = module.bag.weight
-            touched = weight[rows]
-            if config.weight_decay > 0:
-                touched = touched * (1.0 - config.learning_rate * config.weight_decay)
-            if config.l1 > 0:
-                threshold = config.learning_rate * config.l1
-                touched = torch.sign(touched) * torch.clamp(touched.abs() - threshold, min=0.0)
-            weight[rows] = touched
 
     def _prune_top_k(self, module: nn.Module, k: int) -> None:
         raise NotImplementedError
 
     def _attr_loss(self, module, table: "_AttrTable", rows: torch.Tensor, target: torch.Tensor, device) -> torch.Tensor:
-        """attr_match loss for the texts ``rows``: the student's gradient x input word scores
-        for ``target`` (the teacher's class) against the teacher's word scores."""
+        """attr_match loss for the texts ``rows``: the student's word scores for ``target``
+        (the teacher's class) against the teacher's word scores."""
         batch = table.batch(rows.tolist(), device)
+        word_scores = self._word_scores(module, batch, target.to(device))
+        return LOSSES["attr_match"](word_scores, batch["teacher"], batch["mask"])
+
+    @staticmethod
+    def _word_scores(module, batch: dict, target: torch.Tensor) -> torch.Tensor:
+        """Differentiable gradient x input word scores ``[texts, words]`` for class ``target``.
+
+        Each feature's gradient x value is split over its word positions as in
+        ``Featurizer.occurrences``; for the linear student this is exactly weight x value.
+        """
         values = batch["values"].clone().requires_grad_(True)
-        n_rows = len(rows)
+        n_rows = batch["teacher"].shape[0]
         # EmbeddingBag has no double backward for per-sample weights, so the bag sum is
         # written out with embedding + index_add (same numbers, differentiable twice).
-        rows_of = batch["rows"]
-        summed = torch.zeros(n_rows, module.bag.weight.shape[1], device=device, dtype=values.dtype)
         rows_embedded = torch.nn.functional.embedding(batch["ids"], module.bag.weight, sparse=True)
-        summed = summed.index_add(0, rows_of, rows_embedded * values[:, None])
+        summed = torch.zeros(n_rows, module.bag.weight.shape[1], device=values.device, dtype=values.dtype)
+        summed = summed.index_add(0, batch["rows"], rows_embedded * values[:, None])
         was_training = module.training
         module.train(False)  # no dropout noise inside the attribution
         logits = module.head(summed)
         module.train(was_training)
-        chosen = logits.gather(1, target.to(device)[:, None]).sum()
+        chosen = logits.gather(1, target[:, None]).sum()
         (grad,) = torch.autograd.grad(chosen, values, create_graph=True)
         feature_scores = grad * values
         width = batch["width"]
-        word_scores = torch.zeros(n_rows * width, device=device, dtype=values.dtype)
+        word_scores = torch.zeros(n_rows * width, device=values.device, dtype=values.dtype)
         word_scores = word_scores.index_add(0, batch["pair_word"], feature_scores[batch["pair_occ"]] * batch["pair_share"])
-        return LOSSES["attr_match"](word_scores.view(n_rows, width), batch["teacher"], batch["mask"])
+        return word_scores.view(n_rows, width)
 
     def _dev_metrics(self, dev_texts, dev_labels) -> dict[str, float]:
         dev_labels = np.asarray(dev_labels, dtype=np.int64)
@@ -961,6 +957,67 @@ class _BagTable:
         position = torch.repeat_interleave(starts - offsets, lengths, output_size=total)
         position += torch.arange(total, device=position.device)
         return FeatureBatch(self.indices[position], offsets, self.values[position])
+
+
+class _LazyRegularizer:
+    """Weight decay and L1 on the feature table, applied lazily to the rows a batch touches.
+
+    L1 makes ``objective = training loss + l1 * sum |W|`` (``W`` the feature table) and is
+    applied as a proximal soft-threshold after each Adam step, in Adam's own metric
+    (threshold ``lr * l1 / (sqrt(v_hat) + eps)`` per weight). Unlike a subgradient added to
+    the loss this gives exact zeros, and the preconditioning keeps the L1 meaning: at a fixed
+    point a weight is zero exactly when its loss gradient is smaller than ``l1``. Weight
+    decay is AdamW's decoupled ``w *= 1 - lr * weight_decay`` per step.
+
+    Both are meant to act on every row at every step, but a row untouched by a batch has no
+    Adam update, and consecutive shrinks compose (``soft(soft(w, a), b) = soft(w, a + b)``),
+    so each row keeps the step it was last regularised at and pays what it owes when its
+    feature next appears (and once more at the end). That keeps the cost per batch small.
+    """
+
+    def __init__(self, weight: torch.Tensor, optimizer: torch.optim.Optimizer, lr: float, l1: float, weight_decay: float):
+        self.weight, self.optimizer = weight, optimizer
+        self.lr, self.l1, self.weight_decay = lr, l1, weight_decay
+        self.beta2 = optimizer.param_groups[0]["betas"][1]
+        self.eps = optimizer.param_groups[0]["eps"]
+        self.steps = 0
+        self.last = torch.zeros(weight.shape[0], dtype=torch.long, device=weight.device)
+
+    def _shrink(self, rows: torch.Tensor, n_steps: torch.Tensor) -> None:
+        with torch.no_grad():
+            values = self.weight[rows]
+            n_steps = n_steps.to(values.dtype)[:, None]
+            if self.weight_decay > 0:
+                values = values * (1.0 - self.lr * self.weight_decay) ** n_steps
+            if self.l1 > 0:
+                state = self.optimizer.state.get(self.weight, {})
+                if "exp_avg_sq" in state:
+                    bias_correction = 1.0 - self.beta2 ** max(int(state["step"]), 1)
+                    scale = (state["exp_avg_sq"][rows] / bias_correction).sqrt() + self.eps
+                else:
+                    scale = torch.full_like(values, self.eps)
+                threshold = self.lr * self.l1 * n_steps / scale
+                values = torch.sign(values) * torch.clamp(values.abs() - threshold, min=0.0)
+            self.weight[rows] = values
+
+    def catch_up(self, rows: torch.Tensor) -> None:
+        """Before an Adam step: the shrinks these rows missed while their features were absent."""
+        owed = self.steps - self.last[rows]
+        due = owed > 0
+        if bool(due.any()):
+            self._shrink(rows[due], owed[due])
+
+    def step(self, rows: torch.Tensor) -> None:
+        """After an Adam step: this step's shrink for the touched rows."""
+        self.steps += 1
+        self._shrink(rows, torch.ones_like(rows))
+        self.last[rows] = self.steps
+
+    def flush(self) -> None:
+        """At the end of training: every row pays what it still owes."""
+        rows = torch.arange(self.weight.shape[0], device=self.weight.device)
+        self.catch_up(rows)
+        self.last[:] = self.steps
 
 
 class _AttrTable:

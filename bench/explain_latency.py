@@ -1,0 +1,122 @@
+"""Explanation latency: teacher integrated gradients and a student explanation, same process.
+
+    python bench/explain_latency.py [--threads 2] [--n-steps 50] [--repeats 3]
+
+Times ``attribution.explain`` with integrated gradients (n_steps=50) on the embedded MiniLM
+teacher (fresh, untrained head: the cost does not depend on the head's weights) for one
+64-word review (median of ``--repeats`` runs after one warm-up; target <= 2 s on 2 CPU
+cores), then a LinearStudent trained on a few hundred default-corpus reviews (target
+<= 10 ms), and, when ``transformers_interpret`` is importable, its
+``SequenceClassificationExplainer`` (Captum LayerIntegratedGradients, same n_steps) on
+the same model and text. Prints seconds and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from kdcore.attribution import explain  # noqa: E402
+from kdcore.teacher import Teacher  # noqa: E402
+from kdcore.words import split_words  # noqa: E402
+
+INSTALL_HINT = "pip install --no-deps transformers-interpret==0.10.0"
+REVIEW = (
+    "This film starts with a clever premise and a charming cast, but the second half drags badly; the jokes "
+    "repeat, the villain is a cartoon, and the ending feels rushed and unearned. Still, the lead actress is "
+    "wonderful, the music is lovely, and a few scenes are genuinely moving. Worth a rental on a rainy evening, "
+    "not a full-price ticket, and certainly not the sequel everyone keeps promising us."
+)
+
+
+def review_text(n_words: int = 64) -> str:
+    """The first ``n_words`` words (kd-lens words, punctuation included) of REVIEW."""
+    words = split_words(REVIEW)
+    if len(words) < n_words:
+        raise SystemExit(f"The sample review has only {len(words)} words; extend REVIEW.")
+    return REVIEW[:words[n_words - 1].end]
+
+
+def median_seconds(fn, repeats: int) -> tuple[float, object]:
+    result = fn()  # warm-up (allocations, lazy imports)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def bench_student(text: str, repeats: int):
+    try:
+        from kdcore.students import LinearStudent
+    except ImportError as err:
+        print(f"linear student                      : skipped (kdcore.students is not ready: {err})")
+        return None
+    from kdcore.data import load_default_corpus
+
+    corpus = load_default_corpus()
+    n = min(400, len(corpus.train))
+    train = corpus.train.subset(list(range(n)))
+    student = LinearStudent(epochs=3).fit(train.texts, labels=train.labels, label_names=train.label_names)
+    seconds, expl = median_seconds(lambda: explain(student, text, "integrated_gradients")[0], max(repeats, 20))
+    print(f"linear student IG (n_steps=50)      : {seconds * 1000:8.2f} ms  (median of {max(repeats, 20)}; "
+          f"target <= 10 ms; |delta| {abs(expl.convergence_delta):.1e})")
+    return seconds
+
+
+def bench_transformers_interpret(teacher: Teacher, text: str, target: int, n_steps: int, repeats: int):
+    try:
+        from transformers_interpret import SequenceClassificationExplainer
+    except ImportError:
+        print(f"transformers-interpret              : not installed: {INSTALL_HINT}")
+        return None
+    except Exception as err:  # noqa: BLE001 - an incompatible version fails at import time
+        print(f"transformers-interpret              : cannot be imported ({type(err).__name__}: {err})")
+        return None
+    explainer = SequenceClassificationExplainer(teacher.model, teacher.tokenizer)
+    try:
+        seconds, _ = median_seconds(lambda: explainer(text, index=target, n_steps=n_steps), repeats)
+    except Exception as err:  # noqa: BLE001
+        print(f"transformers-interpret              : failed on this transformers version "
+              f"({type(err).__name__}: {err})")
+        return None
+    print(f"transformers-interpret LIG          : {seconds:8.3f} s   (n_steps={n_steps}, its defaults otherwise)")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--words", type=int, default=64)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    text = review_text(args.words)
+    teacher = Teacher.from_encoder("embedded-minilm", ["rotten", "fresh"], device="cpu")
+    n_pieces = len(teacher.encode_windows(text)[0]["input_ids"])
+    print(f"threads: {torch.get_num_threads()}  words: {len(split_words(text))}  wordpieces: {n_pieces}  "
+          f"windows: {len(teacher.encode_windows(text))}")
+    ours, expl = median_seconds(
+        lambda: explain(teacher, text, "integrated_gradients", n_steps=args.n_steps)[0], args.repeats)
+    print(f"kd-lens teacher IG (n_steps={args.n_steps})      : {ours:8.3f} s   (median of {args.repeats}; "
+          f"target <= 2 s; delta {expl.convergence_delta:+.1e})")
+    student_s = bench_student(text, args.repeats)
+    if student_s:
+        print(f"teacher / student latency           : {ours / student_s:8.0f}x")
+    theirs = bench_transformers_interpret(teacher, text, expl.target, args.n_steps, args.repeats)
+    if theirs:
+        print(f"transformers-interpret / kd-lens    : {theirs / ours:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""kd-lens dashboard: `streamlit run dashboard/app.py` (runs folder: $KDLENS_RUNS_DIR or ./runs).
+
+This file only sets the page up and routes; every view is a function in dashboard/views/.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard.components.sidebar import run_picker  # noqa: E402
+from dashboard.views import batch, distill, explain, overview, report, weights  # noqa: E402
+
+st.set_page_config(page_title="kd-lens", page_icon=":material/center_focus_strong:", layout="wide")
+logo = ROOT / "assets" / "logo.svg"
+if logo.is_file():
+    st.logo(str(logo))
+run_picker()
+pages = [
+    st.Page(overview.render, title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
+    st.Page(explain.render, title="Explain", icon=":material/text_select_start:", url_path="explain"),
+    st.Page(batch.render, title="Batch", icon=":material/table_view:", url_path="batch"),
+    st.Page(weights.render, title="Weights", icon=":material/bar_chart:", url_path="weights"),
+    st.Page(distill.render, title="Distill", icon=":material/model_training:", url_path="distill"),
+    st.Page(report.render, title="Report", icon=":material/description:", url_path="report"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,120 @@
+"""Plotly figures built from plain data (DataFrames, arrays, dicts); no computation of metrics here."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+__all__ = [
+    "metric_bars", "size_speed_scatter", "confusion_heatmap", "probability_bars", "deletion_chart",
+    "weight_bars", "weights_scatter", "loss_chart", "importance_bars",
+]
+
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+ROLE_COLORS = {"teacher": "#444444", "distilled student": "#2f6fde", "label-trained student": "#e8833a"}
+
+
+def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro_f1", "fidelity")) -> go.Figure:
+    """Grouped bars: one group per model, one bar per metric (all in [0, 1])."""
+    fig = go.Figure()
+    for metric in metrics:
+        if metric in card.columns:
+            fig.add_bar(name=metric, x=card["model"], y=card[metric],
+                        text=[f"{v:.3f}" if pd.notna(v) else "" for v in card[metric]], textposition="outside")
+    fig.update_layout(barmode="group", yaxis=dict(range=[0, 1.1], title="score"), title="Quality and fidelity",
+                      **_LAYOUT)
+    return fig
+
+
+def size_speed_scatter(card: pd.DataFrame) -> go.Figure:
+    """Size on disk against CPU throughput, both log-scale; colour by role."""
+    fig = go.Figure()
+    for role, group in card.groupby("role", sort=False):
+        fig.add_scatter(x=group["MB"], y=group["texts/s"], mode="markers+text", text=group["model"],
+                        textposition="top center", name=role or "model",
+                        marker=dict(size=13, color=ROLE_COLORS.get(role)))
+    fig.update_layout(xaxis=dict(type="log", title="size on disk (MB)"),
+                      yaxis=dict(type="log", title="texts per second (CPU)"), title="Size vs speed", **_LAYOUT)
+    return fig
+
+
+def confusion_heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str) -> go.Figure:
+    matrix = np.asarray(matrix)
+    fig = go.Figure(go.Heatmap(z=matrix, x=list(labels), y=list(labels), colorscale="Blues", showscale=False,
+                               text=matrix, texttemplate="%{text}",
+                               hovertemplate="gold %{y}<br>predicted %{x}<br>%{z} texts<extra></extra>"))
+    fig.update_layout(title=title, xaxis=dict(title="predicted"), yaxis=dict(title="gold", autorange="reversed"),
+                      height=300, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def probability_bars(probs: Mapping[str, np.ndarray], labels: Sequence[str]) -> go.Figure:
+    """Horizontal stacked bars: each model's class probabilities for one text."""
+    names = list(probs)
+    fig = go.Figure()
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+    for c, label in enumerate(labels):
+        values = [float(np.asarray(probs[n]).reshape(-1)[c]) for n in names]
+        fig.add_bar(name=str(label), y=names, x=values, orientation="h", marker_color=palette[c % len(palette)],
+                    text=[f"{v:.2f}" for v in values], textposition="inside", insidetextanchor="middle")
+    fig.update_layout(barmode="stack", xaxis=dict(range=[0, 1], title="probability"),
+                      yaxis=dict(autorange="reversed"), height=70 + 38 * len(names), title="Predictions", **_LAYOUT)
+    return fig
+
+
+def deletion_chart(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], target_name: str) -> go.Figure:
+    """One line per model: p(target) as words are deleted, most important first."""
+    fig = go.Figure()
+    for name, (x, y) in curves.items():
+        fig.add_scatter(x=list(x), y=list(y), mode="lines+markers", name=name)
+    fig.update_layout(xaxis=dict(title="share of words deleted (most important first)", range=[0, 1]),
+                      yaxis=dict(title=f"p({target_name})", range=[0, 1.02]), title="Deletion curves", **_LAYOUT)
+    return fig
+
+
+def weight_bars(frame: pd.DataFrame, value: str, title: str, color: str) -> go.Figure:
+    """Horizontal bars of ``value`` per feature, largest |value| at the top."""
+    fig = go.Figure(go.Bar(x=frame[value], y=frame["feature"], orientation="h", marker_color=color,
+                           hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
+    fig.update_layout(title=title, yaxis=dict(autorange="reversed"), height=max(260, 22 * len(frame) + 60),
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def importance_bars(frame: pd.DataFrame, title: str) -> go.Figure:
+    colors = ["#d62728" if v > 0 else "#1f77b4" for v in frame["importance"]]
+    fig = go.Figure(go.Bar(x=frame["importance"], y=frame["feature"], orientation="h", marker_color=colors,
+                           customdata=frame.get("n_texts"),
+                           hovertemplate="%{y}: %{x:.4f} (in %{customdata} texts)<extra></extra>"))
+    fig.update_layout(title=title, yaxis=dict(autorange="reversed"), height=max(260, 22 * len(frame) + 60),
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def weights_scatter(frame: pd.DataFrame, x: str, y: str, label: str, title: str) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=frame[x], y=frame[y], mode="markers", text=frame[label],
+                               marker=dict(size=7, opacity=0.7, color="#2f6fde"),
+                               hovertemplate="%{text}<br>" + x + " %{x:.4f}<br>" + y + " %{y:.4f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis=dict(title=x), yaxis=dict(title=y), margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def loss_chart(events: Sequence[dict]) -> go.Figure:
+    """Loss against progress, one line per stage/student, from progress events with a ``loss``."""
+    series: dict[str, tuple[list, list]] = {}
+    for event in events:
+        if event.get("loss") is None:
+            continue
+        name = str(event.get("student") or event.get("stage") or "loss")
+        xs, ys = series.setdefault(name, ([], []))
+        xs.append(event.get("step", event.get("epoch", len(xs) + 1)))
+        ys.append(float(event["loss"]))
+    fig = go.Figure()
+    for name, (xs, ys) in series.items():
+        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name)
+    fig.update_layout(title="Training loss", xaxis=dict(title="step / epoch"), yaxis=dict(title="loss"),
+                      height=320, **_LAYOUT)
+    return fig

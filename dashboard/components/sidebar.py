@@ -1,0 +1,104 @@
+"""Sidebar widgets: the run picker, and the panel shown when there is no run yet."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import jobs, state
+from kdcore.runs import RunError
+
+__all__ = ["run_picker", "no_run_panel", "require_run", "CHOICE_KEY", "CUSTOM_KEY"]
+
+CHOICE_KEY = "kdlens_run_choice"
+CUSTOM_KEY = "kdlens_run_folder"
+DEMO_NAME = "demo"
+
+
+def choose_run(name: str) -> None:
+    """Callback: make ``name`` the picked run (used by views that create runs)."""
+    st.session_state[CHOICE_KEY] = name
+    st.session_state[CUSTOM_KEY] = ""
+
+
+def run_picker() -> state.RunKey | None:
+    """Pick a run in the sidebar; stores the choice in the session and returns its key."""
+    runs = {path.name: path for path in state.available_runs()}
+    sidebar = st.sidebar
+    sidebar.markdown("#### Run")
+    chosen = None
+    if runs:
+        names = list(runs)
+        index = names.index(DEMO_NAME) if DEMO_NAME in names else 0
+        name = sidebar.selectbox("Run", names, index=index, key=CHOICE_KEY, label_visibility="collapsed",
+                                 help=f"Runs found in {state.runs_dir()}.")
+        chosen = runs.get(name)
+    with sidebar.expander("Open a run folder"):
+        folder = st.text_input("Run folder path", key=CUSTOM_KEY, placeholder="path/to/runs/my-run")
+    if folder and folder.strip():
+        chosen = folder.strip()
+    if chosen is None:
+        state.set_current_run(None)
+        return None
+    try:
+        key = state.run_key(chosen)
+        run = state.load_run_meta(key.path, key.mtime)
+    except (RunError, OSError) as err:
+        sidebar.error(str(err))
+        state.set_current_run(None)
+        return None
+    state.set_current_run(key.path)
+    teacher = run.manifest.get("teacher", {})
+    sidebar.caption(
+        f"**{run.name}** · {len(run.student_names)} students · classes: {', '.join(run.label_names)}  \n"
+        f"teacher: `{teacher.get('source') or teacher.get('name', '?')}`  \n"
+        f"created {run.manifest.get('created_at', '?')}"
+    )
+    return key
+
+
+@st.fragment(run_every=2.0)
+def _demo_progress() -> None:
+    job = jobs.find_job(state.runs_dir(), DEMO_NAME)
+    if job is None:
+        return
+    events = jobs.read_events(job)
+    status, message = jobs.job_status(job, events)
+    if status == "running":
+        st.progress(jobs.stage_fraction(events), text=f"Building the demo run: {message}…")
+        st.caption(f"Log: `{job.log_file}` (the build goes on if you close this page).")
+    elif status == "done":
+        st.success("The demo run is ready.")
+        if st.button("Open it", key="kdlens_open_demo"):
+            st.rerun(scope="app")
+    else:
+        st.error(f"Building the demo run failed: {message}")
+
+
+def no_run_panel() -> None:
+    """What to do when there is no run yet: the command, and a button that runs it."""
+    runs_dir = state.runs_dir()
+    st.info(
+        f"No kd-lens run found in `{runs_dir}`. Build the demo run (MiniLM teacher fine-tuned on Rotten Tomatoes "
+        "reviews, distilled into linear and MLP students) from a terminal:\n\n"
+        "```\npython -m kdcore demo\n```\n\nor start it here; it runs in the background and takes a few minutes "
+        "on a CPU. Set `KDLENS_RUNS_DIR` to use another runs folder, or open a run folder in the sidebar."
+    )
+    job = jobs.find_job(runs_dir, DEMO_NAME)
+    running = job is not None and jobs.job_status(job)[0] == "running"
+    if st.button("Build the demo run", type="primary", disabled=running, key="kdlens_build_demo"):
+        try:
+            jobs.start_job(runs_dir, "demo", DEMO_NAME, ["demo", "--name", DEMO_NAME])
+        except (jobs.JobError, RunError, OSError) as err:
+            st.error(str(err))
+    _demo_progress()
+
+
+def require_run() -> state.RunKey | None:
+    """The session's run, or None after showing :func:`no_run_panel`."""
+    key = state.current_key()
+    if key is None:
+        if state.available_runs() or st.session_state.get(CUSTOM_KEY):
+            st.warning("The chosen run could not be opened (the sidebar says why); pick another one.")
+        else:
+            no_run_panel()
+    return key

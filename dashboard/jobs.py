@@ -1,0 +1,181 @@
+"""Background kd-lens commands (demo build, distillation) that outlive the browser tab.
+
+A job is ``python -m kdcore ... --progress-file FILE`` started detached (its own session,
+output to a log file), described by a small JSON file in ``<runs>/.jobs/``. Any session,
+now or after a restart of the page, finds it there and follows its progress file; the
+job file is created exclusively, so two sessions cannot start the same job twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kdcore.runs import resolve_run_path
+
+__all__ = ["Job", "JobError", "jobs_dir", "start_job", "list_jobs", "find_job", "read_events", "job_status",
+           "stage_fraction", "STAGE_LABELS"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGE_LABELS = {"teacher_fit": "fine-tuning the teacher", "teacher_predict": "labelling texts with the teacher",
+                "student_fit": "training the students", "evaluate": "evaluating", "explain": "explaining",
+                "done": "done", "error": "failed"}
+# Share of a whole build spent before each stage (for one progress bar over all stages).
+_STAGE_SPANS = {"teacher_fit": (0.0, 0.55), "teacher_predict": (0.55, 0.7), "student_fit": (0.7, 0.85),
+                "evaluate": (0.85, 0.93), "explain": (0.93, 0.99)}
+
+
+class JobError(ValueError):
+    """A job cannot be started; the message says why."""
+
+
+@dataclass
+class Job:
+    name: str           # the run it builds
+    kind: str           # "demo" or "distill"
+    pid: int
+    started_at: float
+    command: list
+    progress_file: str
+    log_file: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.progress_file).with_suffix(".job.json")
+
+
+def jobs_dir(runs_dir: Path) -> Path:
+    return Path(runs_dir) / ".jobs"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # Reap our own finished child (else it lingers as a zombie that looks alive).
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (another server process started it): ask the kernel
+    except OSError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_events(job: Job) -> list[dict]:
+    """Progress events written so far (a half-written last line is skipped)."""
+    path = Path(job.progress_file)
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def log_tail(job: Job, lines: int = 15) -> str:
+    path = Path(job.log_file)
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def job_status(job: Job, events: list[dict] | None = None) -> tuple[str, str]:
+    """("running" | "done" | "error", message)."""
+    events = read_events(job) if events is None else events
+    last = events[-1] if events else {}
+    if last.get("stage") == "done":
+        return "done", str(last.get("path", ""))
+    if last.get("stage") == "error":
+        return "error", str(last.get("message", "unknown error"))
+    if _alive(job.pid):
+        return "running", STAGE_LABELS.get(last.get("stage"), last.get("stage") or "starting")
+    tail = log_tail(job)
+    return "error", f"The process stopped without finishing. Last lines of its log:\n{tail}" if tail else \
+        "The process stopped without finishing (no log)."
+
+
+def stage_fraction(events: list[dict]) -> float:
+    """Rough share of the whole job done, from the last progress event."""
+    if not events:
+        return 0.0
+    last = events[-1]
+    if last.get("stage") == "done":
+        return 1.0
+    start, end = _STAGE_SPANS.get(last.get("stage"), (0.0, 0.0))
+    done = last.get("step", last.get("done", last.get("epoch")))
+    total = last.get("total")
+    inner = min(1.0, float(done) / float(total)) if isinstance(done, (int, float)) and total else 0.0
+    return max(0.0, min(1.0, start + (end - start) * inner))
+
+
+def list_jobs(runs_dir: Path) -> list[Job]:
+    folder = jobs_dir(runs_dir)
+    if not folder.is_dir():
+        return []
+    jobs = []
+    for path in folder.glob("*.job.json"):
+        try:
+            jobs.append(Job(**json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(jobs, key=lambda j: j.started_at, reverse=True)
+
+
+def find_job(runs_dir: Path, name: str) -> Job | None:
+    return next((j for j in list_jobs(runs_dir) if j.name == name), None)
+
+
+def start_job(runs_dir: Path, kind: str, name: str, arguments: list[str]) -> Job:
+    """Start ``python -m kdcore <arguments> --progress-file F`` detached; refuse a second
+    live job for the same run name."""
+    runs_dir = Path(runs_dir)
+    resolve_run_path(name, runs_dir)  # refuses names that could leave the runs folder
+    folder = jobs_dir(runs_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    progress_file = folder / f"{name}.progress.jsonl"
+    log_file = folder / f"{name}.log"
+    job_path = progress_file.with_suffix(".job.json")
+    existing = find_job(runs_dir, name)
+    if existing is not None:
+        status, _ = job_status(existing)
+        if status == "running":
+            raise JobError(f"A job building run {name!r} is already running (pid {existing.pid}).")
+        job_path.unlink(missing_ok=True)
+    try:
+        handle = os.open(job_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise JobError(f"Another session is starting a job for run {name!r}; wait a moment.") from None
+    progress_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "kdcore", *arguments, "--runs-dir", str(runs_dir.resolve()),
+               "--progress-file", str(progress_file.resolve())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    job_file = os.fdopen(handle, "w", encoding="utf-8")
+    try:
+        with open(log_file, "wb") as log:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        job = Job(name=name, kind=kind, pid=process.pid, started_at=time.time(), command=command,
+                  progress_file=str(progress_file.resolve()), log_file=str(log_file.resolve()))
+        with job_file:
+            json.dump(asdict(job), job_file)
+    except BaseException:
+        job_file.close()
+        job_path.unlink(missing_ok=True)
+        raise
+    return job

@@ -1,0 +1,283 @@
+"""Where the dashboard keeps things: cached runs and models, cached tables, the chosen run.
+
+Runs and models are ``st.cache_resource`` objects, shared by every session of the
+server, so they are only read once loaded (a Run's models are loaded eagerly inside the
+cached function; nothing mutates them afterwards). Everything computed from them
+(predictions, explanations, tables) goes through ``st.cache_data``, which hands every
+caller its own copy. Every cache is keyed by a :data:`RunKey`: the run folder and its
+manifest's modification time, so a rebuilt run is never served from a stale cache.
+
+The only per-user state is ``st.session_state`` (the chosen run, widget values); there
+is no module-level mutable state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import streamlit as st
+
+from kdcore.runs import MANIFEST, Run, RunError, list_runs, load_run
+
+__all__ = [
+    "RunKey", "REPO_ROOT", "runs_dir", "run_key", "setup_process", "load_run_meta", "load_run_models",
+    "current_key", "set_current_run", "metrics_frame", "test_split", "example_texts", "predict_all",
+    "explain_all", "agreement_frame", "deletion_curves", "linear_weights", "mlp_importance",
+    "weights_vs_attribution", "teacher_word_attribution", "report_documents", "available_runs", "RUN_STATE_KEY",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUN_STATE_KEY = "kdlens_run_path"
+EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
+# Explanation metrics shown in the model card (kdcore.explain_metrics names -> column titles).
+CARD_EXPLANATION_COLUMNS = {"spearman": "agreement (Spearman)", "top_k_overlap": "top-k overlap",
+                            "comprehensiveness": "comprehensiveness", "sufficiency": "sufficiency"}
+
+
+class RunKey(NamedTuple):
+    """Identifies one version of a run: its folder and its manifest's mtime."""
+
+    path: str
+    mtime: float
+
+
+def runs_dir() -> Path:
+    """The runs folder: ``$KDLENS_RUNS_DIR`` or ``runs`` (relative to the working directory)."""
+    return Path(os.environ.get("KDLENS_RUNS_DIR", "runs"))
+
+
+def run_key(path: str | os.PathLike) -> RunKey:
+    path = Path(path).resolve()
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        raise RunError(f"{path} is not a finished kd-lens run (no {MANIFEST}). Build one with `python -m kdcore demo`.")
+    return RunKey(str(path), manifest.stat().st_mtime)
+
+
+@st.cache_resource(show_spinner=False)
+def setup_process() -> int:
+    """Set torch's thread count once per server process (every session shares it)."""
+    from kdcore.utils import configure_threads
+
+    env = os.environ.get("KDLENS_THREADS")
+    return configure_threads(int(env) if env else min(os.cpu_count() or 1, 4))
+
+
+def available_runs() -> list[Path]:
+    return list_runs(runs_dir())
+
+
+@st.cache_resource(show_spinner="Checking the run's files…", max_entries=8)
+def load_run_meta(path: str, mtime: float) -> Run:
+    """The run's manifest and metrics, every file checked against its hash (models not loaded)."""
+    return load_run(path, verify=True)
+
+
+@st.cache_resource(show_spinner="Loading the teacher and the students…", max_entries=3)
+def load_run_models(path: str, mtime: float) -> Run:
+    """A run with every model loaded (its own Run object, never mutated after this)."""
+    setup_process()
+    meta = load_run_meta(path, mtime)
+    run = Run(path=meta.path, manifest=meta.manifest, metrics=meta.metrics)
+    run.models()
+    return run
+
+
+def current_key() -> RunKey | None:
+    """The run chosen in this session's sidebar (None when there is none)."""
+    path = st.session_state.get(RUN_STATE_KEY)
+    if not path:
+        return None
+    try:
+        return run_key(path)
+    except RunError:
+        return None
+
+
+def set_current_run(path: str | os.PathLike | None) -> None:
+    st.session_state[RUN_STATE_KEY] = str(path) if path else None
+
+
+def meta(key: RunKey) -> Run:
+    return load_run_meta(key.path, key.mtime)
+
+
+def models(key: RunKey) -> dict:
+    """{name: model}, teacher first (shared objects: read only)."""
+    run = load_run_models(key.path, key.mtime)
+    return {"teacher": run._teacher, **run._students}
+
+
+def full_run(key: RunKey) -> Run:
+    return load_run_models(key.path, key.mtime)
+
+
+# ------------------------------------------------------------------------------ tables
+@st.cache_data(show_spinner=False, max_entries=16)
+def metrics_frame(key: RunKey):
+    """The model card: kdcore's metrics table, with explanation metrics when the run has them."""
+    from kdcore.metrics import metrics_table
+
+    run = meta(key)
+    frame = metrics_table(run.metrics)
+    if frame.empty:
+        return frame
+    models_meta = run.manifest.get("students", {})
+    frame.insert(2, "twin of", [name[: -len("-labels")] if name.endswith("-labels") and
+                                name[: -len("-labels")] in models_meta else "" for name in frame["model"]])
+    block = run.metrics.get("explanations") or {}
+    summary = block.get("summary") or []
+    if summary:
+        import pandas as pd
+
+        summary = pd.DataFrame(summary)
+        if "method" in summary.columns:
+            # The card shows the first method's numbers; the Overview lists every method.
+            summary = summary[summary["method"] == summary["method"].iloc[0]]
+        wanted = {f"{metric}_mean": title for metric, title in CARD_EXPLANATION_COLUMNS.items()}
+        present = [c for c in wanted if c in summary.columns]
+        if "model" in summary.columns and present:
+            summary = summary[["model", *present]].rename(columns=wanted)
+            frame = frame.merge(summary, on="model", how="left")
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def test_split(key: RunKey) -> tuple[list[str], list[int] | None]:
+    """Texts and labels of the run's test split ([] when the run stores none)."""
+    try:
+        data = meta(key).split("test")
+    except (RunError, ValueError):
+        return [], None
+    return list(data.texts), (data.labels.tolist() if data.labels is not None else None)
+
+
+@st.cache_data(show_spinner=False)
+def example_texts() -> list[str]:
+    """Texts of the example files shipped in assets/examples (read by kdcore's readers)."""
+    from kdcore.data import DataError, read_any
+
+    texts: list[str] = []
+    if EXAMPLES_DIR.is_dir():
+        for path in sorted(EXAMPLES_DIR.iterdir()):
+            try:
+                texts.extend(read_any(path).texts)
+            except (DataError, ValueError):
+                continue
+    return list(dict.fromkeys(texts))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def predict_all(key: RunKey, texts: tuple[str, ...], names: tuple[str, ...] | None = None) -> dict:
+    """{model name: probabilities [n, classes]} for every model (or those in ``names``)."""
+    out = {}
+    for name, model in models(key).items():
+        if names is None or name in names:
+            out[name] = model.predict_proba(list(texts))
+    return out
+
+
+def _selected(key: RunKey, names: Sequence[str] | None) -> dict:
+    every = models(key)
+    return {n: m for n, m in every.items() if names is None or n in names}
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def explain_all(key: RunKey, text: str, method: str, target: str | None, options: tuple[tuple[str, Any], ...],
+                names: tuple[str, ...] | None = None) -> dict:
+    """{model name: Explanation} of ``text`` by every model for the same target class."""
+    from kdcore.attribution import explain_many
+
+    return explain_many(_selected(key, names), text, method=method, target=target, **dict(options))
+
+
+def _explain_metrics():
+    """kdcore.explain_metrics, or None while it is not installed."""
+    try:
+        from kdcore import explain_metrics
+    except ImportError:
+        return None
+    return explain_metrics
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
+                    options: tuple[tuple[str, Any], ...], names: tuple[str, ...] | None = None):
+    """One row per student: kdcore's agreement of its explanation with the teacher's."""
+    import pandas as pd
+
+    module = _explain_metrics()
+    if module is None:
+        return None
+    explanations = explain_all(key, text, method, target, options, names)
+    teacher = explanations.get("teacher")
+    if teacher is None:
+        return pd.DataFrame()
+    rows = []
+    for name, expl in explanations.items():
+        if name == "teacher":
+            continue
+        scores = module.agreement(teacher, expl)
+        rows.append({"student": name, **{k: v for k, v in dict(scores).items() if not isinstance(v, (list, dict))}})
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def deletion_curves(key: RunKey, text: str, method: str, target: str | None,
+                    options: tuple[tuple[str, Any], ...], names: tuple[str, ...] | None = None) -> dict | None:
+    """{model name: kdcore deletion curve} (words removed most-important first)."""
+    module = _explain_metrics()
+    if module is None:
+        return None
+    explanations = explain_all(key, text, method, target, options, names)
+    every = models(key)
+    return {name: module.deletion_curve(every[name], expl) for name, expl in explanations.items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def linear_weights(key: RunKey, student: str):
+    return models(key)[student].weights()
+
+
+@st.cache_data(show_spinner="Computing the MLP's global importances…", max_entries=16)
+def mlp_importance(key: RunKey, student: str, max_texts: int):
+    texts, _ = test_split(key)
+    if not texts:
+        import pandas as pd
+
+        return pd.DataFrame(columns=["feature", "class", "importance", "n_texts"])
+    return models(key)[student].global_importance(texts, max_texts=max_texts)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def teacher_word_attribution(key: RunKey, n_texts: int, method: str, target: str):
+    """kdcore's mean teacher attribution per word towards ``target`` over the first test texts."""
+    module = _explain_metrics()
+    if module is None:
+        return None
+    texts, _ = test_split(key)
+    return module.global_word_attribution(models(key)["teacher"], texts[:n_texts], method=method, target=target)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def weights_vs_attribution(key: RunKey, student: str, n_texts: int, method: str, target: str):
+    """(DataFrame(word, student_weight, teacher_mean_attribution, count), Spearman rho) from kdcore."""
+    module = _explain_metrics()
+    if module is None:
+        return None
+    teacher_words = teacher_word_attribution(key, n_texts, method, target)
+    class_index = meta(key).label_names.index(target)
+    return module.weights_vs_attribution(models(key)[student], teacher_words, class_index=class_index)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def report_documents(key: RunKey, examples: tuple[str, ...], method: str) -> tuple[str, str]:
+    """(HTML, JSON) of the run's report, built by kdcore.report."""
+    import json
+
+    from kdcore.report import build_report, render_html
+
+    report = build_report(full_run(key), examples=list(examples), method=method)
+    return render_html(report), json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,185 @@
+"""Batch: every model predicts every text of an uploaded file; disagreements flagged.
+
+The file is read by kdcore.data (its messages are shown as they are for bad files); the
+results table can be sorted, filtered, downloaded as CSV, and any row explained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import upload
+from dashboard.components.explain_panel import explain_panel, method_controls
+from dashboard.components.sidebar import require_run
+
+__all__ = ["render", "score_texts", "results_frame"]
+
+RESULTS_KEY = "batch_results"
+BATCH_SIZE = 64
+DEFAULT_MAX_ROWS = 2000
+_EXAMPLE_DIR = state.EXAMPLES_DIR
+
+
+def score_texts(key: state.RunKey, texts: list[str], progress=None) -> dict[str, np.ndarray]:
+    """{model: probabilities [n, classes]}, batch by batch; ``progress(fraction, message)``."""
+    every = state.models(key)
+    out: dict[str, list] = {name: [] for name in every}
+    steps = max(1, len(every) * ((len(texts) + BATCH_SIZE - 1) // BATCH_SIZE))
+    done = 0
+    for name, model in every.items():
+        for start in range(0, len(texts), BATCH_SIZE):
+            out[name].append(model.predict_proba(texts[start:start + BATCH_SIZE]))
+            done += 1
+            if progress is not None:
+                progress(done / steps, f"{name}: {min(start + BATCH_SIZE, len(texts))} of {len(texts)} texts")
+    n_classes = len(state.meta(key).label_names)
+    return {name: np.concatenate(parts) if parts else np.zeros((0, n_classes)) for name, parts in out.items()}
+
+
+def results_frame(texts: list[str], probs: dict[str, np.ndarray], label_names: list[str],
+                  gold: list[str] | None = None) -> pd.DataFrame:
+    """One row per text: each model's label, the teacher's confidence, and the students'
+    agreement with the teacher (share of students predicting the teacher's class)."""
+    labels = np.asarray(label_names, dtype=object)
+    frame = pd.DataFrame({"row": np.arange(1, len(texts) + 1), "text": texts})
+    if gold is not None:
+        frame["gold"] = gold
+    teacher = probs["teacher"].argmax(axis=1)
+    frame["teacher"] = labels[teacher]
+    frame["p(teacher)"] = probs["teacher"].max(axis=1)
+    students = [n for n in probs if n != "teacher"]
+    agree = np.zeros(len(texts))
+    for name in students:
+        predicted = probs[name].argmax(axis=1)
+        frame[name] = labels[predicted]
+        agree += predicted == teacher
+    frame["agreement"] = agree / max(1, len(students))
+    frame["disagreement"] = frame["agreement"] < 1.0
+    return frame
+
+
+def _summary(key: state.RunKey, probs: dict[str, np.ndarray], label_names: list[str],
+             gold_ids: np.ndarray | None) -> pd.DataFrame:
+    from kdcore.metrics import accuracy, fidelity
+
+    teacher_logits = np.log(np.clip(probs["teacher"], 1e-12, 1.0))
+    rows = []
+    for name, p in probs.items():
+        row = {"model": name, "fidelity": fidelity(np.log(np.clip(p, 1e-12, 1.0)), teacher_logits)["fidelity"]}
+        if gold_ids is not None:
+            row["accuracy"] = accuracy(gold_ids, p.argmax(axis=1))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _source() -> tuple[bytes, str] | None:
+    """The chosen file's bytes and name (uploaded, or one of the shipped examples)."""
+    choice = st.radio("Data", ["Upload a file", "An example file"], horizontal=True, key="batch_source")
+    if choice == "An example file":
+        files = sorted(p.name for p in _EXAMPLE_DIR.glob("*") if p.suffix.lower()[1:] in upload.UPLOAD_TYPES) \
+            if _EXAMPLE_DIR.is_dir() else []
+        if not files:
+            st.info("No example files in assets/examples.")
+            return None
+        name = st.selectbox("Example file", files, key="batch_example")
+        return (_EXAMPLE_DIR / name).read_bytes(), name
+    limit = upload.upload_limit_mb()
+    uploaded = st.file_uploader(f"CSV, TSV, JSONL, JSON or TXT (one text per line), up to {limit} MB",
+                                type=upload.UPLOAD_TYPES, key="batch_upload")
+    if uploaded is None:
+        st.caption("A CSV or JSONL needs a text column (e.g. `text`, `review`) and may have a label column; "
+                   "a TXT file holds one text per line.")
+        return None
+    too_big = upload.check_size(uploaded.size, limit)
+    if too_big:
+        st.error(too_big)
+        return None
+    return uploaded.getvalue(), uploaded.name
+
+
+def render() -> None:
+    key = require_run()
+    if key is None:
+        return
+    run = state.meta(key)
+    st.title("Batch predictions")
+    st.caption("Upload texts; every model predicts each one, and rows where a student disagrees with the teacher "
+               "are flagged.")
+    source = _source()
+    if source is None:
+        return
+    data, filename = source
+    columns = upload.peek_columns(data, filename)
+    text_column, label_column = upload.DETECT, upload.DETECT
+    if Path(filename).suffix.lower() != ".txt":
+        left, right = st.columns(2)
+        text_column = left.selectbox("Text column", [upload.DETECT, *columns], key="batch_text_column")
+        label_column = right.selectbox("Label column (optional)", [upload.DETECT, upload.NO_LABELS, *columns],
+                                       key="batch_label_column")
+    try:
+        dataset = upload.read_upload(data, filename, text_column, label_column)
+    except ValueError as err:  # kdcore.data.DataError: the message says what to do
+        st.error(str(err))
+        return
+    report = getattr(dataset, "report", None)
+    if report is not None:
+        st.caption(report.summary())
+        for warning in report.warnings:
+            st.warning(warning)
+    max_rows = int(st.number_input("Rows to score", min_value=1, max_value=len(dataset),
+                                   value=min(len(dataset), DEFAULT_MAX_ROWS), key="batch_max_rows",
+                                   help="The teacher is the slow model: score a sample of a large file first."))
+    texts = list(dataset.texts[:max_rows])
+    gold = None
+    gold_ids = None
+    if dataset.labels is not None:
+        gold = [dataset.label_names[i] for i in dataset.labels[:max_rows]]
+        if set(dataset.label_names) <= set(run.label_names):
+            gold_ids = np.asarray([run.label_names.index(g) for g in gold])
+        else:
+            st.caption(f"The file's labels ({', '.join(dataset.label_names)}) are not the run's classes "
+                       f"({', '.join(run.label_names)}): shown, but no accuracy is computed.")
+
+    cache_id = (key, dataset.content_hash(), max_rows)
+    stored = st.session_state.get(RESULTS_KEY)
+    if stored is None or stored[0] != cache_id:
+        state.full_run(key)
+        bar = st.progress(0.0, text="Predicting…")
+        probs = score_texts(key, texts, progress=lambda f, m: bar.progress(f, text=m))
+        bar.empty()
+        st.session_state[RESULTS_KEY] = (cache_id, probs)
+    else:
+        probs = stored[1]
+
+    frame = results_frame(texts, probs, run.label_names, gold)
+    n_disagree = int(frame["disagreement"].sum())
+    st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
+    st.dataframe(_summary(key, probs, run.label_names, gold_ids), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("fidelity", "accuracy")})
+    only = st.toggle("Only disagreements", value=False, key="batch_only_disagreements")
+    shown = frame[frame["disagreement"]] if only else frame
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "p(teacher)": st.column_config.ProgressColumn("p(teacher)", min_value=0.0, max_value=1.0, format="%.2f"),
+        "agreement": st.column_config.NumberColumn("agreement", format="%.2f",
+                                                   help="Share of students that predict the teacher's class."),
+        "disagreement": st.column_config.CheckboxColumn("disagreement"),
+        "text": st.column_config.TextColumn("text", width="large"),
+    })
+    st.download_button("Download results (CSV)", frame.to_csv(index=False).encode("utf-8"),
+                       file_name=f"{run.name}-{Path(filename).stem}-predictions.csv", mime="text/csv",
+                       key="batch_download")
+
+    st.subheader("Explain a row")
+    rows = shown["row"].tolist()
+    if not rows:
+        st.caption("No rows to explain.")
+        return
+    row = st.selectbox("Row", rows, key="batch_row",
+                       format_func=lambda r: f"#{r} · {texts[r - 1][:90]}{'…' if len(texts[r - 1]) > 90 else ''}")
+    settings = method_controls(run.label_names, prefix="batch")
+    explain_panel(key, texts[row - 1], settings, prefix="batch")

@@ -1,0 +1,195 @@
+"""Distill: start a new run in the background and follow it live.
+
+The run is built by ``python -m kdcore distill ... --progress-file F``, started detached
+(it survives this page being closed); this view follows its progress file. A failed
+build shows its reason and leaves every existing run as it was (kdcore builds a run in a
+``.partial`` folder and publishes it only when complete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import jobs, state
+from dashboard.components import charts, upload
+from dashboard.components.sidebar import choose_run
+
+__all__ = ["render", "build_arguments"]
+
+UPLOADS = ".uploads"
+_TEACHER_CHOICES = ("The current run's teacher", "A local folder", "A Hugging Face hub id")
+_DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file")
+
+
+def _save_upload(data: bytes, filename: str) -> Path:
+    """Write uploaded data under <runs>/.uploads/ (named by its hash) for the background job."""
+    from kdcore.utils import atomic_write_bytes
+
+    suffix = Path(filename).suffix.lower()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    target = state.runs_dir() / UPLOADS / f"{digest}{suffix}"
+    if not target.is_file():
+        atomic_write_bytes(target, data)
+    return target.resolve()
+
+
+def build_arguments(name: str, teacher: str, encoder: bool, data: Path | None, text_column: str | None,
+                    label_column: str | None, students: list[str], loss: str, temperature: float, alpha: float,
+                    augment_copies: int, student_epochs: int, teacher_epochs: float) -> list[str]:
+    """Arguments of ``python -m kdcore`` for one distillation (the runs folder and progress file are added
+    by :func:`dashboard.jobs.start_job`)."""
+    args = ["distill", "--name", name, "--teacher", teacher, "--students", ",".join(students), "--loss", loss,
+            "--temperature", f"{temperature:g}", "--alpha", f"{alpha:g}", "--augment-copies", str(int(augment_copies)),
+            "--student-epochs", str(int(student_epochs)), "--teacher-epochs", f"{teacher_epochs:g}"]
+    if encoder:
+        args.append("--encoder")
+    if data is not None:
+        args += ["--data", str(data)]
+        if text_column:
+            args += ["--text-column", text_column]
+        if label_column:
+            args += ["--label-column", label_column]
+    return args
+
+
+def _form(current: state.RunKey | None) -> None:
+    runs_dir = state.runs_dir()
+    st.subheader("New run")
+    name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
+                         help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
+
+    teacher_choices = list(_TEACHER_CHOICES if current is not None else _TEACHER_CHOICES[1:])
+    teacher_kind = st.radio("Teacher", teacher_choices, horizontal=True, key="distill_teacher_kind")
+    encoder = False
+    if teacher_kind == _TEACHER_CHOICES[0]:
+        teacher = str(Path(current.path) / "teacher")
+        st.caption(f"`{teacher}`")
+    elif teacher_kind == _TEACHER_CHOICES[1]:
+        teacher = st.text_input("Teacher folder", key="distill_teacher_dir",
+                                placeholder="/path/to/a/fine-tuned/bert-classifier").strip()
+    else:
+        teacher = st.text_input("Hub id", key="distill_teacher_hub",
+                                placeholder="e.g. textattack/bert-base-uncased-rotten-tomatoes").strip()
+        st.caption("A hub id needs network access (or the model in the local Hugging Face cache).")
+    if teacher_kind != _TEACHER_CHOICES[0]:
+        encoder = st.checkbox("It is a bare encoder: add a classification head and fine-tune it",
+                              key="distill_encoder")
+
+    data_kind = st.radio("Data", _DATA_CHOICES, horizontal=True, key="distill_data_kind")
+    data_bytes, filename, text_column, label_column = None, None, None, None
+    if data_kind == _DATA_CHOICES[1]:
+        uploaded = st.file_uploader("Training texts (CSV, TSV, JSONL, JSON or TXT)", type=upload.UPLOAD_TYPES,
+                                    key="distill_upload")
+        if uploaded is not None:
+            data_bytes, filename = uploaded.getvalue(), uploaded.name
+            columns = upload.peek_columns(data_bytes, filename)
+            if columns:
+                left, right = st.columns(2)
+                text_choice = left.selectbox("Text column", [upload.DETECT, *columns], key="distill_text_column")
+                label_choice = right.selectbox("Label column", [upload.DETECT, *columns], key="distill_label_column")
+                text_column = None if text_choice == upload.DETECT else text_choice
+                label_column = None if label_choice == upload.DETECT else label_choice
+
+    st.markdown("**Students and loss**")
+    cols = st.columns(3)
+    students = cols[0].multiselect("Students", ["linear", "mlp"], default=["linear", "mlp"], key="distill_students")
+    loss = cols[1].selectbox("Loss", ["kd_kl", "kd_mse", "hard_ce"], key="distill_loss",
+                             help="kd_kl: T²·KL of softened distributions (Hinton); kd_mse: MSE on logits "
+                                  "(Tang et al.); hard_ce: the teacher's argmax as a label.")
+    temperature = cols[2].slider("Temperature", 1.0, 10.0, 2.0, 0.5, key="distill_temperature",
+                                 disabled=loss != "kd_kl")
+    cols = st.columns(4)
+    alpha = cols[0].slider("alpha (gold-label weight)", 0.0, 1.0, 0.0, 0.05, key="distill_alpha")
+    augment = cols[1].number_input("Augmented copies", 0, 10, 2, key="distill_augment")
+    epochs = cols[2].number_input("Student epochs", 1, 100, 8, key="distill_epochs")
+    teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0, 10.0, 0.0, 0.5,
+                                          key="distill_teacher_epochs",
+                                          help="0 uses the teacher as loaded (it must already be a classifier).")
+
+    if not st.button("Start distillation", type="primary", key="distill_start"):
+        return
+    from kdcore.runs import RunError, resolve_run_path
+
+    try:
+        path = resolve_run_path(name.strip(), runs_dir)
+    except RunError as err:
+        st.error(str(err))
+        return
+    if path.exists() or path.with_name(path.name + ".partial").exists():
+        st.error(f"A run named {name.strip()!r} already exists (or is being built) in {runs_dir}; choose another name.")
+        return
+    if not teacher:
+        st.error("Say which teacher to distill: a folder or a hub id.")
+        return
+    if not students:
+        st.error("Choose at least one student.")
+        return
+    data_path = None
+    if data_kind == _DATA_CHOICES[1]:
+        if data_bytes is None:
+            st.error("Upload a data file, or use the default corpus.")
+            return
+        try:  # read it now, so a bad file is refused here with kdcore's message, not in the background
+            upload.read_upload(data_bytes, filename, text_column or upload.DETECT, label_column or upload.DETECT)
+        except ValueError as err:
+            st.error(str(err))
+            return
+        data_path = _save_upload(data_bytes, filename)
+    arguments = build_arguments(name.strip(), teacher, encoder, data_path, text_column, label_column, students, loss,
+                                temperature, alpha, augment, epochs, teacher_epochs)
+    try:
+        job = jobs.start_job(runs_dir, "distill", name.strip(), arguments)
+    except (jobs.JobError, RunError, OSError) as err:
+        st.error(str(err))
+        return
+    st.session_state["distill_followed"] = job.name
+    st.success(f"Started (pid {job.pid}). It goes on if you close this page; its log is `{job.log_file}`.")
+
+
+@st.fragment(run_every=2.0)
+def _follow() -> None:
+    """Live view of the background jobs (polls their progress files)."""
+    all_jobs = jobs.list_jobs(state.runs_dir())
+    if not all_jobs:
+        st.caption("No distillation started yet.")
+        return
+    names = [j.name for j in all_jobs]
+    followed = st.session_state.get("distill_followed")
+    index = names.index(followed) if followed in names else 0
+    name = st.selectbox("Job", names, index=index, key="distill_job")
+    job = all_jobs[names.index(name)]
+    events = jobs.read_events(job)
+    status, message = jobs.job_status(job, events)
+    if status == "running":
+        st.progress(jobs.stage_fraction(events), text=f"{job.name}: {message}…")
+    elif status == "done":
+        st.success(f"Run {job.name} is ready: pick it in the sidebar.")
+        if st.button(f"Open {job.name}", key=f"distill_open_{job.name}", on_click=choose_run, args=(job.name,)):
+            st.rerun(scope="app")
+    else:
+        st.error(f"Run {job.name} failed: {message}")
+        st.caption("Existing runs are untouched; a partial build is kept in `<name>.partial` and resumes if you "
+                   "start the same command again.")
+    if any(e.get("loss") is not None for e in events):
+        st.plotly_chart(charts.loss_chart(events), width="stretch", key=f"distill_loss_{job.name}")
+    if status != "running" and st.session_state.get("distill_last_status", {}).get(job.name) == "running":
+        st.session_state.setdefault("distill_last_status", {})[job.name] = status
+        st.rerun(scope="app")  # a finished run must appear in the sidebar's picker
+    st.session_state.setdefault("distill_last_status", {})[job.name] = status
+
+
+def render() -> None:
+    st.title("Distill a teacher")
+    st.caption("Choose a teacher, data and students; the distillation runs in the background as "
+               "`python -m kdcore distill` and the new run appears in the sidebar when it is done.")
+    current = state.current_key()
+    left, right = st.columns([3, 2])
+    with left:
+        _form(current)
+    with right:
+        st.subheader("Progress")
+        _follow()

@@ -1,0 +1,127 @@
+"""Overview: the run's model card (quality, fidelity, explanations, size, speed) and provenance."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import charts
+from dashboard.components.sidebar import require_run
+
+__all__ = ["render", "definitions_popover"]
+
+_FORMATS = {"accuracy": "%.3f", "macro_f1": "%.3f", "fidelity": "%.3f", "MB": "%.2f", "texts/s": "%.0f",
+            "parameters": "%d"}
+
+
+def definitions_popover(label: str = "Definitions") -> None:
+    """Every metric's definition (kdcore.metrics.DEFINITIONS), one click away."""
+    from kdcore.metrics import DEFINITIONS
+
+    with st.popover(label, icon=":material/menu_book:"):
+        for name, text in DEFINITIONS.items():
+            st.markdown(f"**{name}**: {text}")
+
+
+def _twins(card: pd.DataFrame) -> pd.DataFrame:
+    """Distilled students beside their label-trained twins."""
+    rows = []
+    by_name = card.set_index("model")
+    for name in card["model"]:
+        twin = f"{name}-labels"
+        if twin in by_name.index:
+            row = {"student": name}
+            for column in ("accuracy", "macro_f1", "fidelity"):
+                row[f"{column} (distilled)"] = by_name.at[name, column]
+                row[f"{column} (labels only)"] = by_name.at[twin, column]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render() -> None:
+    key = require_run()
+    if key is None:
+        return
+    run = state.meta(key)
+    metrics = run.metrics or {}
+    card = state.metrics_frame(key)
+    head, defs = st.columns([5, 1])
+    head.title(f"Run {run.name}")
+    with defs:
+        definitions_popover()
+    teacher = run.manifest.get("teacher", {})
+    st.caption(
+        f"Created {run.manifest.get('created_at', '?')} on {run.manifest.get('device', '?')} · teacher "
+        f"`{teacher.get('source', '?')}` · classes {', '.join(run.label_names)} · test set "
+        f"{metrics.get('test_size', '?')} texts · transfer set {run.manifest.get('transfer_set', {}).get('size', '?')} texts"
+    )
+    if card.empty:
+        st.warning("This run has no metrics.json; rebuild it or run `python -m kdcore evaluate`.")
+        return
+
+    models = metrics.get("models", {})
+    distilled = [n for n, e in models.items() if e.get("role") == "distilled student"]
+    if distilled:
+        best = max(distilled, key=lambda n: models[n].get("fidelity") or 0)
+        entry, teacher_entry = models[best], models.get("teacher", {})
+        cols = st.columns(4)
+        cols[0].metric("Teacher accuracy", f"{teacher_entry.get('accuracy', float('nan')):.3f}")
+        cols[1].metric(f"Fidelity of {best}", f"{entry.get('fidelity', float('nan')):.3f}",
+                       help="Share of test texts on which the student predicts the teacher's class.")
+        cols[2].metric(f"{best} speed-up", f"{entry.get('speedup_vs_teacher', float('nan')):.0f}×",
+                       help="Texts per second of the student over the teacher's, on the CPU.")
+        if entry.get("smaller_than_teacher"):
+            cols[3].metric(f"{best} is smaller by", f"{entry['smaller_than_teacher']:.0f}×",
+                           help="Teacher bytes on disk over student bytes on disk.")
+
+    st.subheader("Model card")
+    config = {c: st.column_config.NumberColumn(c, format=f) for c, f in _FORMATS.items() if c in card.columns}
+    st.dataframe(card, hide_index=True, column_config=config, width="stretch")
+    twins = _twins(card)
+    if not twins.empty:
+        st.markdown("**Distilled vs label-trained** (same architecture; the twin learns from gold labels only)")
+        st.dataframe(twins, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in twins.columns[1:]})
+
+    left, right = st.columns(2)
+    left.plotly_chart(charts.metric_bars(card), width="stretch", key="overview_bars")
+    if {"MB", "texts/s"} <= set(card.columns) and card["MB"].notna().any():
+        right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
+
+    st.subheader("Explanation agreement and faithfulness")
+    explanations = metrics.get("explanations")
+    if explanations and explanations.get("summary"):
+        st.caption(f"On {explanations.get('sample_size', '?')} test texts with "
+                   f"{', '.join(explanations.get('methods', []))}; the definitions are under *Definitions*.")
+        st.dataframe(pd.DataFrame(explanations["summary"]), hide_index=True, width="stretch")
+    else:
+        st.caption(f"Not computed for this run. Add them with `python -m kdcore evaluate --run {run.path} "
+                   "--explain-sample 60`, or see any single text on the Explain page.")
+
+    matrices = {n: e["confusion_matrix"] for n, e in models.items() if "confusion_matrix" in e}
+    if matrices:
+        st.subheader("Confusion matrices")
+        columns = st.columns(min(len(matrices), 5))
+        for i, (name, matrix) in enumerate(matrices.items()):
+            columns[i % len(columns)].plotly_chart(charts.confusion_heatmap(matrix, run.label_names, name),
+                                                   width="stretch", key=f"confusion_{name}")
+
+    with st.expander("Provenance: data and weight hashes, versions, configurations"):
+        datasets = run.manifest.get("datasets", {})
+        rows = [{"split": s, "texts": d.get("size"), "sha256": d.get("hash")} for s, d in datasets.items()]
+        transfer = run.manifest.get("transfer_set")
+        if transfer:
+            rows.append({"split": "transfer set", "texts": transfer.get("size"), "sha256": transfer.get("hash")})
+        st.markdown("**Data**")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.markdown(f"**Teacher weights** sha256 `{teacher.get('fingerprint', '?')}`")
+        files = run.manifest.get("files", {})
+        weights = [{"file": f, "sha256": h} for f, h in files.items() if f.endswith((".safetensors", "vocab.json"))]
+        st.dataframe(pd.DataFrame(weights), hide_index=True, width="stretch")
+        st.markdown("**Package versions**")
+        st.json(run.manifest.get("package_versions", {}), expanded=False)
+        st.markdown("**Configurations**")
+        st.json({"teacher": teacher.get("config"), "distill": run.manifest.get("distill"),
+                 "students": {n: i.get("config") for n, i in run.manifest.get("students", {}).items()}},
+                expanded=False)

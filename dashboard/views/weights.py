@@ -1,0 +1,117 @@
+"""Weights: what the students learned, read directly.
+
+The linear student's weights per class (largest positive and negative), a word search,
+its weights against the teacher's mean attribution per word (with their rank
+correlation), and the MLP's global feature importances.
+"""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import charts
+from dashboard.components.sidebar import require_run
+
+__all__ = ["render"]
+
+
+def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
+    st.subheader("Linear student: weights per class")
+    cols = st.columns([2, 2, 1])
+    student = cols[0].selectbox("Linear student", linear, key="weights_linear")
+    label = cols[1].selectbox("Class", run.label_names, index=len(run.label_names) - 1, key="weights_class")
+    top = cols[2].number_input("Top", min_value=5, max_value=100, value=20, step=5, key="weights_top")
+    weights = state.linear_weights(key, student)
+    of_class = weights[weights["class"] == label]
+    left, right = st.columns(2)
+    positive = of_class[of_class["weight"] > 0].nlargest(int(top), "weight")
+    negative = of_class[of_class["weight"] < 0].nsmallest(int(top), "weight")
+    left.plotly_chart(charts.weight_bars(positive, "weight", f"Towards {label}", "#d62728"), width="stretch",
+                      key="weights_pos")
+    right.plotly_chart(charts.weight_bars(negative, "weight", f"Against {label}", "#1f77b4"), width="stretch",
+                       key="weights_neg")
+    st.caption(f"{len(of_class)} non-zero weights for {label}. A word's contribution to the logit is its weight times "
+               "its feature value (count, log-count or TF-IDF, as configured); bigrams are two words joined by a space.")
+    word = st.text_input("Search a word or word pair", key="weights_search", placeholder="e.g. boring")
+    if word.strip():
+        query = word.strip().lower()
+        hits = weights[weights["feature"].str.contains(query, regex=False)]
+        exact = hits[hits["feature"] == query]
+        if hits.empty:
+            st.info(f"No feature contains {query!r}: the student never saw it (or it was pruned).")
+        else:
+            wide = hits.pivot_table(index="feature", columns="class", values="weight", fill_value=0.0)
+            order = list(exact["feature"].unique()) + [f for f in wide.index if f not in set(exact["feature"])]
+            st.dataframe(wide.loc[order].reset_index(), hide_index=True, width="stretch")
+
+    st.subheader("Student weights vs teacher attributions")
+    cols = st.columns([3, 2])
+    n_texts = cols[0].slider("Test texts explained by the teacher", min_value=5, max_value=200, value=50, step=5,
+                             key="weights_sample",
+                             help="The teacher's mean attribution per word is computed over this many test texts "
+                                  "(cached; integrated gradients is the slow part).")
+    method = cols[1].selectbox("Method", ["gradient_x_input", "integrated_gradients"], key="weights_method")
+    texts, _ = state.test_split(key)
+    if not texts:
+        st.caption("This run stores no test texts to explain.")
+        return
+    state.full_run(key)
+    with st.spinner(f"Explaining {min(n_texts, len(texts))} texts with the teacher…"):
+        result = state.weights_vs_attribution(key, student, n_texts, method, label)
+    if result is None:
+        st.caption("Needs kdcore.explain_metrics, which is not installed.")
+        return
+    frame, rho = result
+    if frame.empty:
+        st.info("No word is both a student feature and in the explained texts.")
+        return
+    rho_text = "undefined (fewer than 2 shared words)" if rho is None or (isinstance(rho, float) and math.isnan(rho)) \
+        else f"{rho:.3f}"
+    st.metric("Spearman rank correlation", rho_text,
+              help="Rank correlation between the student's weight of a word and the teacher's mean attribution "
+                   f"of that word towards {label}, over the words they share.")
+    st.plotly_chart(charts.weights_scatter(frame, "student_weight", "teacher_mean_attribution", "word",
+                                           f"Each point is a word ({len(frame)} words, class {label})"),
+                    width="stretch", key="weights_scatter")
+
+
+def _mlp_section(key: state.RunKey, run, mlps: list[str]) -> None:
+    st.subheader("MLP student: global importances")
+    cols = st.columns([2, 2, 1])
+    student = cols[0].selectbox("MLP student", mlps, key="weights_mlp")
+    label = cols[1].selectbox("Class", run.label_names, index=len(run.label_names) - 1, key="weights_mlp_class")
+    top = cols[2].number_input("Top", min_value=5, max_value=100, value=15, step=5, key="weights_mlp_top")
+    state.full_run(key)
+    importance = state.mlp_importance(key, student, 2000)
+    of_class = importance[importance["class"] == label]
+    if of_class.empty:
+        st.info("No feature of this student occurs in the run's test texts.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.importance_bars(of_class.nlargest(int(top), "importance"), f"Towards {label}"),
+                      width="stretch", key="mlp_pos")
+    right.plotly_chart(charts.importance_bars(of_class.nsmallest(int(top), "importance"), f"Against {label}"),
+                       width="stretch", key="mlp_neg")
+    st.caption("Importance: a feature's gradient × value for the class logit, averaged over the test texts that "
+               "contain it (for a linear model this is exactly weight × value).")
+
+
+def render() -> None:
+    key = require_run()
+    if key is None:
+        return
+    run = state.meta(key)
+    st.title("What the students learned")
+    students = run.manifest.get("students", {})
+    linear = [n for n, info in students.items() if info.get("kind") == "linear"]
+    mlps = [n for n, info in students.items() if info.get("kind") == "mlp"]
+    if not linear and not mlps:
+        st.info("This run has no linear or MLP student.")
+        return
+    if linear:
+        _linear_section(key, run, linear)
+    if mlps:
+        _mlp_section(key, run, mlps)

@@ -1,0 +1,291 @@
+"""The dashboard under Streamlit's AppTest, against the tiny run (KDLENS_RUNS_DIR).
+
+The app routes with ``st.navigation`` over *function* pages, which ``AppTest.switch_page``
+cannot select (it matches page files); so the entry file is tested as a whole (default
+page, registered pages) and every view is run on its own with ``AppTest.from_function``
+(the sidebar's run picker, then the view), which is what the entry file does per page.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = ROOT / "dashboard" / "app.py"
+TIMEOUT = 120
+VIEWS = ("overview", "explain", "batch", "weights", "distill", "report")
+INJECTION = '<script>alert("x")</script> a good film <img src=x onerror=alert(1)> but boring'
+
+
+def _view_script(view: str, root: str) -> None:
+    """One page as the entry file builds it: the sidebar's run picker, then the view."""
+    import importlib
+    import sys
+
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from dashboard.components.sidebar import run_picker
+
+    run_picker()
+    importlib.import_module(f"dashboard.views.{view}").render()
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tiny_run_dir):
+    return Path(tiny_run_dir).parent
+
+
+@pytest.fixture()
+def app_env(runs_dir, monkeypatch):
+    monkeypatch.setenv("KDLENS_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("KDLENS_THREADS", "1")
+    return runs_dir
+
+
+def view(name: str) -> AppTest:
+    return AppTest.from_function(_view_script, args=(name, str(ROOT)), default_timeout=TIMEOUT)
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def html_of(at: AppTest) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
+
+
+# ----------------------------------------------------------------------------- the entry file
+def test_app_shows_overview_and_registers_every_page(app_env, tiny_run_dir):
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    no_exceptions(at)
+    assert any(Path(tiny_run_dir).name in t.value for t in at.title)
+    titles = sorted(info["page_name"] for info in at._registered_pages.values())
+    assert titles == sorted(["Overview", "Explain", "Batch", "Weights", "Distill", "Report"])
+    # The sidebar picked the tiny run, and the model card lists the teacher and every student.
+    assert at.sidebar.selectbox[0].value == Path(tiny_run_dir).name
+    card = at.dataframe[0].value
+    assert {"teacher", "linear", "mlp", "linear-labels", "mlp-labels"} <= set(card["model"])
+
+
+def test_app_without_runs_says_how_to_build_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLENS_RUNS_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    no_exceptions(at)
+    assert any("python -m kdcore demo" in i.value for i in at.info)
+    assert [b.label for b in at.button] == ["Build the demo run"]
+
+
+# ----------------------------------------------------------------------------- every view
+@pytest.mark.parametrize("name", VIEWS)
+def test_every_view_runs(app_env, name):
+    at = view(name).run()
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title, f"the {name} view shows no title"
+
+
+def test_explain_highlights_every_model_and_escapes_html(app_env):
+    at = view("explain").run()
+    at.text_area(key="explain_text").set_value(INJECTION)
+    at.run()
+    no_exceptions(at)
+    body = html_of(at)
+    for model in ("teacher", "linear", "linear-labels", "mlp", "mlp-labels"):
+        assert f">{model}</td>" in body
+    assert body.count('class="kdl-row"') == 5
+    assert body.count('class="kdl-word"') >= 5 * 8  # every model colours the same words
+    assert "<script" not in body and "<img" not in body
+    assert "&lt;" in body and "&gt;" in body
+    # With the markup removed and entities decoded, every row reads as the original text.
+    assert html.unescape(re.sub(r"<[^>]+>", "", body)).count(INJECTION) == 5
+    # Agreement of every student with the teacher, from kdcore.explain_metrics.
+    agreement = next(d.value for d in at.dataframe if "student" in d.value.columns)
+    assert sorted(agreement["student"]) == ["linear", "linear-labels", "mlp", "mlp-labels"]
+    assert "spearman" in agreement.columns
+
+
+@pytest.mark.parametrize("method", ["gradient_x_input", "occlusion", "lime"])
+def test_explain_other_methods(app_env, method):
+    at = view("explain").run()
+    at.selectbox(key="explain_method").set_value(method)
+    if method == "lime":
+        at.run()
+        at.number_input(key="explain_n_samples_lime").set_value(30)
+    at.run()
+    no_exceptions(at)
+    assert html_of(at).count('class="kdl-row"') == 5
+
+
+def test_explain_long_text_notice(app_env):
+    at = view("explain").run()
+    # The tiny teacher's window is 32 tokens: this text needs several windows.
+    at.text_area(key="explain_text").set_value(" ".join(["a good film but a boring plot"] * 12))
+    at.selectbox(key="explain_method").set_value("gradient_x_input")
+    at.run()
+    no_exceptions(at)
+    assert any("window by window" in i.value for i in at.info)
+
+
+def test_sessions_do_not_share_texts(app_env):
+    first, second = view("explain").run(), view("explain").run()
+    first.text_area(key="explain_text").set_value("a good film")
+    second.text_area(key="explain_text").set_value("a boring plot")
+    first.selectbox(key="explain_method").set_value("gradient_x_input")
+    second.selectbox(key="explain_method").set_value("gradient_x_input")
+    first.run()
+    second.run()
+    first.run()
+    assert "boring" not in html_of(first) and "good" in html_of(first)
+    assert "good" not in html_of(second) and "boring" in html_of(second)
+
+
+# ----------------------------------------------------------------------------- batch uploads
+GOOD_CSV = b"review,sentiment\na good film,pos\nboring and dull,neg\nfun and charming,pos\n"
+
+
+def test_batch_scores_an_upload_and_explains_a_row(app_env):
+    at = view("batch").run()
+    at.file_uploader(key="batch_upload").upload("reviews.csv", GOOD_CSV, "text/csv")
+    at.run()
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    results = next(d.value for d in at.dataframe if "text" in d.value.columns)
+    assert len(results) == 3
+    assert {"teacher", "linear", "mlp", "linear-labels", "mlp-labels", "gold", "agreement",
+            "disagreement"} <= set(results.columns)
+    assert set(results["gold"]) == {"pos", "neg"}
+    summary = next(d.value for d in at.dataframe if "fidelity" in d.value.columns)
+    assert summary.loc[summary["model"] == "teacher", "fidelity"].item() == 1.0
+    assert "accuracy" in summary.columns  # the file's labels are the run's classes
+    assert at.get("download_button"), "no CSV download"
+    at.selectbox(key="batch_row").set_value(2)
+    at.selectbox(key="batch_method").set_value("gradient_x_input")
+    at.run()
+    no_exceptions(at)
+    body = html_of(at)
+    assert body.count('class="kdl-row"') == 5 and "dull" in body
+
+
+@pytest.mark.parametrize("filename, payload, fragment", [
+    ("binary.csv", b"text\n\x00\x01\x02\x89PNG\x00\x00", "binary"),
+    ("latin1.csv", "text,label\ncaf\xe9 cr\xe8me,pos\n".encode("cp1252"), "UTF-8"),
+    ("columns.csv", b"foo,bar\n1,2\n3,4\n", "no text column"),
+    ("records.jsonl", b'{"review": "ok"}\n{not json\n', "line 2"),
+    ("zipped.csv", b"PK\x03\x04" + b"\x00" * 40, "ZIP"),
+])
+def test_batch_bad_upload_shows_error_not_exception(app_env, filename, payload, fragment):
+    at = view("batch").run()
+    at.file_uploader(key="batch_upload").upload(filename, payload, "application/octet-stream")
+    at.run()
+    no_exceptions(at)
+    assert at.error, "a bad file must show an st.error"
+    message = " ".join(e.value for e in at.error)
+    assert fragment.lower() in message.lower(), message
+    # The session goes on: a good file afterwards is scored.
+    at.file_uploader(key="batch_upload").set_value(("good.csv", GOOD_CSV, "text/csv"))
+    at.run()
+    no_exceptions(at)
+    assert not at.error
+
+
+def test_upload_limit_is_enforced_before_reading():
+    from dashboard.components import upload
+    from kdcore.data import DataError
+
+    assert upload.check_size(2 * 1024 * 1024, limit_mb=1) is not None
+    assert upload.check_size(1024, limit_mb=1) is None
+    with pytest.raises(DataError, match="upload limit"):
+        upload.read_upload(b"text\n" + b"x" * (2 * 1024 * 1024), "big.csv", limit_mb=1)
+
+
+def test_peek_columns():
+    from dashboard.components import upload
+
+    assert upload.peek_columns(b"text;label\na;b\n", "x.csv") == ["text", "label"]
+    assert upload.peek_columns(b'{"review": "a", "y": 1}\n', "x.jsonl") == ["review", "y"]
+    assert upload.peek_columns(b"\xff\xfe\x00", "x.csv") == []
+
+
+# ----------------------------------------------------------------------------- distill and jobs
+def test_distill_refuses_a_name_outside_the_runs_folder(app_env):
+    at = view("distill").run()
+    at.text_input(key="distill_name").set_value("../escape")
+    at.button(key="distill_start").click()
+    at.run()
+    no_exceptions(at)
+    assert any("not allowed" in e.value for e in at.error)
+    from dashboard import jobs
+
+    assert jobs.find_job(app_env, "escape") is None
+
+
+def test_job_failure_is_reported_with_its_log(tmp_path):
+    from dashboard import jobs
+
+    job = jobs.start_job(tmp_path, "distill", "broken", ["no-such-command"])
+    deadline = time.monotonic() + 60
+    while jobs.job_status(job)[0] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status, message = jobs.job_status(job)
+    assert status == "error"
+    assert "invalid choice" in message
+    # The job file lets any session find it; a second start of a finished job is allowed.
+    assert jobs.find_job(tmp_path, "broken").pid == job.pid
+    with pytest.raises(ValueError, match="not allowed"):
+        jobs.start_job(tmp_path, "distill", "../x", ["distill"])
+
+
+def test_progress_events_and_fraction(tmp_path):
+    from dashboard import jobs
+
+    progress = tmp_path / "p.jsonl"
+    progress.write_text('{"stage": "teacher_fit", "step": 50, "total": 100, "loss": 0.5}\n{"stage": "stud',
+                        encoding="utf-8")
+    job = jobs.Job(name="x", kind="distill", pid=os.getpid(), started_at=0.0, command=[],
+                   progress_file=str(progress), log_file=str(tmp_path / "log"))
+    events = jobs.read_events(job)
+    assert events == [{"stage": "teacher_fit", "step": 50, "total": 100, "loss": 0.5}]
+    assert 0.2 < jobs.stage_fraction(events) < 0.35
+    assert jobs.stage_fraction([{"stage": "done", "path": "p"}]) == 1.0
+    progress.write_text('{"stage": "error", "message": "no teacher at /x"}\n', encoding="utf-8")
+    assert jobs.job_status(job) == ("error", "no teacher at /x")
+
+
+def test_distill_arguments():
+    from dashboard.views.distill import build_arguments
+
+    args = build_arguments("r1", "/t", True, Path("/d.csv"), "review", None, ["linear"], "kd_mse", 2.0, 0.5, 1, 3,
+                           0.0)
+    assert args[:3] == ["distill", "--name", "r1"]
+    assert "--encoder" in args and args[args.index("--data") + 1] == "/d.csv"
+    assert args[args.index("--loss") + 1] == "kd_mse" and "--label-column" not in args
+
+
+# ----------------------------------------------------------------------------- components
+def test_heatmap_escapes_and_colours_by_sign():
+    import numpy as np
+
+    from dashboard.components import heatmap
+    from kdcore.explanation import Explanation
+
+    text = 'good <b onerror="x">bad</b>'
+    expl = Explanation(text=text, words=["good", "bad"], spans=[(0, 4), (20, 23)], scores=np.array([1.0, -0.5]),
+                       target=1, probs=np.array([0.3, 0.7]), method="m", model_name="m", label_names=["neg", "pos"])
+    out = heatmap.highlight(expl)
+    assert "<b " not in out and "&lt;b onerror=&quot;x&quot;&gt;" in out
+    assert "rgba(214,39,40,0.800)" in out  # the largest positive score: full red
+    assert "rgba(31,119,180,0.400)" in out  # half the largest |score|, negative: half blue
+    table = heatmap.highlight_table({"<i>m</i>": expl})
+    assert "&lt;i&gt;m&lt;/i&gt;" in table and "0.700" in table
