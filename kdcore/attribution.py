@@ -61,6 +61,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import threading
+import weakref
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -278,13 +279,16 @@ def _run_ig(attribute: Callable[[int], tuple[torch.Tensor, torch.Tensor]], gap: 
 # One lock per model: _eval_mode flips a training module to eval and back, and two threads
 # explaining one shared (dashboard) model must not interleave those flips; it also keeps a
 # shared teacher from running several heavy Captum passes at once.
-_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
 def _model_lock(model) -> threading.Lock:
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(id(model), threading.Lock())
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.Lock()
+        return lock
 
 
 def _window_starts(teacher, text: str, windows: list[dict]) -> list[int]:

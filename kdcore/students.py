@@ -16,10 +16,12 @@ import math
 import os
 import re
 import tempfile
+import threading
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from torch import nn
 
 from .config import DistillConfig, StudentConfig
 from .losses import LOSSES, compute_loss
+from .utils import ProgressFn, emit
 from .words import Word, normalize_word, split_words, word_pattern
 
 __all__ = [
@@ -39,6 +42,36 @@ __all__ = [
 
 _FORMAT_VERSION = 1
 _MINUS_ONES = itertools.repeat(-1)  # default for dict.get in map(): unknown feature
+
+
+_THREADS_LOCK = threading.Lock()
+_threads_state = {"depth": 0, "saved": 1}
+
+
+@contextmanager
+def _single_threaded():
+    """Run torch single-threaded for the duration, then restore the caller's setting.
+
+    A student's torch work is a stream of tiny ops (batches of 64 texts in training, one
+    EmbeddingBag per 4096 texts in prediction, next to Python featurizing). Intra-op
+    threads cannot speed these up, and each parallel region waits for every thread, so on
+    a machine whose cores are busy they make training 4-9x and prediction 2-3x slower
+    (measured on 2 shared cores). The setting is process-wide: other threads' torch work
+    also runs single-threaded while a student call is in progress. Nested and concurrent
+    student calls share one save/restore.
+    """
+    with _THREADS_LOCK:
+        if _threads_state["depth"] == 0:
+            _threads_state["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _threads_state["depth"] -= 1
+            if _threads_state["depth"] == 0:
+                torch.set_num_threads(_threads_state["saved"])
 
 
 class FeatureBatch(NamedTuple):
@@ -399,7 +432,7 @@ class _Student:
 
     def __init__(self, config: StudentConfig | None = None, **overrides):
         if config is None:
-            config = StudentConfig(kind=self._kind, **overrides)
+            config = StudentConfig(**{"kind": self._kind, **overrides})
         else:
             if not isinstance(config, StudentConfig):
                 raise ValueError(f"config must be a StudentConfig, got {type(config).__name__}.")
@@ -454,7 +487,7 @@ class _Student:
         teacher_attributions: Sequence[np.ndarray] | None = None,
         dev_texts: Sequence[str] | None = None,
         dev_labels=None,
-        progress: Callable[[float, str], None] | None = None,
+        progress: ProgressFn | None = None,
         device: str | torch.device | None = None,
     ):
         """Train the student; returns ``self``.
@@ -470,12 +503,19 @@ class _Student:
           with ``distill.attr_match > 0``: match the student's gradient x input word
           attributions for the teacher's predicted class (see ``losses.attr_match``).
         - ``dev_texts``/``dev_labels``: accuracy and macro-F1 after each epoch in ``history_``.
-        - ``progress(fraction, message)`` is called after every epoch.
+        - ``progress``: a kd-lens progress callback; after every epoch it gets
+          ``{stage: "student_fit", student, epoch, step, total, loss, dev_accuracy}``.
         - ``device``: default CUDA when available, else CPU.
 
         Learned: ``featurizer_``, ``module_``, ``label_names``, ``history_`` (one dict per
         epoch: epoch, loss, parts, dev metrics), ``n_nonzero_``.
         """
+        with _single_threaded():
+            return self._fit(texts, teacher_logits, labels, label_names, distill, teacher_hidden,
+                             teacher_attributions, dev_texts, dev_labels, progress, device)
+
+    def _fit(self, texts, teacher_logits, labels, label_names, distill, teacher_hidden, teacher_attributions,
+             dev_texts, dev_labels, progress, device):
         config = self.config
         distill = distill if distill is not None else DistillConfig()
         texts = _check_texts(texts)
@@ -517,7 +557,7 @@ class _Student:
         use_align = distill.feature_align > 0 and teacher_hidden is not None
         if distill.feature_align > 0:
             if self._kind == "linear":
-                warnings.warn("feature_align needs a hidden layer; the linear student ignores it.", stacklevel=2)
+                warnings.warn("feature_align needs a hidden layer; the linear student ignores it.", stacklevel=3)
                 use_align = False
             elif teacher_hidden is None:
                 raise ValueError("distill.feature_align > 0 needs teacher_hidden [n_texts, H] (the teacher's pooled vectors).")
@@ -624,8 +664,8 @@ class _Student:
                 if dev_texts is not None and dev_labels is not None:
                     record.update(self._dev_metrics(dev_texts, dev_labels))
                 history.append(record)
-                if progress is not None:
-                    progress((epoch + 1) / config.epochs, f"{self.name}: epoch {epoch + 1}/{config.epochs}, loss {record['loss']:.4f}")
+                emit(progress, stage="student_fit", student=self.name, epoch=epoch + 1, step=epoch + 1,
+                     total=config.epochs, loss=record["loss"], dev_accuracy=record.get("dev_accuracy"))
         if regularizer is not None:
             regularizer.flush()
         module.bag.sparse = False  # the fitted model is a plain EmbeddingBag
@@ -646,7 +686,6 @@ class _Student:
         weights["feature_align"] = distill.feature_align
         weights["attr_match"] = distill.attr_match
         return weights
-
 
     def _prune_top_k(self, module: nn.Module, k: int) -> None:
         raise NotImplementedError
@@ -708,7 +747,7 @@ class _Student:
         was_training = module.training
         module.eval()
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), _single_threaded():
             for start in range(0, len(texts), batch_size):
                 batch = self.featurizer_.transform(texts[start:start + batch_size])
                 if device.type != "cpu":
@@ -750,6 +789,10 @@ class _Student:
         (signed; positive = pushes towards the class), ``n_texts`` (texts containing it).
         Sorted by class, then importance from most positive to most negative.
         """
+        with _single_threaded():
+            return self._global_importance(texts, max_texts, seed, batch_size)
+
+    def _global_importance(self, texts, max_texts, seed, batch_size):
         import pandas as pd
 
         self._check_fitted()

@@ -231,6 +231,62 @@ def test_distill_refuses_a_name_outside_the_runs_folder(app_env):
     assert jobs.find_job(app_env, "escape") is None
 
 
+SMALL_CSV = ("text,label\n" + "".join(f"a good fun film {i},pos\n" for i in range(12))
+             + "".join(f"a dull boring plot {i},neg\n" for i in range(12))).encode("utf-8")
+
+
+def _start_distill(at: AppTest, name: str, teacher: str) -> AppTest:
+    at.text_input(key="distill_name").set_value(name)
+    at.radio(key="distill_teacher_kind").set_value("A local folder")
+    at.radio(key="distill_data_kind").set_value("Upload a file")
+    at.run()
+    at.text_input(key="distill_teacher_dir").set_value(teacher)
+    at.file_uploader(key="distill_upload").upload("small.csv", SMALL_CSV, "text/csv")
+    at.number_input(key="distill_augment").set_value(0)
+    at.number_input(key="distill_epochs").set_value(2)
+    at.button(key="distill_start").click()
+    return at.run()
+
+
+def test_distill_view_builds_a_run_in_the_background(tiny_run_dir, tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("KDLENS_RUNS_DIR", str(runs))
+    monkeypatch.setenv("KDLENS_THREADS", "1")
+    good = _start_distill(view("distill").run(), "fresh", str(Path(tiny_run_dir) / "teacher"))
+    no_exceptions(good)
+    assert any("Started" in m.value for m in good.success), [e.value for e in good.error]
+    bad = _start_distill(view("distill").run(), "broken", str(tmp_path / "no-teacher-here"))
+    assert any("Started" in m.value for m in bad.success), [e.value for e in bad.error]
+    assert len(list((runs / ".uploads").glob("*.csv"))) == 1  # the upload, saved once for the jobs
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        good.run()
+        if any("is ready" in m.value for m in good.success):
+            break
+        time.sleep(1)
+    no_exceptions(good)
+    assert any("is ready" in m.value for m in good.success), [e.value for e in good.error]
+    assert (runs / "fresh" / "manifest.json").is_file()
+    good.button(key="distill_open_fresh").click()
+    good.run()
+    assert good.sidebar.selectbox(key="kdlens_run_choice").value == "fresh"  # the new run, in the picker
+
+    # The job with a missing teacher fails with its reason, and creates no run.
+    while time.monotonic() < deadline:
+        bad.selectbox(key="distill_job").set_value("broken")
+        bad.run()
+        if bad.error:
+            break
+        time.sleep(1)
+    assert any("broken failed" in e.value and "no-teacher-here" in e.value for e in bad.error), \
+        [e.value for e in bad.error]
+    assert not (runs / "broken").exists()
+    # The same name again is refused before anything starts.
+    again = _start_distill(view("distill").run(), "fresh", str(Path(tiny_run_dir) / "teacher"))
+    assert any("already exists" in e.value for e in again.error)
+
+
 def test_job_failure_is_reported_with_its_log(tmp_path):
     from dashboard import jobs
 

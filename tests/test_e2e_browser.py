@@ -95,21 +95,35 @@ def browser_page(width: int = 1400, height: int = 1000):
 
 
 def wait_until_idle(page, timeout_ms: int = STEP_MS) -> None:
-    """Wait for Streamlit to finish the current script run (its status widget disappears)."""
+    """Wait for Streamlit to finish the script run and draw it: no running-status widget,
+    no skeleton placeholder, no element still marked stale from the previous run."""
     page.wait_for_timeout(300)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
-    page.wait_for_timeout(300)
+        """() => !document.querySelector('[data-testid="stStatusWidget"]')
+              && !document.querySelector('[data-testid="stSkeleton"]')
+              && !document.querySelector('[data-stale="true"]')""", timeout=timeout_ms)
+    page.wait_for_timeout(500)
 
 
-def screenshot(page, name: str, tmp_dir: Path) -> list[Path]:
-    """Full-page screenshot into ``tmp_dir`` and ``$KDLENS_SCREENSHOT_DIR`` (when set)."""
+def screenshot(page, name: str, tmp_dir: Path, max_height: int = 6000) -> list[Path]:
+    """Screenshot of the whole page into ``tmp_dir`` and ``$KDLENS_SCREENSHOT_DIR`` (when set).
+
+    Streamlit scrolls inside its main container, not the document, so the viewport is
+    grown to the content's height for the shot, then restored.
+    """
     targets = [tmp_dir / f"{name}.png"]
     extra = os.environ.get("KDLENS_SCREENSHOT_DIR")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
         targets.append(Path(extra) / f"{name}.png")
-    page.screenshot(path=str(targets[0]), full_page=True)
+    viewport = page.viewport_size
+    height = page.evaluate(
+        """() => { const main = document.querySelector('[data-testid="stMain"]');
+                   return main ? main.scrollHeight : document.body.scrollHeight; }""")
+    page.set_viewport_size({"width": viewport["width"], "height": int(min(max(height, viewport["height"]), max_height))})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(targets[0]))
+    page.set_viewport_size(viewport)
     for target in targets[1:]:
         target.write_bytes(targets[0].read_bytes())
     return targets
@@ -131,8 +145,9 @@ def test_batch_upload_predictions_and_explanation(tiny_run_dir, tmp_path):
         page.on("pageerror", lambda err: errors.append(str(err)))
         page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}") or dialog.dismiss())
 
-        open_page(page, base, "overview", f"Run {Path(tiny_run_dir).name}")
+        open_page(page, base, "", f"Run {Path(tiny_run_dir).name}")  # the default page
         assert page.locator("[data-testid='stException']").count() == 0
+        assert page.get_by_text("Page not found").count() == 0
         screenshot(page, "overview", tmp_path)
 
         open_page(page, base, "batch", "Batch predictions")

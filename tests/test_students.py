@@ -144,8 +144,13 @@ def test_featurizer_round_trip_and_validation():
 
 
 def test_linear_student_fits_toy_labels_perfectly():
-    student = LinearStudent(**FAST).fit(TOY_TEXTS, labels=TOY_LABELS, label_names=["neg", "pos"])
+    events = []
+    student = LinearStudent(**FAST).fit(TOY_TEXTS, labels=TOY_LABELS, label_names=["neg", "pos"],
+                                        dev_texts=TOY_TEXTS, dev_labels=TOY_LABELS, progress=events.append)
     assert (student.predict(TOY_TEXTS) == TOY_LABELS).all()
+    assert len(events) == FAST["epochs"] and events[-1]["stage"] == "student_fit"
+    assert events[-1]["step"] == events[-1]["total"] == FAST["epochs"] and events[-1]["dev_accuracy"] == 1.0
+    assert student.history_[-1]["dev_macro_f1"] == 1.0
     proba = student.predict_proba(TOY_TEXTS)
     assert proba.shape == (8, 2) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
@@ -326,9 +331,25 @@ def test_fit_errors_say_what_to_pass():
         LinearStudent().predict_proba(["x"])
     with pytest.raises(ValueError, match="MLPStudent"):
         LinearStudent(StudentConfig(kind="mlp"))
+    with pytest.raises(ValueError, match="MLPStudent"):
+        LinearStudent(kind="mlp")
 
 
 def test_config_overrides():
     student = MLPStudent(StudentConfig(kind="mlp", hidden_size=16), epochs=3)
     assert student.config.hidden_size == 16 and student.config.epochs == 3 and student.name == "mlp"
     assert LinearStudent(name="sparse").name == "sparse"
+
+
+def test_student_calls_restore_the_callers_thread_setting():
+    torch.set_num_threads(2)
+    try:
+        student = LinearStudent(**FAST).fit(TOY_TEXTS, labels=TOY_LABELS)
+        assert torch.get_num_threads() == 2
+        student.predict_proba(TOY_TEXTS)
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError):
+            LinearStudent().fit(TOY_TEXTS)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)

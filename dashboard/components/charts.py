@@ -13,17 +13,18 @@ __all__ = [
     "weight_bars", "weights_scatter", "loss_chart", "importance_bars",
 ]
 
-_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
 ROLE_COLORS = {"teacher": "#444444", "distilled student": "#2f6fde", "label-trained student": "#e8833a"}
 
 
 def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro_f1", "fidelity")) -> go.Figure:
     """Grouped bars: one group per model, one bar per metric (all in [0, 1])."""
+    colors = {"accuracy": "#2f6fde", "macro_f1": "#8da0cb", "fidelity": "#3aa655"}
     fig = go.Figure()
     for metric in metrics:
         if metric in card.columns:
-            fig.add_bar(name=metric, x=card["model"], y=card[metric],
-                        text=[f"{v:.3f}" if pd.notna(v) else "" for v in card[metric]], textposition="outside")
+            fig.add_bar(name=metric, x=card["model"], y=card[metric], marker_color=colors.get(metric),
+                        hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra></extra>")
     fig.update_layout(barmode="group", yaxis=dict(range=[0, 1.1], title="score"), title="Quality and fidelity",
                       **_LAYOUT)
     return fig
@@ -55,13 +56,14 @@ def probability_bars(probs: Mapping[str, np.ndarray], labels: Sequence[str]) -> 
     """Horizontal stacked bars: each model's class probabilities for one text."""
     names = list(probs)
     fig = go.Figure()
-    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+    # Class colours stay clear of the red/blue that attribution highlights use for sign.
+    palette = ("#8da0cb", "#66c2a5", "#fc8d62", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3")
     for c, label in enumerate(labels):
         values = [float(np.asarray(probs[n]).reshape(-1)[c]) for n in names]
         fig.add_bar(name=str(label), y=names, x=values, orientation="h", marker_color=palette[c % len(palette)],
                     text=[f"{v:.2f}" for v in values], textposition="inside", insidetextanchor="middle")
     fig.update_layout(barmode="stack", xaxis=dict(range=[0, 1], title="probability"),
-                      yaxis=dict(autorange="reversed"), height=70 + 38 * len(names), title="Predictions", **_LAYOUT)
+                      yaxis=dict(autorange="reversed"), height=110 + 38 * len(names), title="Predictions", **_LAYOUT)
     return fig
 
 

@@ -111,7 +111,9 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
         if agree.empty:
             st.caption("Include the teacher to compare students with it.")
         else:
-            st.dataframe(agree, hide_index=True, width="stretch")
+            st.dataframe(agree, hide_index=True, width="stretch", column_config={
+                c: st.column_config.NumberColumn(c, format="%.3f")
+                for c in ("spearman", "kendall", "top_k_overlap", "sign_agreement") if c in agree.columns})
     with right:
         curves = state.deletion_curves(key, text, method, target, options, names)
         if curves:

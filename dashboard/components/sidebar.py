@@ -28,8 +28,10 @@ def run_picker() -> state.RunKey | None:
     chosen = None
     if runs:
         names = list(runs)
-        index = names.index(DEMO_NAME) if DEMO_NAME in names else 0
-        name = sidebar.selectbox("Run", names, index=index, key=CHOICE_KEY, label_visibility="collapsed",
+        if st.session_state.get(CHOICE_KEY) not in names:
+            # First visit, or the chosen run was deleted: the demo run, else the newest.
+            st.session_state[CHOICE_KEY] = DEMO_NAME if DEMO_NAME in names else names[0]
+        name = sidebar.selectbox("Run", names, key=CHOICE_KEY, label_visibility="collapsed",
                                  help=f"Runs found in {state.runs_dir()}.")
         chosen = runs.get(name)
     with sidebar.expander("Open a run folder"):
