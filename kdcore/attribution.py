@@ -24,14 +24,16 @@ Gradient methods (``integrated_gradients``, ``gradient_x_input``)
     ``model.get_input_embeddings()`` (a test checks they agree) but registers no hook on
     the model, so a teacher shared between threads (a dashboard) keeps predicting
     correctly while it is being explained. The baseline keeps [CLS] and [SEP] and puts
-    [PAD] (``baseline="pad"``, or ``"unk"`` / ``"mask"``) at every other position. A
-    wordpiece's attribution is the sum over the embedding dimension.
+    [PAD] (``baseline="pad"``, or ``"unk"`` / ``"mask"``) at every other position.
+    Gradient x input has no baseline: gradient of the target logit times the embedding.
+    A wordpiece's attribution is the sum over the embedding dimension.
     Students: Captum ``IntegratedGradients`` / ``InputXGradient`` on the feature values of
     the text's bag, from the empty bag (all values 0). For the linear student this gives
     exactly weight x value per feature (completeness), whatever ``n_steps``.
 
 Integrated-gradients convergence
-    Captum's convergence delta is ``sum(attributions) - (f(x) - f(baseline))``. It is
+    The convergence delta (Captum's definition) is ``sum(attributions) - (f(x) -
+    f(baseline))``, f(x) and f(baseline) taken from kd-lens's own forward pass. It is
     flagged in ``Explanation.warnings`` when ``|delta| > max(delta_atol, delta_rtol *
     |f(x) - f(baseline)|)`` (defaults 0.01 logit and 5%). ``n_steps="auto"`` takes the
     fewest steps of ``IG_STEP_LADDER`` whose delta is within that tolerance and says
@@ -60,9 +62,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import inspect
 import threading
 import weakref
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -245,13 +248,24 @@ def _tolerance(gap: torch.Tensor, opts: dict) -> torch.Tensor:
     return torch.clamp(gap.abs() * float(opts["delta_rtol"]), min=float(opts["delta_atol"]))
 
 
-def _run_ig(attribute: Callable[[int], tuple[torch.Tensor, torch.Tensor]], gap: torch.Tensor, opts: dict,
+def _run_ig(ig, inputs: torch.Tensor, baselines: torch.Tensor, target: int, extra, gap: torch.Tensor, opts: dict,
             warnings: list[str]) -> tuple[torch.Tensor, float]:
-    """Integrated gradients with the fixed or automatic step count; flags a high delta.
+    """Captum integrated gradients with the fixed or automatic step count; flags a high delta.
 
-    ``attribute(n_steps) -> (attributions, delta per example)``; ``gap`` = f(x) - f(baseline)
-    per example.
+    ``gap`` = f(x) - f(baseline) per example, from the forward pass made anyway for the
+    probabilities. The convergence delta is Captum's, ``sum(attributions) - gap`` per
+    example, computed from that gap rather than by ``return_convergence_delta=True``,
+    which would run the model on the inputs and baselines a second time.
     """
+    batch = max(int(opts["internal_batch_size"]), inputs.shape[0])
+
+    def attribute(steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        attributions = ig.attribute(inputs, baselines=baselines, target=target, additional_forward_args=extra,
+                                    n_steps=steps, method=opts["ig_method"], internal_batch_size=batch)
+        totals = attributions.detach().reshape(attributions.shape[0], -1).double().sum(1).cpu()
+        return attributions, totals - gap
+
+    gap = gap.double().cpu()
     tolerance = _tolerance(gap, opts)
     if opts["n_steps"] == "auto":
         for steps in IG_STEP_LADDER:
@@ -365,8 +379,12 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
     token_types = torch.zeros_like(input_ids)
     embeddings = model.get_input_embeddings()
 
+    # DistilBERT-style models take no token type ids; BERT and RoBERTa get explicit zeros.
+    takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
+
     def forward(inputs_embeds, attention_mask, token_type_ids):
-        out = model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        extra_inputs = {"token_type_ids": token_type_ids} if takes_token_types else {}
+        out = model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra_inputs)
         return out.logits.float()
 
     warnings: list[str] = []
@@ -386,18 +404,9 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
         if not words:
             return _empty(text, target, probs, method, teacher)
         if method == "integrated_gradients":
-            ig = IntegratedGradients(forward)
-            gap = (window_logits[:, target] - baseline_logits[:, target]).cpu()
-            batch = max(int(opts["internal_batch_size"]), n_windows)
-
-            def attribute(steps):
-                attributions, delta = ig.attribute(
-                    input_embeds, baselines=baseline_embeds, target=target, additional_forward_args=extra,
-                    n_steps=steps, method=opts["ig_method"], internal_batch_size=batch,
-                    return_convergence_delta=True)
-                return attributions, delta.detach().cpu()
-
-            attributions, delta_value = _run_ig(attribute, gap, opts, warnings)
+            gap = window_logits[:, target] - baseline_logits[:, target]
+            attributions, delta_value = _run_ig(IntegratedGradients(forward), input_embeds, baseline_embeds, target,
+                                                extra, gap, opts, warnings)
         else:
             attributions = InputXGradient(forward).attribute(input_embeds.clone().requires_grad_(), target=target,
                                                              additional_forward_args=extra)
@@ -445,17 +454,9 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
                            if method == "integrated_gradients" else None, warnings)
         inputs = values.unsqueeze(0)
         if method == "integrated_gradients":
-            ig = IntegratedGradients(forward)
-            gap = (logits[0:1, target] - logits[1:2, target]).cpu()
-
-            def attribute(steps):
-                attributions, delta = ig.attribute(
-                    inputs, baselines=torch.zeros_like(inputs), target=target, n_steps=steps,
-                    method=opts["ig_method"], internal_batch_size=max(int(opts["internal_batch_size"]), 1),
-                    return_convergence_delta=True)
-                return attributions, delta.detach().cpu()
-
-            attributions, delta_value = _run_ig(attribute, gap, opts, warnings)
+            gap = logits[0:1, target] - logits[1:2, target]
+            attributions, delta_value = _run_ig(IntegratedGradients(forward), inputs, torch.zeros_like(inputs),
+                                                target, None, gap, opts, warnings)
         else:
             attributions = InputXGradient(forward).attribute(inputs.clone().requires_grad_(), target=target)
     feature_scores = attributions.detach()[0].double().cpu().numpy()

@@ -46,8 +46,10 @@ import numpy as np
 from .attribution import delete_words, explain, explain_many, model_proba
 from .explanation import Explanation
 
+# DEFINITIONS is public but left out of __all__: kdcore.metrics star-imports this module
+# and merges DEFINITIONS into its own table, which a star import would overwrite.
 __all__ = [
-    "DEFINITIONS", "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
+    "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
     "spearman", "kendall_tau", "top_k_overlap", "sign_agreement", "agreement",
     "comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency", "log_odds", "tau_loo",
     "faithfulness", "deletion_curve", "summarize", "evaluate_explanations", "summary_table",

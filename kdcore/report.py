@@ -176,6 +176,7 @@ code,.hash{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.8rem;wor
 dl dt{font-weight:600;margin-top:.4rem}dl dd{margin-left:1rem}
 .legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border-radius:3px}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#1f2933}
+.grid{display:flex;flex-wrap:wrap;gap:0 2rem}summary{cursor:pointer;color:#334e68}
 """
 
 
@@ -291,7 +292,8 @@ def _section_explanation_metrics(report: dict) -> str:
                                          for r in summary)]
     labels = [c for c in columns if c not in numeric]
     ordered = labels + numeric
-    rows = [[_fmt(row.get(c), "{:.3f}") if c in numeric else _e(row.get(c)) for c in ordered] for row in summary]
+    rows = [[_fmt(row.get(c), "{:.3f}") if c in numeric and isinstance(row.get(c), float) else _e(row.get(c))
+             for c in ordered] for row in summary]
     left = max(1, len(labels))
     return ("<h2>Explanation agreement and faithfulness</h2>"
             f'<p class="muted">Computed on {_e(block.get("sample_size"))} test texts with '
@@ -300,10 +302,13 @@ def _section_explanation_metrics(report: dict) -> str:
 
 def _section_confusion(report: dict) -> str:
     labels = report.get("label_names", [])
-    parts = ["<h2>Confusion matrices</h2><p class=\"muted\">Rows: gold class; columns: predicted class.</p>"]
+    parts = ["<h2>Confusion matrices</h2><p class=\"muted\">Rows: gold class; columns: predicted class.</p>",
+             '<div class="grid">']
     for name, matrix in report.get("confusion_matrices", {}).items():
         rows = [[_e(labels[i] if i < len(labels) else i)] + [_e(v) for v in row] for i, row in enumerate(matrix)]
-        parts.append(f"<h3>{_e(name)}</h3>" + _table(["gold \\ predicted"] + [_e(l) for l in labels], rows))
+        parts.append(f"<div><h3>{_e(name)}</h3>" + _table(["gold \\ predicted"] + [_e(l) for l in labels], rows)
+                     + "</div>")
+    parts.append("</div>")
     return "".join(parts)
 
 
@@ -356,8 +361,9 @@ def _section_provenance(report: dict) -> str:
     versions = report.get("package_versions", {})
     parts += ["<h3>Package versions</h3>", _table(["package", "version"],
                                                    [[_e(k), _e(v)] for k, v in versions.items()], left=2)]
-    parts.append("<h3>Configurations</h3>")
-    parts.append(f"<pre><code>{_e(json.dumps(report.get('configs', {}), indent=2, ensure_ascii=False))}</code></pre>")
+    parts.append("<h3>Configurations</h3><details><summary>teacher, students and distillation settings</summary>")
+    parts.append(f"<pre><code>{_e(json.dumps(report.get('configs', {}), indent=2, ensure_ascii=False))}</code></pre>"
+                 "</details>")
     return "".join(parts)
 
 

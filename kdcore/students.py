@@ -308,7 +308,9 @@ class Featurizer:
         return {
             "ngram_max": self.ngram_max, "min_count": self.min_count, "max_features": self.max_features,
             "weighting": self.weighting, "lowercase": self.lowercase,
-            "n_fit_texts": self.n_fit_texts_, "features": self.features_, "idf": self.idf_.tolist(),
+            "n_fit_texts": self.n_fit_texts_, "features": self.features_,
+            # idf only matters for tf-idf values; float32 precision is all that is stored.
+            "idf": [float(f"{v:.7g}") for v in self.idf_.tolist()] if self.weighting == "tfidf" else None,
         }
 
     @classmethod
@@ -320,6 +322,8 @@ class Featurizer:
             features, idf = data["features"], data["idf"]
         except KeyError as err:
             raise ValueError(f"Featurizer state is missing {err}; it was not written by Featurizer.to_dict().") from None
+        if idf is None:
+            idf = [1.0] * len(features)
         if len(features) != len(idf):
             raise ValueError(f"Featurizer state has {len(features)} features but {len(idf)} idf values.")
         featurizer._check_params()

@@ -279,3 +279,20 @@ def test_explain_list_and_explain_many_share_the_target(lively_teacher):
     assert results[lively_teacher.name].spans == results[student.name].spans
     keyed = explain_many({"t": lively_teacher, "s": student}, "good fun film", "occlusion", target="neg")
     assert {e.target for e in keyed.values()} == {0}
+
+
+def test_teacher_without_token_type_ids(tiny_teacher):
+    """A DistilBERT-style encoder (no token_type_ids argument) is explained too."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    from kdcore.teacher import Teacher
+
+    torch.manual_seed(0)
+    config = DistilBertConfig(vocab_size=len(tiny_teacher.tokenizer), dim=16, n_layers=1, n_heads=2, hidden_dim=32,
+                              max_position_embeddings=64, num_labels=2, initializer_range=0.3)
+    teacher = Teacher(DistilBertForSequenceClassification(config).eval(), tiny_teacher.tokenizer, ["neg", "pos"],
+                      config=tiny_teacher.config, name="distil", device="cpu")
+    expl = explain(teacher, "good fun film", "integrated_gradients", target=1)[0]
+    reference, gap = _wordpiece_reference(teacher, "good fun film", target=1)
+    np.testing.assert_allclose(expl.scores, reference, atol=1e-4)
+    assert abs(expl.scores.sum() - gap) <= abs(expl.convergence_delta) + 1e-4

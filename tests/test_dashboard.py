@@ -87,6 +87,58 @@ def test_app_without_runs_says_how_to_build_one(tmp_path, monkeypatch):
     assert [b.label for b in at.button] == ["Build the demo run"]
 
 
+def test_overview_shows_explanation_metrics_when_the_run_has_them(tiny_run_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from kdcore.explain_metrics import evaluate_explanations, summary_table
+    from kdcore.runs import load_run, update_run_metrics
+
+    copy = tmp_path / "runs" / "with-explanations"
+    shutil.copytree(tiny_run_dir, copy)
+    run = load_run(copy)
+    frame = evaluate_explanations(run.teacher, run.students, run.split("test").texts[:2],
+                                  methods=("gradient_x_input",))
+    update_run_metrics(run, {**run.metrics, "explanations": {
+        "sample_size": 2, "methods": ["gradient_x_input"], "summary": summary_table(frame).to_dict(orient="records")}})
+    monkeypatch.setenv("KDLENS_RUNS_DIR", str(copy.parent))
+    at = view("overview").run()
+    no_exceptions(at)
+    card = at.dataframe[0].value
+    assert {"agreement (Spearman)", "comprehensiveness"} <= set(card.columns)
+    assert card.loc[card["model"] == "teacher", "agreement (Spearman)"].isna().all()  # no agreement with itself
+    assert card.loc[card["model"] == "linear", "comprehensiveness"].notna().all()
+    assert not any("Not computed" in c.value for c in at.caption)
+
+
+def test_demo_build_progress_is_polled(tmp_path, monkeypatch):
+    import dataclasses
+    import json
+    import subprocess
+
+    from dashboard import jobs
+
+    runs = tmp_path / "runs"
+    folder = jobs.jobs_dir(runs)
+    folder.mkdir(parents=True)
+    sleeper = subprocess.Popen(["sleep", "60"])  # stands in for a running `python -m kdcore demo`
+    try:
+        progress = folder / "demo.progress.jsonl"
+        progress.write_text(json.dumps({"stage": "teacher_fit", "step": 40, "total": 100, "loss": 0.4}) + "\n")
+        job = jobs.Job(name="demo", kind="demo", pid=sleeper.pid, started_at=time.time(), command=[],
+                       progress_file=str(progress), log_file=str(folder / "demo.log"))
+        (folder / "demo.progress.job.json").write_text(json.dumps(dataclasses.asdict(job)))
+        monkeypatch.setenv("KDLENS_RUNS_DIR", str(runs))
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        no_exceptions(at)
+        bars = at.get("progress")
+        assert bars and bars[0].value == 22  # 40% of the teacher stage, which is 55% of the build
+        assert "fine-tuning the teacher" in bars[0].proto.text
+        assert at.button(key="kdlens_build_demo").disabled
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 # ----------------------------------------------------------------------------- every view
 @pytest.mark.parametrize("name", VIEWS)
 def test_every_view_runs(app_env, name):

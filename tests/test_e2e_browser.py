@@ -65,7 +65,8 @@ def serve_app(runs_dir: Path, log_path: Path, port: int | None = None):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start in {SERVER_START_S} s:\n{log_path.read_text(errors='replace')}")
+                log = log_path.read_text(errors="replace")
+                raise RuntimeError(f"streamlit did not start in {SERVER_START_S} s:\n{log}")
             time.sleep(0.3)
         yield base
     finally:
@@ -94,12 +95,18 @@ def browser_page(width: int = 1400, height: int = 1000):
             browser.close()
 
 
+_SCRIPT_STATE = "document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state')"
+
+
 def wait_until_idle(page, timeout_ms: int = STEP_MS) -> None:
-    """Wait for Streamlit to finish the script run and draw it: no running-status widget,
-    no skeleton placeholder, no element still marked stale from the previous run."""
-    page.wait_for_timeout(300)
+    """Wait for Streamlit to finish the script run and draw it: the app reports its script
+    as not running, and no skeleton placeholder or stale element is left."""
+    try:  # the rerun an action triggers may take a moment to start
+        page.wait_for_function(f"() => {_SCRIPT_STATE} === 'running'", timeout=1500)
+    except Exception:  # noqa: BLE001 - it may also have finished already
+        pass
     page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"]')
+        f"""() => {_SCRIPT_STATE} === 'notRunning'
               && !document.querySelector('[data-testid="stSkeleton"]')
               && !document.querySelector('[data-stale="true"]')""", timeout=timeout_ms)
     page.wait_for_timeout(500)
@@ -120,7 +127,8 @@ def screenshot(page, name: str, tmp_dir: Path, max_height: int = 6000) -> list[P
     height = page.evaluate(
         """() => { const main = document.querySelector('[data-testid="stMain"]');
                    return main ? main.scrollHeight : document.body.scrollHeight; }""")
-    page.set_viewport_size({"width": viewport["width"], "height": int(min(max(height, viewport["height"]), max_height))})
+    tall = int(min(max(height, viewport["height"]), max_height))
+    page.set_viewport_size({"width": viewport["width"], "height": tall})
     page.wait_for_timeout(800)
     page.screenshot(path=str(targets[0]))
     page.set_viewport_size(viewport)

@@ -92,3 +92,13 @@ def test_write_report_and_cli(run, tmp_path):
     data = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
     # Default examples: the first texts of the run's test split.
     assert [e["text"] for e in data["examples"]] == run.split("test").texts[:3]
+
+
+def test_html_lists_explanation_metrics(report):
+    summary = [{"model": "linear", "method": "integrated_gradients", "n_texts": 2, "spearman_mean": 0.5,
+                "comprehensiveness_mean": None}]
+    page = render_html({**report, "explanation_metrics": {"sample_size": 2, "methods": ["integrated_gradients"],
+                                                          "summary": summary}})
+    section = page.split("Explanation agreement and faithfulness", 1)[1].split("<h2>", 1)[0]
+    assert "spearman_mean" in section and "0.500" in section and "&mdash;" in section
+    assert "Not computed" in render_html({**report, "explanation_metrics": None})

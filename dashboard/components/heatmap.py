@@ -74,7 +74,8 @@ def highlight_table(explanations: Mapping[str, object], shared_scale: bool = Fal
         p = probs[expl.target] if 0 <= expl.target < probs.size else float("nan")
         rows.append(
             '<tr class="kdl-row">'
-            f'<td style="padding:6px 10px;font-weight:600;white-space:nowrap;vertical-align:top;width:1%">{_escape(name)}</td>'
+            '<td style="padding:6px 10px;font-weight:600;white-space:nowrap;vertical-align:top;width:1%">'
+            f"{_escape(name)}</td>"
             f'<td style="padding:6px 10px;vertical-align:top;font-variant-numeric:tabular-nums;width:1%">{p:.3f}</td>'
             f'<td class="kdl-text" style="padding:6px 10px;line-height:1.9">{highlight(expl, scale)}</td>'
             "</tr>"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from dashboard import jobs, state
@@ -87,6 +89,14 @@ def no_run_panel() -> None:
     )
     job = jobs.find_job(runs_dir, DEMO_NAME)
     running = job is not None and jobs.job_status(job)[0] == "running"
+    partial = runs_dir / f"{DEMO_NAME}.partial"
+    if partial.is_dir() and not running:
+        changed = max((p.stat().st_mtime for p in partial.rglob("*")), default=partial.stat().st_mtime)
+        st.warning(
+            f"An unfinished demo build is in `{partial}` (last written "
+            f"{time.strftime('%H:%M:%S', time.localtime(changed))}). If it is still running in a terminal, wait "
+            "for it; otherwise the button resumes it."
+        )
     if st.button("Build the demo run", type="primary", disabled=running, key="kdlens_build_demo"):
         try:
             jobs.start_job(runs_dir, "demo", DEMO_NAME, ["demo", "--name", DEMO_NAME])

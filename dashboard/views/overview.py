@@ -54,7 +54,8 @@ def render() -> None:
     st.caption(
         f"Created {run.manifest.get('created_at', '?')} on {run.manifest.get('device', '?')} · teacher "
         f"`{teacher.get('source', '?')}` · classes {', '.join(run.label_names)} · test set "
-        f"{metrics.get('test_size', '?')} texts · transfer set {run.manifest.get('transfer_set', {}).get('size', '?')} texts"
+        f"{metrics.get('test_size', '?')} texts · transfer set "
+        f"{run.manifest.get('transfer_set', {}).get('size', '?')} texts"
     )
     if card.empty:
         st.warning("This run has no metrics.json; rebuild it or run `python -m kdcore evaluate`.")

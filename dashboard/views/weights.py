@@ -18,6 +18,13 @@ from dashboard.components.sidebar import require_run
 __all__ = ["render"]
 
 
+def _bars(column, frame, figure, key: str, empty: str) -> None:
+    if frame.empty:
+        column.caption(empty)
+    else:
+        column.plotly_chart(figure(frame), width="stretch", key=key)
+
+
 def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
     st.subheader("Linear student: weights per class")
     cols = st.columns([2, 2, 1])
@@ -29,12 +36,13 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
     left, right = st.columns(2)
     positive = of_class[of_class["weight"] > 0].nlargest(int(top), "weight")
     negative = of_class[of_class["weight"] < 0].nsmallest(int(top), "weight")
-    left.plotly_chart(charts.weight_bars(positive, "weight", f"Towards {label}", "#d62728"), width="stretch",
-                      key="weights_pos")
-    right.plotly_chart(charts.weight_bars(negative, "weight", f"Against {label}", "#1f77b4"), width="stretch",
-                       key="weights_neg")
-    st.caption(f"{len(of_class)} non-zero weights for {label}. A word's contribution to the logit is its weight times "
-               "its feature value (count, log-count or TF-IDF, as configured); bigrams are two words joined by a space.")
+    _bars(left, positive, lambda f: charts.weight_bars(f, "weight", f"Towards {label}", "#d62728"), "weights_pos",
+          f"No positive weight for {label}.")
+    _bars(right, negative, lambda f: charts.weight_bars(f, "weight", f"Against {label}", "#1f77b4"), "weights_neg",
+          f"No negative weight for {label}.")
+    st.caption(f"{len(of_class)} non-zero weights for {label}. A word's contribution to the logit is its weight "
+               "times its feature value (count, log-count or TF-IDF, as configured); bigrams are two words joined "
+               "by a space.")
     word = st.text_input("Search a word or word pair", key="weights_search", placeholder="e.g. boring")
     if word.strip():
         query = word.strip().lower()
@@ -91,10 +99,12 @@ def _mlp_section(key: state.RunKey, run, mlps: list[str]) -> None:
         st.info("No feature of this student occurs in the run's test texts.")
         return
     left, right = st.columns(2)
-    left.plotly_chart(charts.importance_bars(of_class.nlargest(int(top), "importance"), f"Towards {label}"),
-                      width="stretch", key="mlp_pos")
-    right.plotly_chart(charts.importance_bars(of_class.nsmallest(int(top), "importance"), f"Against {label}"),
-                       width="stretch", key="mlp_neg")
+    positive = of_class[of_class["importance"] > 0].nlargest(int(top), "importance")
+    negative = of_class[of_class["importance"] < 0].nsmallest(int(top), "importance")
+    _bars(left, positive, lambda f: charts.importance_bars(f, f"Towards {label}"), "mlp_pos",
+          f"No feature pushes towards {label}.")
+    _bars(right, negative, lambda f: charts.importance_bars(f, f"Against {label}"), "mlp_neg",
+          f"No feature pushes against {label}.")
     st.caption("Importance: a feature's gradient × value for the class logit, averaged over the test texts that "
                "contain it (for a linear model this is exactly weight × value).")
 
