@@ -309,8 +309,8 @@ class Featurizer:
             "ngram_max": self.ngram_max, "min_count": self.min_count, "max_features": self.max_features,
             "weighting": self.weighting, "lowercase": self.lowercase,
             "n_fit_texts": self.n_fit_texts_, "features": self.features_,
-            # idf only matters for tf-idf values; float32 precision is all that is stored.
-            "idf": [float(f"{v:.7g}") for v in self.idf_.tolist()] if self.weighting == "tfidf" else None,
+            # idf only matters for tf-idf values; 9 significant digits round-trip a float32 exactly.
+            "idf": [float(f"{v:.9g}") for v in self.idf_.tolist()] if self.weighting == "tfidf" else None,
         }
 
     @classmethod
@@ -503,7 +503,8 @@ class _Student:
         - only ``labels`` given: plain supervised training (``hard_ce``; ``-1`` rows ignored).
         - ``teacher_hidden`` ``[n, H_t]`` with ``distill.feature_align > 0`` (MLP only): FitNets hint
           through a training-only ``Linear(hidden, H_t)`` projection.
-        - ``teacher_attributions`` (one 1-D array per text, aligned with ``split_words(text)``)
+        - ``teacher_attributions`` (one 1-D array per text, aligned with ``split_words(text)``;
+          ``None`` for a text without one, which is then left out of ``attr_match``)
           with ``distill.attr_match > 0``: match the student's gradient x input word
           attributions for the teacher's predicted class (see ``losses.attr_match``).
         - ``dev_texts``/``dev_labels``: accuracy and macro-F1 after each epoch in ``history_``.
@@ -1073,6 +1074,11 @@ class _AttrTable:
     def __init__(self, featurizer: Featurizer, texts: list[str], teacher_attributions):
         self.items = []
         for i, text in enumerate(texts):
+            if teacher_attributions[i] is None:
+                # No cached teacher attribution for this text: it is left out of attr_match
+                # (all-zero mask) and still trained on the teacher's outputs.
+                self.items.append(([], [], [], [], [], np.zeros(0, dtype=np.float32)))
+                continue
             words, ids, values, word_index = featurizer.occurrences(text)
             scores = np.asarray(teacher_attributions[i], dtype=np.float32).reshape(-1)
             if scores.shape[0] != len(words):

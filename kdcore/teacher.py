@@ -189,8 +189,9 @@ class Teacher:
 
     # ----------------------------------------------------------------- encoding
     def _token_ids(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        # verbose=False: texts longer than the model's window are expected; they are windowed.
         encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
-                                 return_attention_mask=False, return_token_type_ids=False)
+                                 return_attention_mask=False, return_token_type_ids=False, verbose=False)
         return encoded["input_ids"], [[tuple(o) for o in offs] for offs in encoded["offset_mapping"]]
 
     def _window_bounds(self, n_tokens: int) -> list[tuple[int, int]]:
