@@ -101,7 +101,7 @@ def main(argv=None) -> int:
         return at
 
     print(f"kd-lens dashboard latency (AppTest timing: the Explain page's script run in-process, no browser "
-          f"drawing) on {what}; torch threads {os.environ['KDLENS_THREADS']}")
+          f"drawing) on {what}; torch threads {os.environ['KDLENS_THREADS']}, {os.cpu_count()} CPUs")
     at = new_page()
     started = time.perf_counter()
     at.run()
@@ -136,6 +136,7 @@ def main(argv=None) -> int:
           f"{cached_s / CACHED_TARGET_S:.2f}x the target)")
 
     # Where a fresh text's time goes (kdcore calls only, same process, warm models).
+    from dashboard.components.explain_panel import DASHBOARD_IG_STEPS
     from dashboard.state import load_run_models
     from kdcore.attribution import explain_many
     from kdcore.explain_metrics import agreement, deletion_curve
@@ -149,15 +150,20 @@ def main(argv=None) -> int:
         model.predict_proba([text])
     predict_s = time.perf_counter() - started
     started = time.perf_counter()
-    explanations = explain_many(models, text, method="integrated_gradients")
+    explanations = explain_many(models, text, method="integrated_gradients", n_steps=DASHBOARD_IG_STEPS)
     explain_s = time.perf_counter() - started
+    started = time.perf_counter()
+    explain_many({"teacher": models["teacher"]}, text + " Again.", method="integrated_gradients",
+                 n_steps=DASHBOARD_IG_STEPS)
+    teacher_s = time.perf_counter() - started
     started = time.perf_counter()
     for name, expl in explanations.items():
         if name != "teacher":
             agreement(explanations["teacher"], expl)
         deletion_curve(models[name], expl)
     metrics_s = time.perf_counter() - started
-    print(f"  breakdown: predict (all models) {predict_s * 1000:.0f} ms, IG (all models) {explain_s * 1000:.0f} ms, "
+    print(f"  breakdown (kdcore calls, warm): predict (all models) {predict_s * 1000:.0f} ms, IG n_steps="
+          f"{DASHBOARD_IG_STEPS} (all models) {explain_s * 1000:.0f} ms, of which the teacher ~{teacher_s * 1000:.0f} ms, "
           f"agreement + deletion curves {metrics_s * 1000:.0f} ms")
     if tmp is not None:
         tmp.cleanup()

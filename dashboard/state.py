@@ -258,7 +258,11 @@ def teacher_word_attribution(key: RunKey, n_texts: int, method: str, target: str
     if module is None:
         return None
     texts, _ = test_split(key)
-    return module.global_word_attribution(models(key)["teacher"], texts[:n_texts], method=method, target=target)
+    from dashboard.components.explain_panel import DASHBOARD_IG_STEPS
+
+    options = {"n_steps": DASHBOARD_IG_STEPS} if method == "integrated_gradients" else {}
+    return module.global_word_attribution(models(key)["teacher"], texts[:n_texts], method=method, target=target,
+                                          **options)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

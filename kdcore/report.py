@@ -176,7 +176,7 @@ code,.hash{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.8rem;wor
 dl dt{font-weight:600;margin-top:.4rem}dl dd{margin-left:1rem}
 .legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border-radius:3px}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#1f2933}
-.grid{display:flex;flex-wrap:wrap;gap:0 2rem}summary{cursor:pointer;color:#334e68}
+.grid{display:flex;flex-wrap:wrap;gap:0 2rem}.wide{overflow-x:auto}td:first-child{white-space:nowrap}summary{cursor:pointer;color:#334e68}
 """
 
 
@@ -288,16 +288,22 @@ def _section_explanation_metrics(report: dict) -> str:
                 "(<code>python -m kdcore evaluate --run RUN --explain-sample 60</code> adds them).</p>")
     summary = block["summary"]
     columns = list(dict.fromkeys(k for row in summary for k in row))
-    numeric = [c for c in columns if any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool)
-                                         for r in summary)]
-    labels = [c for c in columns if c not in numeric]
-    ordered = labels + numeric
-    rows = [[_fmt(row.get(c), "{:.3f}") if c in numeric and isinstance(row.get(c), float) else _e(row.get(c))
-             for c in ordered] for row in summary]
-    left = max(1, len(labels))
+    metrics = [c[: -len("_mean")] for c in columns if c.endswith("_mean")]
+    labels = [c for c in columns if not c.endswith(("_mean", "_std"))]
+
+    def cell(row: dict, metric: str) -> str:
+        mean, std = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
+        if mean is None:
+            return "&mdash;"
+        return _fmt(mean, "{:.3f}") + (f" &plusmn; {_fmt(std, '{:.3f}')}" if isinstance(std, (int, float)) else "")
+
+    rows = [[_e(row.get(c)) for c in labels] + [cell(row, m) for m in metrics] for row in summary]
+    ordered = labels + metrics
+    left = max(1, len(labels) - 1 if "n_texts" in labels else len(labels))
     return ("<h2>Explanation agreement and faithfulness</h2>"
             f'<p class="muted">Computed on {_e(block.get("sample_size"))} test texts with '
-            f'{_e(", ".join(block.get("methods", [])))}.</p>' + _table([_e(c) for c in ordered], rows, left=left))
+            f'{_e(", ".join(block.get("methods", [])))}; mean &plusmn; standard deviation over the texts.</p>'
+            + '<div class="wide">' + _table([_e(c) for c in ordered], rows, left=left) + "</div>")
 
 
 def _section_confusion(report: dict) -> str:
@@ -411,4 +417,6 @@ def write_report(run, out_path: str | os.PathLike, examples: list[str] | None = 
     report = build_report(run, examples=examples, method=method)
     atomic_write_bytes(json_path, json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8"))
     atomic_write_bytes(html_path, render_html(report).encode("utf-8"))
+    for path in (json_path, html_path):
+        os.chmod(path, 0o644)  # a report is meant to be shared; temporary files are created owner-only
     return html_path, json_path

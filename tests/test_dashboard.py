@@ -203,6 +203,21 @@ def test_sessions_do_not_share_texts(app_env):
     assert "good" not in html_of(second) and "boring" in html_of(second)
 
 
+def test_weights_compares_student_and_teacher(app_env):
+    at = view("weights").run()
+    no_exceptions(at)
+    assert not at.get("metric")  # the teacher's attributions are computed only on request
+    at.selectbox(key="weights_method").set_value("gradient_x_input")
+    at.button(key="weights_compare_button").click()
+    at.run()
+    no_exceptions(at)
+    assert [m.label for m in at.get("metric")] == ["Spearman rank correlation"]
+    at.text_input(key="weights_search").set_value("film")
+    at.run()
+    hits = next(d.value for d in at.dataframe if "feature" in d.value.columns)
+    assert hits["feature"].iloc[0] == "film" and hits["feature"].str.contains("film").all()
+
+
 # ----------------------------------------------------------------------------- batch uploads
 GOOD_CSV = b"review,sentiment\na good film,pos\nboring and dull,neg\nfun and charming,pos\n"
 

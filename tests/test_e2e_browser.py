@@ -169,6 +169,7 @@ def test_batch_upload_predictions_and_explanation(tiny_run_dir, tmp_path):
         with page.expect_download() as info:
             page.get_by_role("button", name="Download results (CSV)").click()
         rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
+        wait_until_idle(page)
         assert len(rows) == 4
         for model in MODELS:
             assert all(row[model] in ("neg", "pos") for row in rows), model

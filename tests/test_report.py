@@ -96,9 +96,10 @@ def test_write_report_and_cli(run, tmp_path):
 
 def test_html_lists_explanation_metrics(report):
     summary = [{"model": "linear", "method": "integrated_gradients", "n_texts": 2, "spearman_mean": 0.5,
-                "comprehensiveness_mean": None}]
+                "spearman_std": 0.25, "comprehensiveness_mean": None, "comprehensiveness_std": None}]
     page = render_html({**report, "explanation_metrics": {"sample_size": 2, "methods": ["integrated_gradients"],
                                                           "summary": summary}})
     section = page.split("Explanation agreement and faithfulness", 1)[1].split("<h2>", 1)[0]
-    assert "spearman_mean" in section and "0.500" in section and "&mdash;" in section
+    assert ">spearman<" in section and "0.500 &plusmn; 0.250" in section and "&mdash;" in section
+    assert ">2<" in section  # counts stay integers
     assert "Not computed" in render_html({**report, "explanation_metrics": None})

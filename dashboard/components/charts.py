@@ -62,7 +62,7 @@ def probability_bars(probs: Mapping[str, np.ndarray], labels: Sequence[str]) -> 
         values = [float(np.asarray(probs[n]).reshape(-1)[c]) for n in names]
         fig.add_bar(name=str(label), y=names, x=values, orientation="h", marker_color=palette[c % len(palette)],
                     text=[f"{v:.2f}" for v in values], textposition="inside", insidetextanchor="middle")
-    fig.update_layout(barmode="stack", xaxis=dict(range=[0, 1], title="probability"),
+    fig.update_layout(barmode="stack", xaxis=dict(range=[0, 1], title="probability"), legend_traceorder="normal",
                       yaxis=dict(autorange="reversed"), height=110 + 38 * len(names), title="Predictions", **_LAYOUT)
     return fig
 

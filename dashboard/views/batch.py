@@ -172,7 +172,7 @@ def render() -> None:
     })
     st.download_button("Download results (CSV)", frame.to_csv(index=False).encode("utf-8"),
                        file_name=f"{run.name}-{Path(filename).stem}-predictions.csv", mime="text/csv",
-                       key="batch_download")
+                       key="batch_download", on_click="ignore")
 
     st.subheader("Explain a row")
     rows = shown["row"].tolist()

@@ -77,7 +77,8 @@ def render() -> None:
                            help="Teacher bytes on disk over student bytes on disk.")
 
     st.subheader("Model card")
-    config = {c: st.column_config.NumberColumn(c, format=f) for c, f in _FORMATS.items() if c in card.columns}
+    formats = {**_FORMATS, **{title: "%.3f" for title in state.CARD_EXPLANATION_COLUMNS.values()}}
+    config = {c: st.column_config.NumberColumn(c, format=f) for c, f in formats.items() if c in card.columns}
     st.dataframe(card, hide_index=True, column_config=config, width="stretch")
     twins = _twins(card)
     if not twins.empty:
@@ -95,7 +96,13 @@ def render() -> None:
     if explanations and explanations.get("summary"):
         st.caption(f"On {explanations.get('sample_size', '?')} test texts with "
                    f"{', '.join(explanations.get('methods', []))}; the definitions are under *Definitions*.")
-        st.dataframe(pd.DataFrame(explanations["summary"]), hide_index=True, width="stretch")
+        summary = pd.DataFrame(explanations["summary"])
+        means = {c: c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")}
+        labels = [c for c in summary.columns if not c.endswith(("_mean", "_std"))]
+        st.dataframe(summary[labels + list(means)].rename(columns=means), hide_index=True, width="stretch",
+                     column_config={m: st.column_config.NumberColumn(m, format="%.3f") for m in means.values()})
+        with st.expander("With standard deviations over the texts"):
+            st.dataframe(summary, hide_index=True, width="stretch")
     else:
         st.caption(f"Not computed for this run. Add them with `python -m kdcore evaluate --run {run.path} "
                    "--explain-sample 60`, or see any single text on the Explain page.")

@@ -38,9 +38,9 @@ def render() -> None:
     st.session_state["report_built"] = (key, tuple(examples), method)
     left, right = st.columns(2)
     left.download_button("Download HTML report", html_text.encode("utf-8"), file_name=f"{run.name}-report.html",
-                         mime="text/html", key="report_download_html", type="primary")
+                         mime="text/html", key="report_download_html", type="primary", on_click="ignore")
     right.download_button("Download JSON", json_text.encode("utf-8"), file_name=f"{run.name}-report.json",
-                          mime="application/json", key="report_download_json")
+                          mime="application/json", key="report_download_json", on_click="ignore")
     st.caption(f"HTML {len(html_text) / 1024:.0f} kB · JSON {len(json_text) / 1024:.0f} kB · "
                f"or from a terminal: `python -m kdcore report --run {run.path} --out report.html`")
     with st.expander("Preview", expanded=True):

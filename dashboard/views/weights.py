@@ -56,15 +56,26 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
             st.dataframe(wide.loc[order].reset_index(), hide_index=True, width="stretch")
 
     st.subheader("Student weights vs teacher attributions")
+    st.caption("Does the student weigh a word the way the teacher uses it? The teacher explains a sample of the "
+               "run's test texts; each word's mean attribution towards the class is set against the student's "
+               "weight for it.")
     cols = st.columns([3, 2])
-    n_texts = cols[0].slider("Test texts explained by the teacher", min_value=5, max_value=200, value=50, step=5,
+    n_texts = cols[0].slider("Test texts explained by the teacher", min_value=5, max_value=200, value=20, step=5,
                              key="weights_sample",
                              help="The teacher's mean attribution per word is computed over this many test texts "
-                                  "(cached; integrated gradients is the slow part).")
-    method = cols[1].selectbox("Method", ["gradient_x_input", "integrated_gradients"], key="weights_method")
+                                  "(cached: the first computation takes about a second per text on a CPU).")
+    method = cols[1].selectbox("Method", ["integrated_gradients", "gradient_x_input"], key="weights_method",
+                               help="Integrated gradients is the principled choice (its scores add up to the "
+                                    "logit); gradient x input is faster but noisier for the teacher.")
     texts, _ = state.test_split(key)
     if not texts:
         st.caption("This run stores no test texts to explain.")
+        return
+    params = (key, student, int(n_texts), method, label)
+    if st.button("Compare with the teacher", key="weights_compare_button"):
+        st.session_state["weights_compare"] = params
+    if st.session_state.get("weights_compare") != params:
+        st.caption(f"Click to explain {min(n_texts, len(texts))} test texts with the teacher and compare.")
         return
     state.full_run(key)
     with st.spinner(f"Explaining {min(n_texts, len(texts))} texts with the teacher…"):
