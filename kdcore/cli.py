@@ -82,11 +82,11 @@ class TqdmProgress:
             self._bar = None
 
 
-def _print_table(metrics: dict, out=sys.stdout) -> None:
+def _print_table(metrics: dict, out=None) -> None:
     from .metrics import metrics_table
 
     frame = metrics_table(metrics)
-    print(frame.to_string(index=False), file=out)
+    print(frame.to_string(index=False), file=out or sys.stdout)
 
 
 def cmd_demo(args) -> int:

@@ -202,9 +202,13 @@ def build_run(name: str, *, runs_dir: str | os.PathLike = "runs", corpus=None,
         t0 = time.perf_counter()
         transfer = build_transfer_set(corpus.train, getattr(corpus, "unlabelled", None), distill_config, extra_texts)
         need_hidden = distill_config.feature_align > 0
-        if writer.exists("teacher_logits.npy"):
+        transfer_hash = transfer.content_hash()
+        saved = writer.read_json("transfer_set.json", {}) or {}
+        reuse = (writer.exists("teacher_logits.npy") and saved.get("hash") == transfer_hash
+                 and (not need_hidden or writer.exists("teacher_hidden.npy")))
+        if reuse:
             transfer_logits = np.load(writer.path / "teacher_logits.npy", allow_pickle=False)
-            transfer_hidden = np.load(writer.path / "teacher_hidden.npy") if need_hidden else None
+            transfer_hidden = np.load(writer.path / "teacher_hidden.npy", allow_pickle=False) if need_hidden else None
         else:
             if need_hidden:
                 transfer_logits, transfer_hidden = teacher.predict_logits(transfer.texts, return_pooled=True,
@@ -215,6 +219,7 @@ def build_run(name: str, *, runs_dir: str | os.PathLike = "runs", corpus=None,
             writer.write_array("teacher_logits.npy", transfer_logits)
             writer.write_jsonl("data/transfer.jsonl", [{"text": t, "label": int(l) if l >= 0 else None}
                                                        for t, l in zip(transfer.texts, transfer.labels)])
+            writer.write_json("transfer_set.json", {"hash": transfer_hash, "size": len(transfer)})
             timings["transfer_label_s"] = time.perf_counter() - t0
         test_logits = teacher.predict_logits(corpus.test.texts, progress=progress)
         writer.write_array("teacher_test_logits.npy", test_logits)
@@ -264,7 +269,6 @@ def build_run(name: str, *, runs_dir: str | os.PathLike = "runs", corpus=None,
         if explain_sample:
             from .explain_metrics import evaluate_explanations, summary_table
 
-            emit(progress, stage="explain", total=explain_sample)
             sample = list(corpus.test.texts[:explain_sample])
             frame = evaluate_explanations(teacher, {n: s for n, s in students.items()}, sample,
                                           methods=tuple(explain_methods), progress=progress)
