@@ -23,7 +23,7 @@ from kdcore.runs import MANIFEST, Run, RunError, list_runs, load_run
 
 __all__ = [
     "RunKey", "REPO_ROOT", "runs_dir", "run_key", "setup_process", "load_run_meta", "load_run_models",
-    "current_key", "set_current_run", "metrics_frame", "test_split", "example_texts", "predict_all",
+    "current_key", "set_current_run", "metrics_frame", "test_split", "example_texts",
     "explain_all", "agreement_frame", "deletion_curves", "linear_weights", "mlp_importance",
     "weights_vs_attribution", "teacher_word_attribution", "report_documents", "available_runs", "RUN_STATE_KEY",
 ]
@@ -167,16 +167,6 @@ def example_texts() -> list[str]:
             except (DataError, ValueError):
                 continue
     return list(dict.fromkeys(texts))
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def predict_all(key: RunKey, texts: tuple[str, ...], names: tuple[str, ...] | None = None) -> dict:
-    """{model name: probabilities [n, classes]} for every model (or those in ``names``)."""
-    out = {}
-    for name, model in models(key).items():
-        if names is None or name in names:
-            out[name] = model.predict_proba(list(texts))
-    return out
 
 
 def _selected(key: RunKey, names: Sequence[str] | None) -> dict:

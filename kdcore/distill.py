@@ -301,4 +301,5 @@ def build_run(name: str, *, runs_dir: str | os.PathLike = "runs", corpus=None,
         return path
     except BaseException:
         writer.write_json("timings.json", timings)
+        writer.release()
         raise

@@ -87,6 +87,19 @@ class RunWriter:
         self.path = self.final_path.with_name(self.final_path.name + PARTIAL_SUFFIX)
         if self.final_path.exists():
             raise RunError(f"Run {name!r} already exists at {self.final_path}; choose another name or delete it.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One builder per run: a second process (another terminal, the dashboard's button)
+        # gets a clear error instead of writing into the same folder.
+        self._lock = open(self.final_path.with_name(self.final_path.name + ".lock"), "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise RunError(f"Run {name!r} is being built by another process; wait for it to finish.") from None
+        except ImportError:  # pragma: no cover - platforms without fcntl build without the lock
+            pass
         self.path.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -143,10 +156,19 @@ class RunWriter:
         }
         atomic_write_json(self.path / MANIFEST, full)
         os.replace(self.path, self.final_path)
+        self.release()
         return self.final_path
+
+    def release(self) -> None:
+        """Let another process build this run (called on commit, abort and failure)."""
+        lock = getattr(self, "_lock", None)
+        if lock is not None and not lock.closed:
+            lock.close()
+            Path(lock.name).unlink(missing_ok=True)
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        self.release()
 
 
 @dataclass

@@ -12,6 +12,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 ProgressFn = Callable[[dict], None]
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 __all__ = [
     "ProgressFn", "atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "sha256_file",
@@ -35,6 +37,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; give the file the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -105,3 +105,16 @@ def test_writer_refuses_existing_run_and_update_keeps_hashes(tmp_path, tiny_mode
     again = load_run(path)
     assert again.metrics["note"] == "added"
     assert json.loads((path / "manifest.json").read_text())["files"]["metrics.json"] == again.manifest["files"]["metrics.json"]
+
+
+def test_second_builder_of_the_same_run_is_refused(tmp_path):
+    first = RunWriter("busy", tmp_path)
+    with pytest.raises(RunError, match="being built by another process"):
+        RunWriter("busy", tmp_path)
+    first.release()
+    RunWriter("busy", tmp_path).abort()
+    assert not (tmp_path / "busy.lock").exists()
+
+
+def test_run_files_are_readable_by_others(tiny_run_dir):
+    assert (tiny_run_dir / "manifest.json").stat().st_mode & 0o044 == 0o044

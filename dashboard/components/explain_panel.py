@@ -77,17 +77,16 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
         return None
     run = state.meta(key)
     state.full_run(key)  # load the models once, outside the cached functions below
-    with st.spinner("Predicting…"):
-        probs = state.predict_all(key, (text,), names)
-    st.plotly_chart(charts.probability_bars({n: p[0] for n, p in probs.items()}, run.label_names),
-                    width="stretch", key=f"{prefix}_probs")
     method, target, options = settings
     try:
-        with st.spinner("Explaining with every model…"):
+        with st.spinner("Predicting and explaining with every model…"):
             explanations = state.explain_all(key, text, method, target, options, names)
     except ValueError as err:
         st.error(str(err))
         return None
+    # Every Explanation carries its model's class probabilities: no second prediction pass.
+    st.plotly_chart(charts.probability_bars({n: e.probs for n, e in explanations.items()}, run.label_names),
+                    width="stretch", key=f"{prefix}_probs")
     first = next(iter(explanations.values()))
     st.markdown(f"**Word attributions** for class **{first.target_name}** "
                 f"({heatmap.legend(first.target_name)})", unsafe_allow_html=True)

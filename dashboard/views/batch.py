@@ -63,8 +63,8 @@ def results_frame(texts: list[str], probs: dict[str, np.ndarray], label_names: l
     return frame
 
 
-def _summary(key: state.RunKey, probs: dict[str, np.ndarray], label_names: list[str],
-             gold_ids: np.ndarray | None) -> pd.DataFrame:
+def _summary(probs: dict[str, np.ndarray], gold_ids: np.ndarray | None) -> pd.DataFrame:
+    """Per model: label agreement with the teacher, and accuracy when the file's labels are the run's classes."""
     from kdcore.metrics import accuracy, fidelity
 
     teacher_logits = np.log(np.clip(probs["teacher"], 1e-12, 1.0))
@@ -159,7 +159,7 @@ def render() -> None:
     frame = results_frame(texts, probs, run.label_names, gold)
     n_disagree = int(frame["disagreement"].sum())
     st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
-    st.dataframe(_summary(key, probs, run.label_names, gold_ids), hide_index=True, width="stretch",
+    st.dataframe(_summary(probs, gold_ids), hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("fidelity", "accuracy")})
     only = st.toggle("Only disagreements", value=False, key="batch_only_disagreements")
     shown = frame[frame["disagreement"]] if only else frame

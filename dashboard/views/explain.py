@@ -43,7 +43,7 @@ def render() -> None:
     text = st.text_area("Text", key=TEXT_KEY, height=110, max_chars=MAX_CHARS,
                         help="Press Ctrl+Enter (or click outside) to explain it.")
     settings = method_controls(run.label_names, prefix="explain")
-    every = [*(["teacher"]), *run.student_names]
+    every = ["teacher", *run.student_names]
     left, right = st.columns([3, 1])
     chosen = left.multiselect("Models", every, default=every, key="explain_models")
     shared = right.toggle("One colour scale for all", value=False, key="explain_shared_scale",
