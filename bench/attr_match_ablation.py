@@ -45,7 +45,7 @@ def main() -> None:
 
     run = load_run(args.run)
     teacher = run.teacher
-    rows = [json.loads(line) for line in (run.path / "data" / "transfer.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (run.path / "data" / "transfer.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
     texts = [r["text"] for r in rows]
     logits = run.array("teacher_logits.npy")
     test = run.split("test")

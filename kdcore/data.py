@@ -774,7 +774,8 @@ def read_jsonl(
     if not text.strip():
         raise DataError(f'{source_name} is empty. Write one JSON object per line, e.g. {{"text": "...", "label": "..."}}.')
     records = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    # Split on real line breaks only: U+2028 and friends may sit unescaped inside JSON strings.
+    for line_no, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -230,7 +230,7 @@ class Run:
         path = self.path / "data" / f"{name}.jsonl"
         if not path.is_file():
             raise RunError(f"Run {self.name!r} stores no {name!r} split.")
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
         labels = [r.get("label") for r in rows]
         has = all(label is not None for label in labels)
         return TextDataset([r["text"] for r in rows], np.asarray(labels, dtype=np.int64) if has else None,

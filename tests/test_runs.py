@@ -118,3 +118,19 @@ def test_second_builder_of_the_same_run_is_refused(tmp_path):
 
 def test_run_files_are_readable_by_others(tiny_run_dir):
     assert (tiny_run_dir / "manifest.json").stat().st_mode & 0o044 == 0o044
+
+
+def test_split_with_unicode_line_separators_round_trips(tmp_path, tiny_model_dir):
+    from types import SimpleNamespace
+
+    from kdcore.data import TextDataset
+
+    corpus = make_toy_corpus()
+    odd = "good film\u2028with a line separator\x85 and more"
+    test = TextDataset(list(corpus.test.texts) + [odd], np.append(corpus.test.labels, 1), ["neg", "pos"])
+    corpus = SimpleNamespace(train=corpus.train, dev=corpus.dev, test=test, unlabelled=corpus.unlabelled)
+    path = build_run("odd", runs_dir=tmp_path, corpus=corpus, teacher_source=str(tiny_model_dir),
+                     teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
+                     student_configs=STUDENTS, distill_config=DistillConfig(augment_copies=1), cache_dir=None,
+                     threads=1)
+    assert load_run(path).split("test").texts[-1] == odd
