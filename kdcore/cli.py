@@ -89,6 +89,26 @@ def _print_table(metrics: dict, out=None) -> None:
     print(frame.to_string(index=False), file=out or sys.stdout)
 
 
+def _build_with_progress(args, options: dict):
+    """build_run with tqdm bars, and JSON-lines progress (ending in done / error) when asked."""
+    from .distill import build_run
+
+    progress = TqdmProgress()
+    if args.progress_file:
+        progress = FileProgress(args.progress_file, also=progress)
+    try:
+        built = build_run(args.name, runs_dir=args.runs_dir, threads=args.threads, progress=progress, **options)
+    except BaseException as err:
+        if args.progress_file:
+            progress.write({"stage": "error", "message": str(err) or type(err).__name__})
+        raise
+    finally:
+        progress.close()
+    if args.progress_file:
+        progress.write({"stage": "done", "path": str(built)})
+    return built
+
+
 def cmd_demo(args) -> int:
     from .distill import build_run
     from .runs import list_runs, resolve_run_path
@@ -106,24 +126,11 @@ def cmd_demo(args) -> int:
 
     teacher_config = TeacherConfig(max_steps=args.teacher_steps)
     distill_config = DistillConfig(augment_copies=args.augment_copies, temperature=args.temperature)
-    progress = TqdmProgress()
-    if args.progress_file:
-        progress = FileProgress(args.progress_file, also=progress)
     partial = path.with_name(path.name + ".partial")
     if partial.exists():
         print(f"Resuming the interrupted demo run in {partial}")
-    try:
-        built = build_run(args.name, runs_dir=args.runs_dir, teacher_config=teacher_config,
-                          distill_config=distill_config, explain_sample=args.explain_sample,
-                          threads=args.threads, progress=progress)
-    except BaseException as err:
-        if args.progress_file:
-            progress.write({"stage": "error", "message": str(err) or type(err).__name__})
-        raise
-    finally:
-        progress.close()
-    if args.progress_file:
-        progress.write({"stage": "done", "path": str(built)})
+    built = _build_with_progress(args, dict(teacher_config=teacher_config, distill_config=distill_config,
+                                            explain_sample=args.explain_sample))
     print(f"Demo run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     print(f"Open the dashboard: streamlit run dashboard/app.py   (runs listed: {len(list_runs(args.runs_dir))})")
@@ -140,28 +147,22 @@ def cmd_distill(args) -> int:
         corpus = split_dataset(dataset, seed=args.seed)
     else:
         corpus = load_default_corpus()
-    students = [StudentConfig(kind=kind.strip(), name=kind.strip(), epochs=args.student_epochs)
-                for kind in args.students.split(",") if kind.strip()]
+    from .distill import DEFAULT_STUDENTS
+
+    defaults = {config.kind: config for config in DEFAULT_STUDENTS}
+    students = []
+    for kind in filter(None, (k.strip() for k in args.students.split(","))):
+        if kind not in defaults:
+            raise ValueError(f"Unknown student kind {kind!r}; choose from {', '.join(defaults)}.")
+        students.append(StudentConfig.from_dict({**defaults[kind].to_dict(), "epochs": args.student_epochs}))
     teacher_config = TeacherConfig(epochs=args.teacher_epochs, max_steps=args.teacher_steps)
     distill_config = DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
                                    augment_copies=args.augment_copies, attr_match=args.attr_match,
                                    feature_align=args.feature_align)
-    progress = TqdmProgress()
-    if args.progress_file:
-        progress = FileProgress(args.progress_file, also=progress)
-    try:
-        built = build_run(args.name, runs_dir=args.runs_dir, corpus=corpus, teacher_source=args.teacher,
-                          teacher_is_encoder=args.encoder, teacher_config=teacher_config,
-                          student_configs=students, distill_config=distill_config,
-                          explain_sample=args.explain_sample, threads=args.threads, progress=progress)
-    except BaseException as err:
-        if args.progress_file:
-            progress.write({"stage": "error", "message": str(err) or type(err).__name__})
-        raise
-    finally:
-        progress.close()
-    if args.progress_file:
-        progress.write({"stage": "done", "path": str(built)})
+    built = _build_with_progress(args, dict(corpus=corpus, teacher_source=args.teacher,
+                                            teacher_is_encoder=args.encoder, teacher_config=teacher_config,
+                                            student_configs=students, distill_config=distill_config,
+                                            explain_sample=args.explain_sample))
     print(f"Run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     return 0

@@ -23,6 +23,9 @@ __all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evalu
 logger = logging.getLogger(__name__)
 
 LABEL_TWIN_SUFFIX = "-labels"
+# attr_match needs teacher word attributions; integrated gradients (16 steps) on this many
+# transfer texts keeps the cost to minutes on a CPU. The other texts train on outputs only.
+ATTR_MATCH_TEXTS = 1000
 # The MLP is kept small (16 hidden units over the 15,000 most frequent features) so that it
 # stays >= 50x smaller than the MiniLM teacher on disk.
 DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
@@ -46,7 +49,7 @@ def _make_student(config: StudentConfig):
 
 
 def distill(teacher, student, dataset, config: DistillConfig | None = None, teacher_logits: np.ndarray | None = None,
-            teacher_hidden: np.ndarray | None = None, progress: ProgressFn | None = None,
+            teacher_hidden: np.ndarray | None = None, teacher_attributions=None, progress: ProgressFn | None = None,
             device: str | None = None) -> DistillResult:
     """Train ``student`` to imitate ``teacher`` on the texts of ``dataset`` (a transfer set).
 
@@ -64,7 +67,7 @@ def distill(teacher, student, dataset, config: DistillConfig | None = None, teac
     started = time.perf_counter()
     student.fit(texts, teacher_logits=teacher_logits, labels=labels if config.alpha > 0 else None,
                 label_names=list(teacher.label_names), distill=config, teacher_hidden=teacher_hidden,
-                progress=progress, device=device)
+                teacher_attributions=teacher_attributions, progress=progress, device=device)
     return DistillResult(student, getattr(student, "history_", []), time.perf_counter() - started, True)
 
 
@@ -224,6 +227,19 @@ def build_run(name: str, *, runs_dir: str | os.PathLike = "runs", corpus=None,
         test_logits = teacher.predict_logits(corpus.test.texts, progress=progress)
         writer.write_array("teacher_test_logits.npy", test_logits)
 
+        teacher_attributions = None
+        if distill_config.attr_match > 0:
+            if writer.exists("teacher_attributions.json"):
+                cached = writer.read_json("teacher_attributions.json")
+            else:
+                from .attribution import explain
+
+                chosen = transfer.texts[:ATTR_MATCH_TEXTS]
+                emit(progress, stage="teacher_attributions", done=0, total=len(chosen))
+                cached = [e.scores.tolist() for e in explain(teacher, chosen, n_steps=16)]
+                writer.write_json("teacher_attributions.json", cached)
+            teacher_attributions = [np.asarray(a) for a in cached] + [None] * (len(transfer) - len(cached))
+
         # 3. Students and their label-trained twins ----------------------------------
         t0 = time.perf_counter()
         students, dirs, histories = {}, {}, writer.read_json("student_histories.json", {}) or {}
@@ -242,7 +258,8 @@ def build_run(name: str, *, runs_dir: str | os.PathLike = "runs", corpus=None,
                     emit(progress, stage="student_fit", student=student_name, distilled=distilled)
                     if distilled:
                         result = distill(teacher, student, transfer, distill_config, teacher_logits=transfer_logits,
-                                         teacher_hidden=transfer_hidden, progress=progress, device=device)
+                                         teacher_hidden=transfer_hidden, teacher_attributions=teacher_attributions,
+                                         progress=progress, device=device)
                     else:
                         s0 = time.perf_counter()
                         student.fit([t for t, g in zip(transfer.texts, gold) if g], labels=transfer.labels[gold],

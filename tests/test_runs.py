@@ -134,3 +134,19 @@ def test_split_with_unicode_line_separators_round_trips(tmp_path, tiny_model_dir
                      student_configs=STUDENTS, distill_config=DistillConfig(augment_copies=1), cache_dir=None,
                      threads=1)
     assert load_run(path).split("test").texts[-1] == odd
+
+
+def test_attr_match_run_computes_and_stores_teacher_attributions(tmp_path, tiny_model_dir):
+    path = build_run("attr", runs_dir=tmp_path, corpus=make_toy_corpus(), teacher_source=str(tiny_model_dir),
+                     teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
+                     student_configs=STUDENTS, distill_config=DistillConfig(augment_copies=1, attr_match=1.0),
+                     cache_dir=None, threads=1)
+    run = load_run(path)
+    assert "teacher_attributions.json" in run.manifest["files"]
+    stored = json.loads((path / "teacher_attributions.json").read_text())
+    from kdcore.words import split_words
+
+    transfer = [json.loads(line)["text"] for line in (path / "data" / "transfer.jsonl").read_text().split("\n") if line]
+    assert len(stored[0]) == len(split_words(transfer[0]))
+    history = run.student("linear").history_
+    assert history and "attr_match" in json.dumps(history)
