@@ -31,7 +31,7 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/teacher_throughput.py
