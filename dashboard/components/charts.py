@@ -30,15 +30,33 @@ def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro
     return fig
 
 
+def _label_positions(x: Sequence[float], y: Sequence[float], near: float = 0.2) -> list[str]:
+    """Text positions that keep point labels apart on log-log axes: a point with a close
+    neighbour above it (within ``near`` decades on both axes) is labelled below, one with
+    close neighbours above and below is labelled at its right, any other above."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero or missing values: never "close" (NaN compares False)
+        lx, ly = np.log10(np.asarray(x, dtype=float)), np.log10(np.asarray(y, dtype=float))
+    positions = []
+    for i in range(len(lx)):
+        close = [j for j in range(len(lx)) if j != i and abs(lx[j] - lx[i]) < near and abs(ly[j] - ly[i]) < near]
+        above = any(ly[j] >= ly[i] for j in close)
+        below = any(ly[j] < ly[i] for j in close)
+        positions.append("middle right" if above and below else "bottom center" if above else "top center")
+    return positions
+
+
 def size_speed_scatter(card: pd.DataFrame) -> go.Figure:
-    """Size on disk against CPU throughput, both log-scale; colour by role."""
+    """Size on disk against CPU throughput, both log-scale (ticks at powers of ten); colour by role."""
+    card = card.assign(_position=_label_positions(card["MB"], card["texts/s"]))
     fig = go.Figure()
     for role, group in card.groupby("role", sort=False):
         fig.add_scatter(x=group["MB"], y=group["texts/s"], mode="markers+text", text=group["model"],
-                        textposition="top center", name=role or "model",
-                        marker=dict(size=13, color=ROLE_COLORS.get(role)))
-    fig.update_layout(xaxis=dict(type="log", title="size on disk (MB)"),
-                      yaxis=dict(type="log", title="texts per second (CPU)"), title="Size vs speed", **_LAYOUT)
+                        textposition=list(group["_position"]), name=role or "model", cliponaxis=False,
+                        marker=dict(size=13, color=ROLE_COLORS.get(role)),
+                        hovertemplate="%{text}<br>%{x:.2f} MB<br>%{y:,.0f} texts/s<extra></extra>")
+    fig.update_layout(xaxis=dict(type="log", dtick=1, title="size on disk (MB)"),
+                      yaxis=dict(type="log", dtick=1, title="texts per second (CPU)"), title="Size vs speed",
+                      **_LAYOUT)
     return fig
 
 
@@ -73,7 +91,8 @@ def deletion_chart(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]]
     for name, (x, y) in curves.items():
         fig.add_scatter(x=list(x), y=list(y), mode="lines+markers", name=name)
     fig.update_layout(xaxis=dict(title="share of words deleted (most important first)", range=[0, 1]),
-                      yaxis=dict(title=f"p({target_name})", range=[0, 1.02]), title="Deletion curves", **_LAYOUT)
+                      yaxis=dict(title=f"p({target_name})", range=[0, 1.02]), title="Deletion curves",
+                      **{**_LAYOUT, "margin": dict(l=10, r=30, t=40, b=10)})  # room for the last tick, "1"
     return fig
 
 

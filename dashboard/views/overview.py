@@ -13,6 +13,8 @@ __all__ = ["render", "definitions_popover"]
 
 _FORMATS = {"accuracy": "%.3f", "macro_f1": "%.3f", "fidelity": "%.3f", "MB": "%.2f", "texts/s": "%.0f",
             "parameters": "%d"}
+NO_VALUE = "—"  # shown for missing numbers, e.g. the teacher's agreement with itself
+TEACHER_NOTE = "Blank (—) for the teacher: the students' explanations are compared with the teacher's."
 
 
 def definitions_popover(label: str = "Definitions") -> None:
@@ -22,6 +24,60 @@ def definitions_popover(label: str = "Definitions") -> None:
     with st.popover(label, icon=":material/menu_book:"):
         for name, text in DEFINITIONS.items():
             st.markdown(f"**{name}**: {text}")
+
+
+def _metric_groups() -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str]]:
+    """kdcore's faithfulness and agreement metric names, and their definitions."""
+    try:
+        from kdcore.explain_metrics import AGREEMENT_METRICS, DEFINITIONS, FAITHFULNESS_METRICS
+    except ImportError:  # an older kdcore: group by name only
+        return (("comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency", "log_odds",
+                 "tau_loo"), ("spearman", "kendall", "top_k_overlap", "sign_agreement"), {})
+    return tuple(FAITHFULNESS_METRICS), tuple(AGREEMENT_METRICS), dict(DEFINITIONS)
+
+
+def _metric_table(frame: pd.DataFrame, metrics: list[str], definitions: dict[str, str], note: str = "",
+                  key: str | None = None) -> None:
+    """``model`` and the means of ``metrics`` (kdcore's numbers), every row visible (height fits the rows)."""
+    table = frame[["model", *(f"{m}_mean" for m in metrics)]].rename(columns={f"{m}_mean": m for m in metrics})
+    config = {m: st.column_config.NumberColumn(m, format="%.3f", help=" ".join(filter(None, [definitions.get(m),
+                                                                                            note])) or None)
+              for m in metrics}
+    st.dataframe(table, hide_index=True, width="stretch", height="content", column_config=config,
+                 placeholder=NO_VALUE, key=key)
+
+
+def _explanation_tables(summary: pd.DataFrame) -> None:
+    """kdcore's explanation summary, one tab per attribution method: the faithfulness of each model's own
+    explanations, and their agreement with the teacher's (blank for the teacher, the reference)."""
+    faithfulness, agreement, definitions = _metric_groups()
+    if "model" not in summary.columns:
+        st.dataframe(summary, hide_index=True, width="stretch", placeholder=NO_VALUE)
+        return
+    faithful = [m for m in faithfulness if f"{m}_mean" in summary.columns]
+    agree = [m for m in agreement if f"{m}_mean" in summary.columns]
+    known = {*faithful, *agree}
+    faithful += [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and c[: -len("_mean")] not in known]
+    methods = list(dict.fromkeys(summary["method"])) if "method" in summary.columns else [""]
+    tabs = st.tabs([m.replace("_", " ") or "explanations" for m in methods]) if len(methods) > 1 else [st.container()]
+    for method, tab in zip(methods, tabs):
+        rows = summary[summary["method"] == method] if method else summary
+        with tab:
+            if "n_texts" in rows.columns and rows["n_texts"].nunique() == 1:
+                st.caption(f"{method or 'All methods'}: {rows['n_texts'].iloc[0]} texts per model.")
+            left, right = st.columns([3, 2]) if faithful and agree else (st.container(), st.container())
+            if faithful:
+                with left:
+                    st.markdown("**Faithfulness** (each model's explanation of itself)")
+                    _metric_table(rows, faithful, definitions, key=f"faithfulness_{method}")
+            if agree:
+                with right:
+                    st.markdown("**Agreement with the teacher** (— for the teacher: it is the reference)")
+                    _metric_table(rows, agree, definitions, note=TEACHER_NOTE, key=f"agreement_{method}")
+    with st.expander("Every method in one table, with standard deviations over the texts"):
+        st.dataframe(summary, hide_index=True, width="stretch", height="content",
+                     placeholder=NO_VALUE, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                                          for c in summary.columns if c.endswith(("_mean", "_std"))})
 
 
 def _twins(card: pd.DataFrame) -> pd.DataFrame:
@@ -78,8 +134,10 @@ def render() -> None:
 
     st.subheader("Model card")
     formats = {**_FORMATS, **{title: "%.3f" for title in state.CARD_EXPLANATION_COLUMNS.values()}}
-    config = {c: st.column_config.NumberColumn(c, format=f) for c, f in formats.items() if c in card.columns}
-    st.dataframe(card, hide_index=True, column_config=config, width="stretch")
+    agreement_titles = {state.CARD_EXPLANATION_COLUMNS[m] for m in ("spearman", "top_k_overlap")}
+    config = {c: st.column_config.NumberColumn(c, format=f, help=TEACHER_NOTE if c in agreement_titles else None)
+              for c, f in formats.items() if c in card.columns}
+    st.dataframe(card, hide_index=True, column_config=config, width="stretch", placeholder=NO_VALUE)
     twins = _twins(card)
     if not twins.empty:
         st.markdown("**Distilled vs label-trained** (same architecture; the twin learns from gold labels only)")
@@ -95,14 +153,9 @@ def render() -> None:
     explanations = metrics.get("explanations")
     if explanations and explanations.get("summary"):
         st.caption(f"On {explanations.get('sample_size', '?')} test texts with "
-                   f"{', '.join(explanations.get('methods', []))}; the definitions are under *Definitions*.")
-        summary = pd.DataFrame(explanations["summary"])
-        means = {c: c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")}
-        labels = [c for c in summary.columns if not c.endswith(("_mean", "_std"))]
-        st.dataframe(summary[labels + list(means)].rename(columns=means), hide_index=True, width="stretch",
-                     column_config={m: st.column_config.NumberColumn(m, format="%.3f") for m in means.values()})
-        with st.expander("With standard deviations over the texts"):
-            st.dataframe(summary, hide_index=True, width="stretch")
+                   f"{', '.join(explanations.get('methods', []))}; one tab per method. Hover a column header "
+                   "for its definition (all are under *Definitions*).")
+        _explanation_tables(pd.DataFrame(explanations["summary"]))
     else:
         st.caption(f"Not computed for this run. Add them with `python -m kdcore evaluate --run {run.path} "
                    "--explain-sample 60`, or see any single text on the Explain page.")
