@@ -30,30 +30,34 @@ def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro
     return fig
 
 
-def _label_positions(x: Sequence[float], y: Sequence[float], near: float = 0.2) -> list[str]:
-    """Text positions that keep point labels apart on log-log axes: a point with a close
-    neighbour above it (within ``near`` decades on both axes) is labelled below, one with
-    close neighbours above and below is labelled at its right, any other above."""
-    with np.errstate(divide="ignore", invalid="ignore"):  # zero or missing values: never "close" (NaN compares False)
-        lx, ly = np.log10(np.asarray(x, dtype=float)), np.log10(np.asarray(y, dtype=float))
-    positions = []
-    for i in range(len(lx)):
-        close = [j for j in range(len(lx)) if j != i and abs(lx[j] - lx[i]) < near and abs(ly[j] - ly[i]) < near]
-        above = any(ly[j] >= ly[i] for j in close)
-        below = any(ly[j] < ly[i] for j in close)
-        positions.append("middle right" if above and below else "bottom center" if above else "top center")
-    return positions
+_FAMILY_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "pentagon", "hexagon")
 
 
 def size_speed_scatter(card: pd.DataFrame) -> go.Figure:
-    """Size on disk against CPU throughput, both log-scale (ticks at powers of ten); colour by role."""
-    card = card.assign(_position=_label_positions(card["MB"], card["texts/s"]))
+    """Size on disk against CPU throughput, both log-scale with ticks at powers of ten.
+
+    One legend entry per model (names on hover, not as point labels, which collide when models
+    are alike): colour by role, shape by architecture (a student and its ``-labels`` twin share
+    one), label-trained students drawn open so that a twin on top of its student leaves it visible.
+    """
     fig = go.Figure()
-    for role, group in card.groupby("role", sort=False):
-        fig.add_scatter(x=group["MB"], y=group["texts/s"], mode="markers+text", text=group["model"],
-                        textposition=list(group["_position"]), name=role or "model", cliponaxis=False,
-                        marker=dict(size=13, color=ROLE_COLORS.get(role)),
-                        hovertemplate="%{text}<br>%{x:.2f} MB<br>%{y:,.0f} texts/s<extra></extra>")
+    families: dict[str, str] = {}
+    for row in card.itertuples(index=False):
+        name, role = str(getattr(row, "model")), getattr(row, "role", None)
+        family = name[: -len("-labels")] if name.endswith("-labels") else name
+        if role == "teacher":
+            symbol = "star"
+        else:
+            symbol = families.setdefault(family, _FAMILY_SYMBOLS[len(families) % len(_FAMILY_SYMBOLS)])
+        if role == "label-trained student":
+            symbol += "-open"
+        mb, speed = card.loc[card["model"] == name, ["MB", "texts/s"]].iloc[0]
+        fig.add_scatter(x=[mb], y=[speed], mode="markers", name=name,
+                        marker=dict(size=14, symbol=symbol, color=ROLE_COLORS.get(role),
+                                    line=dict(width=2.5 if symbol.endswith("-open") else 1, color=(
+                                        ROLE_COLORS.get(role) if symbol.endswith("-open") else "white"))),
+                        hovertemplate=f"<b>{name}</b> ({role or 'model'})<br>%{{x:.2f}} MB<br>"
+                                      "%{y:,.0f} texts/s<extra></extra>")
     fig.update_layout(xaxis=dict(type="log", dtick=1, title="size on disk (MB)"),
                       yaxis=dict(type="log", dtick=1, title="texts per second (CPU)"), title="Size vs speed",
                       **_LAYOUT)

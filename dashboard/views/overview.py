@@ -63,8 +63,6 @@ def _explanation_tables(summary: pd.DataFrame) -> None:
     for method, tab in zip(methods, tabs):
         rows = summary[summary["method"] == method] if method else summary
         with tab:
-            if "n_texts" in rows.columns and rows["n_texts"].nunique() == 1:
-                st.caption(f"{method or 'All methods'}: {rows['n_texts'].iloc[0]} texts per model.")
             left, right = st.columns([3, 2]) if faithful and agree else (st.container(), st.container())
             if faithful:
                 with left:
