@@ -13,22 +13,17 @@ server runs on a free port of 127.0.0.1 and is always stopped at the end. Never 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+sys.path.insert(0, str(ROOT))
+
+from dashboard import browser  # noqa: E402
+from dashboard.browser import CHROMIUM  # noqa: E402
+
 RUN_NAME = "demo"
 SERVER_START_S = 120
 STEP_MS = 180_000  # one step (page load, explaining a text on 2 shared cores) at most
@@ -37,14 +32,6 @@ SAMPLE_TEXT = ("A warm, funny film with a cast that clearly loves the material, 
                "but the plot drags and the ending feels rushed.")
 SAMPLE_MARK = "clearly loves the material"  # in every highlight row once the sample is explained
 
-_SCRIPT_STATE = "document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state')"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def model_names(run_dir: Path) -> list[str]:
     """The teacher, then every student in the run's manifest (the Explain page's rows)."""
@@ -52,79 +39,16 @@ def model_names(run_dir: Path) -> list[str]:
     return ["teacher", *manifest.get("students", {})]
 
 
-@contextlib.contextmanager
-def serve_app(runs_dir: Path, log_path: Path):
-    """``streamlit run dashboard/app.py`` on 127.0.0.1 and a free port; yields its base URL;
-    always stops it (SIGTERM to its process group, then SIGKILL)."""
-    port = free_port()
-    env = {**os.environ, "KDLENS_RUNS_DIR": str(runs_dir), "KDLENS_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"streamlit exited ({server.returncode}):\n{log_path.read_text(errors='replace')}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start in {SERVER_START_S} s:\n"
-                                   f"{log_path.read_text(errors='replace')}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def browser_page(width: int = WIDTH, height: int = HEIGHT):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-            page.set_default_timeout(STEP_MS)
-            yield page
-        finally:
-            browser.close()
-
-
-def wait_until_idle(page, timeout_ms: int = STEP_MS) -> None:
-    """Wait for Streamlit to finish the script run and draw it: the app reports its script
-    as not running, and no skeleton placeholder or stale element is left."""
-    try:  # the rerun an action triggers may take a moment to start
-        page.wait_for_function(f"() => {_SCRIPT_STATE} === 'running'", timeout=1500)
-    except Exception:  # noqa: BLE001 - it may also have finished already
-        pass
-    page.wait_for_function(
-        f"""() => {_SCRIPT_STATE} === 'notRunning'
-              && !document.querySelector('[data-testid="stSkeleton"]')
-              && !document.querySelector('[data-stale="true"]')""", timeout=timeout_ms)
-    page.wait_for_timeout(500)
+def wait_until_idle(page) -> None:
+    browser.wait_until_idle(page, STEP_MS)
 
 
 def open_page(page, base: str, path: str, heading: str) -> None:
-    page.goto(f"{base}/{path}", wait_until="domcontentloaded")
-    page.get_by_role("heading", name=heading).first.wait_for(state="visible")
-    wait_until_idle(page)
+    browser.open_page(page, base, path, heading, STEP_MS)
+
+
+def screenshot(page, target: Path) -> Path:
+    return browser.full_page_screenshot(page, target, MAX_HEIGHT, settle_timeout_ms=STEP_MS)
 
 
 def check_clean(page, where: str) -> None:
@@ -139,27 +63,13 @@ def check_clean(page, where: str) -> None:
         raise RuntimeError(f"{where} shows {', '.join(problems)}")
 
 
-def screenshot(page, target: Path, max_height: int = MAX_HEIGHT) -> Path:
-    """Full-page screenshot. Streamlit scrolls inside its main container, not the document,
-    so the viewport is grown to the content's height for the shot, then restored."""
-    viewport = page.viewport_size
-    height = page.evaluate(
-        """() => { const main = document.querySelector('[data-testid="stMain"]');
-                   return main ? main.scrollHeight : document.body.scrollHeight; }""")
-    page.set_viewport_size({"width": viewport["width"], "height": int(min(max(height, viewport["height"]), max_height))})
-    page.wait_for_timeout(800)
-    wait_until_idle(page)  # a resize may rerun nothing, but charts redraw
-    page.screenshot(path=str(target))
-    page.set_viewport_size(viewport)
-    return target
-
-
 def take(runs_dir: Path, out_dir: Path, log_path: Path) -> list[Path]:
     run_dir = runs_dir / RUN_NAME
     models = model_names(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shots = []
-    with serve_app(runs_dir, log_path) as base, browser_page() as page:
+    with browser.serve_app(runs_dir, log_path, SERVER_START_S) as base, \
+            browser.browser_page(WIDTH, HEIGHT, STEP_MS) as page:
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
 
