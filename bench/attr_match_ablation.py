@@ -14,7 +14,6 @@ IG (n_steps 50) on ``--eval`` test texts. Everything in one process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -45,8 +44,7 @@ def main() -> None:
 
     run = load_run(args.run)
     teacher = run.teacher
-    rows = [json.loads(line) for line in (run.path / "data" / "transfer.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
-    texts = [r["text"] for r in rows]
+    texts = list(run.split("transfer").texts)
     logits = run.array("teacher_logits.npy")
     test = run.split("test")
     test_logits = run.array("teacher_test_logits.npy")

@@ -113,9 +113,8 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
     speed_texts = list(speed_texts or test.texts[:500])
     out = {"test_size": len(test), "models": {}}
     emit(progress, stage="evaluate", model="teacher")
-    started = time.perf_counter()
-    teacher.predict_logits(speed_texts, use_cache=False)
-    teacher_speed = len(speed_texts) / (time.perf_counter() - started)
+    teacher_speed = M.texts_per_second(lambda texts: teacher.predict_logits(texts, use_cache=False), speed_texts,
+                                       min_seconds=0.5)
     teacher_entry = {"role": "teacher", "fidelity": 1.0, "mean_tvd": 0.0,
                      "parameters": int(teacher.n_parameters()),
                      "texts_per_second": teacher_speed, "latency_ms": 1000 / teacher_speed}

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import threading
 import warnings
 from collections import Counter
@@ -29,7 +28,7 @@ from torch import nn
 
 from .config import DistillConfig, StudentConfig
 from .losses import LOSSES, compute_loss
-from .utils import ProgressFn, emit
+from .utils import ProgressFn, atomic_write_bytes, emit
 from .words import Word, normalize_word, split_words, word_pattern
 
 __all__ = [
@@ -734,7 +733,11 @@ class _Student:
         keep = dev_labels >= 0
         if not keep.any():
             return {}
-        return _accuracy_macro_f1(dev_labels[keep], predicted[keep], len(self.label_names))
+        from .metrics import accuracy, macro_f1
+
+        gold, predicted = dev_labels[keep], predicted[keep]
+        return {"dev_accuracy": accuracy(gold, predicted),
+                "dev_macro_f1": macro_f1(gold, predicted, len(self.label_names))}
 
     # -- predict ------------------------------------------------------------------------
 
@@ -839,14 +842,14 @@ class _Student:
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json``, ``model.safetensors`` and ``vocab.json`` into ``directory``
         (each written to a temporary file and renamed into place; config.json last)."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save as safetensors_bytes
 
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {key: value.detach().to("cpu").contiguous() for key, value in self.module_.state_dict().items()}
-        with _temp_path(directory, "model.safetensors") as tmp:
-            save_file(state, str(tmp), metadata={"format": "pt", "kind": self._kind})
+        atomic_write_bytes(directory / "model.safetensors",
+                           safetensors_bytes(state, metadata={"format": "pt", "kind": self._kind}))
         _atomic_write_text(directory / "vocab.json", json.dumps(self.featurizer_.to_dict(), ensure_ascii=False))
         meta = {
             "format_version": _FORMAT_VERSION, "kind": self._kind, "config": self.config.to_dict(),
@@ -1123,37 +1126,5 @@ class _AttrTable:
         }
 
 
-def _accuracy_macro_f1(gold: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, float]:
-    f1s = []
-    for c in range(n_classes):
-        tp = np.sum((predicted == c) & (gold == c))
-        fp = np.sum((predicted == c) & (gold != c))
-        fn = np.sum((predicted != c) & (gold == c))
-        denom = 2 * tp + fp + fn
-        f1s.append(2 * tp / denom if denom else 0.0)
-    return {"dev_accuracy": float(np.mean(gold == predicted)), "dev_macro_f1": float(np.mean(f1s))}
-
-
-class _temp_path:
-    """Context manager: a temporary path next to ``directory/name``, renamed onto it on success."""
-
-    def __init__(self, directory: Path, name: str):
-        self.target = directory / name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        self.tmp = Path(tmp)
-
-    def __enter__(self) -> Path:
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            os.replace(self.tmp, self.target)
-        else:
-            self.tmp.unlink(missing_ok=True)
-        return False
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
-    with _temp_path(path.parent, path.name) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    atomic_write_bytes(path, text.encode("utf-8"))

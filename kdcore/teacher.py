@@ -221,6 +221,16 @@ class Teacher:
             })
         return windows
 
+    def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dynamic padding: input ids and attention mask as wide as the longest sequence."""
+        width = max(len(ids) for ids in sequences)
+        input_ids = torch.full((len(sequences), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, ids in enumerate(sequences):
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            attention[row, :len(ids)] = 1
+        return input_ids, attention
+
     # ----------------------------------------------------------------- prediction
     def _autocast(self):
         if self.device.type == "cuda":
@@ -255,7 +265,7 @@ class Teacher:
                     return (cached["logits"], cached["pooled"]) if return_pooled else cached["logits"]
         batch_size = batch_size or self.config.predict_batch_size
         ids, _ = self._token_ids(texts)
-        cls_id, sep_id, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         windows: list[tuple[int, list[int]]] = []
         windowed = 0
         for i, token_ids in enumerate(ids):
@@ -272,12 +282,7 @@ class Teacher:
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(order), batch_size):
                 batch = [windows[k] for k in order[start:start + batch_size]]
-                width = max(len(w[1]) for w in batch)
-                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                attention = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, (_, token_ids) in enumerate(batch):
-                    input_ids[row, :len(token_ids)] = torch.tensor(token_ids)
-                    attention[row, :len(token_ids)] = 1
+                input_ids, attention = self._pad([token_ids for _, token_ids in batch])
                 out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
                                  output_hidden_states=return_pooled)
                 logits = out.logits.float().cpu().numpy()
@@ -335,7 +340,7 @@ class Teacher:
         orders = [rng.permutation(len(train)) for _ in range(math.ceil(total_steps / steps_per_epoch))]
         ids, _ = self._token_ids(train.texts)
         body = self.max_length - 2
-        cls_id, sep_id, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         examples = [[cls_id, *t[:body], sep_id] for t in ids]
 
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
@@ -359,13 +364,7 @@ class Teacher:
             step = state["step"]
             epoch, within = divmod(step, steps_per_epoch)
             chosen = orders[epoch][within * cfg.batch_size:(within + 1) * cfg.batch_size]
-            batch = [examples[k] for k in chosen]
-            width = max(len(b) for b in batch)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, token_ids in enumerate(batch):
-                input_ids[row, :len(token_ids)] = torch.tensor(token_ids)
-                attention[row, :len(token_ids)] = 1
+            input_ids, attention = self._pad([examples[k] for k in chosen])
             target = torch.as_tensor(labels[chosen], dtype=torch.long)
             with self._autocast():
                 out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),

@@ -25,17 +25,27 @@ def _bars(column, frame, figure, key: str, empty: str) -> None:
         column.plotly_chart(figure(frame), width="stretch", key=key)
 
 
+def _pick(run, kind: str, students: list[str], key_prefix: str, default_top: int) -> tuple[str, str, int]:
+    """Student, class and how many top features to show (three widgets on one row)."""
+    cols = st.columns([2, 2, 1])
+    student = cols[0].selectbox(f"{kind} student", students, key=key_prefix)
+    label = cols[1].selectbox("Class", run.label_names, index=len(run.label_names) - 1, key=f"{key_prefix}_class")
+    top = cols[2].number_input("Top", min_value=5, max_value=100, value=default_top, step=5, key=f"{key_prefix}_top")
+    return student, label, int(top)
+
+
+def _strongest(frame, column: str, top: int):
+    """The ``top`` largest positive and the ``top`` most negative rows by ``column``."""
+    return frame[frame[column] > 0].nlargest(top, column), frame[frame[column] < 0].nsmallest(top, column)
+
+
 def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
     st.subheader("Linear student: weights per class")
-    cols = st.columns([2, 2, 1])
-    student = cols[0].selectbox("Linear student", linear, key="weights_linear")
-    label = cols[1].selectbox("Class", run.label_names, index=len(run.label_names) - 1, key="weights_class")
-    top = cols[2].number_input("Top", min_value=5, max_value=100, value=20, step=5, key="weights_top")
+    student, label, top = _pick(run, "Linear", linear, "weights_linear", 20)
     weights = state.linear_weights(key, student)
     of_class = weights[weights["class"] == label]
     left, right = st.columns(2)
-    positive = of_class[of_class["weight"] > 0].nlargest(int(top), "weight")
-    negative = of_class[of_class["weight"] < 0].nsmallest(int(top), "weight")
+    positive, negative = _strongest(of_class, "weight", top)
     _bars(left, positive, lambda f: charts.weight_bars(f, "weight", f"Towards {label}", "#d62728"), "weights_pos",
           f"No positive weight for {label}.")
     _bars(right, negative, lambda f: charts.weight_bars(f, "weight", f"Against {label}", "#1f77b4"), "weights_neg",
@@ -99,10 +109,7 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
 
 def _mlp_section(key: state.RunKey, run, mlps: list[str]) -> None:
     st.subheader("MLP student: global importances")
-    cols = st.columns([2, 2, 1])
-    student = cols[0].selectbox("MLP student", mlps, key="weights_mlp")
-    label = cols[1].selectbox("Class", run.label_names, index=len(run.label_names) - 1, key="weights_mlp_class")
-    top = cols[2].number_input("Top", min_value=5, max_value=100, value=15, step=5, key="weights_mlp_top")
+    student, label, top = _pick(run, "MLP", mlps, "weights_mlp", 15)
     state.full_run(key)
     importance = state.mlp_importance(key, student, 2000)
     of_class = importance[importance["class"] == label]
@@ -110,8 +117,7 @@ def _mlp_section(key: state.RunKey, run, mlps: list[str]) -> None:
         st.info("No feature of this student occurs in the run's test texts.")
         return
     left, right = st.columns(2)
-    positive = of_class[of_class["importance"] > 0].nlargest(int(top), "importance")
-    negative = of_class[of_class["importance"] < 0].nsmallest(int(top), "importance")
+    positive, negative = _strongest(of_class, "importance", top)
     _bars(left, positive, lambda f: charts.importance_bars(f, f"Towards {label}"), "mlp_pos",
           f"No feature pushes towards {label}.")
     _bars(right, negative, lambda f: charts.importance_bars(f, f"Against {label}"), "mlp_neg",
