@@ -27,11 +27,12 @@ uniform in 1..5 (as in the paper). Differences from the paper, stated:
 from __future__ import annotations
 
 import random
+import re
 from typing import Sequence
 
 from .words import split_words
 
-__all__ = ["augment_texts"]
+__all__ = ["augment_texts", "clause_texts"]
 
 _NGRAM_MAX = 5
 
@@ -105,3 +106,35 @@ def augment_texts(
             seen.add(key)
             augmented.append(" ".join(new_words))
     return augmented
+
+
+# Clause boundaries: a comma, semicolon or colon, a spaced dash, or the word "but".
+_CLAUSE_BREAK = re.compile(r"\s*(?:[,;:]|\s--?\s|\bbut\b)\s*", re.IGNORECASE)
+
+
+def clause_texts(texts: Sequence[str], min_words: int = 2) -> list[str]:
+    """The clauses of every text as texts of their own, for the transfer set.
+
+    A review such as "slick and well acted, but the plot is thin" holds two judgements; the
+    teacher's output on each clause shows a bag-of-words student which words carry which
+    side, natural text where augmented copies are not. Texts are cut at commas, semicolons,
+    colons, spaced dashes and "but"; a clause is kept when it has at least ``min_words``
+    whitespace-separated words and differs from every original and earlier clause.
+    On the default corpus this adds about 16,000 texts (the README gives what they change).
+    """
+    if isinstance(texts, str):
+        raise ValueError("Pass a list of texts, not a single string (wrap it: [text]).")
+    if min_words < 1:
+        raise ValueError(f"min_words must be >= 1, got {min_words}.")
+    seen = set(texts)
+    clauses: list[str] = []
+    for text in texts:
+        parts = _CLAUSE_BREAK.split(text)
+        if len(parts) < 2:
+            continue
+        for part in parts:
+            part = part.strip()
+            if len(part.split()) >= min_words and part not in seen:
+                seen.add(part)
+                clauses.append(part)
+    return clauses

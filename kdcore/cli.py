@@ -158,7 +158,7 @@ def cmd_distill(args) -> int:
     teacher_config = TeacherConfig(epochs=args.teacher_epochs, max_steps=args.teacher_steps)
     distill_config = DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
                                    augment_copies=args.augment_copies, attr_match=args.attr_match,
-                                   feature_align=args.feature_align)
+                                   feature_align=args.feature_align, clauses=not args.no_clauses)
     built = _build_with_progress(args, dict(corpus=corpus, teacher_source=args.teacher,
                                             teacher_is_encoder=args.encoder, teacher_config=teacher_config,
                                             student_configs=students, distill_config=distill_config,
@@ -272,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--temperature", type=float, default=2.0)
     dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")
     dist.add_argument("--augment-copies", type=int, default=2)
+    dist.add_argument("--no-clauses", action="store_true",
+                      help="Leave the clauses of the training texts out of the transfer set.")
     dist.add_argument("--attr-match", type=float, default=0.0, help="Weight of teacher-attribution matching.")
     dist.add_argument("--feature-align", type=float, default=0.0, help="Weight of the FitNets hint (MLP).")
     dist.add_argument("--explain-sample", type=int, default=0)

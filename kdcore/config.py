@@ -112,6 +112,7 @@ class DistillConfig(_Config):
     mask_prob: float = 0.1
     swap_prob: float = 0.1
     ngram_prob: float = 0.25
+    clauses: bool = field(default=True, metadata={"help": "Add the clauses of the training texts (cut at , ; : -- but) to the transfer set."})
     use_unlabelled: bool = field(default=True, metadata={"help": "Add unlabelled texts of the corpus to the transfer set."})
     train_label_baseline: bool = field(default=True, metadata={"help": "Train a label-only twin of each student."})
     seed: int = 0

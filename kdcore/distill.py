@@ -72,11 +72,12 @@ def distill(teacher, student, dataset, config: DistillConfig | None = None, teac
 
 
 def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = None, extra_texts: Sequence[str] = ()):
-    """Training texts + augmented copies (Tang et al. 2019) + unlabelled texts, as a TextDataset.
+    """Training texts + augmented copies (Tang et al. 2019) + their clauses + unlabelled texts,
+    as a TextDataset.
 
     Gold labels are kept for the original training texts and set to -1 elsewhere.
     """
-    from .augment import augment_texts
+    from .augment import augment_texts, clause_texts
     from .data import TextDataset
 
     config = config or DistillConfig()
@@ -86,6 +87,12 @@ def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = No
     if config.augment_copies:
         for text in augment_texts(train.texts, copies=config.augment_copies, mask_prob=config.mask_prob,
                                   swap_prob=config.swap_prob, ngram_prob=config.ngram_prob, seed=config.seed):
+            if text not in seen:
+                seen.add(text)
+                texts.append(text)
+                labels.append(-1)
+    if config.clauses:
+        for text in clause_texts(train.texts):
             if text not in seen:
                 seen.add(text)
                 texts.append(text)

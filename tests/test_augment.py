@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from kdcore.augment import augment_texts
+from kdcore.augment import augment_texts, clause_texts
 from kdcore.words import split_words
 
 
@@ -77,3 +77,33 @@ def test_rejects_bad_arguments():
         augment_texts("a b")
     with pytest.raises(ValueError, match="vocabulary"):
         augment_texts(["a b"], vocabulary=[], swap_prob=0.5)
+
+
+def test_clauses_cut_at_commas_dashes_and_but():
+    texts = ["Slick and well acted, but the plot is thin; a pity -- really a pity.", "Short and sweet."]
+    assert clause_texts(texts) == ["Slick and well acted", "the plot is thin", "a pity", "really a pity."]
+
+
+def test_clauses_keep_longer_parts_once_and_never_an_original():
+    texts = ["Good, bad, good fun: good fun.", "good fun", "A, B"]
+    # "Good" / "bad" / "A" / "B" are single words; "good fun" is an original text; the
+    # repeated clause comes back once.
+    assert clause_texts(texts) == ["good fun."]
+    assert clause_texts(texts, min_words=1) == ["Good", "bad", "good fun.", "A", "B"]
+    with pytest.raises(ValueError):
+        clause_texts("one text, not a list")
+    with pytest.raises(ValueError):
+        clause_texts(texts, min_words=0)
+
+
+def test_transfer_set_holds_clauses_unlabelled_unless_turned_off():
+    from kdcore.config import DistillConfig
+    from kdcore.data import TextDataset
+    from kdcore.distill import build_transfer_set
+
+    train = TextDataset(["fine cast, but a dull script", "a dull script"], [1, 0], ["neg", "pos"])
+    with_clauses = build_transfer_set(train, config=DistillConfig(augment_copies=0))
+    assert with_clauses.texts == ["fine cast, but a dull script", "a dull script", "fine cast"]
+    assert list(with_clauses.labels) == [1, 0, -1]
+    without = build_transfer_set(train, config=DistillConfig(augment_copies=0, clauses=False))
+    assert without.texts == train.texts
