@@ -9,6 +9,7 @@ __all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict"
 LOSS_CHOICES = ("kd_kl", "kd_mse", "hard_ce")
 STUDENT_KINDS = ("linear", "mlp")
 WEIGHTINGS = ("count", "log", "tfidf")
+SOLVERS = ("auto", "lbfgs", "adam")
 
 
 def _check_choice(name: str, value, choices) -> None:
@@ -80,6 +81,11 @@ class StudentConfig(_Config):
     batch_size: int = 64
     learning_rate: float = field(default=0.003, metadata={"help": "Adam step size (0.003 measured best on the default corpus)."})
     weight_decay: float = 0.0
+    solver: str = field(default="auto", metadata={"help": "auto, lbfgs or adam. auto: L-BFGS for a linear student "
+                                                  "(without l1 or attr_match), Adam otherwise."})
+    l2: float = field(default=1.0, metadata={"help": "L-BFGS only: L2 penalty l2 * ||W||^2 added to the loss summed "
+                                             "over texts (1.0 measured best on the default corpus)."})
+    max_iter: int = field(default=200, metadata={"help": "L-BFGS only: most iterations (it stops sooner once converged)."})
     l1: float = field(default=0.0, metadata={"help": "L1 penalty on the linear weights (sparser, easier to read)."})
     top_k: int = field(default=0, metadata={"help": "Keep only the k largest weights per class after training (0 = keep all)."})
     seed: int = 0
@@ -87,11 +93,14 @@ class StudentConfig(_Config):
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, STUDENT_KINDS)
         _check_choice("weighting", self.weighting, WEIGHTINGS)
+        _check_choice("solver", self.solver, SOLVERS)
+        if self.solver == "lbfgs" and self.kind != "linear":
+            raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
         if self.ngram_max not in (1, 2):
             raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")
-        for name in ("min_count", "max_features", "hidden_size", "epochs", "batch_size", "learning_rate"):
+        for name in ("min_count", "max_features", "hidden_size", "epochs", "batch_size", "learning_rate", "max_iter"):
             _check_positive(name, getattr(self, name))
-        for name in ("weight_decay", "l1", "top_k"):
+        for name in ("weight_decay", "l1", "top_k", "l2"):
             _check_positive(name, getattr(self, name), allow_zero=True)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")

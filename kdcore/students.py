@@ -73,6 +73,9 @@ def _single_threaded():
                 torch.set_num_threads(_threads_state["saved"])
 
 
+_LBFGS_ROUND = 25  # L-BFGS iterations per history entry / progress event
+
+
 class FeatureBatch(NamedTuple):
     """Bags of features for ``nn.EmbeddingBag``: the features of text ``i`` are
     ``indices[offsets[i]:offsets[i+1]]`` with values ``values[...]`` (the last text runs to
@@ -594,6 +597,11 @@ class _Student:
 
         self.featurizer_ = featurizer
         self.label_names = label_names
+        if self._solver(use_attr) == "lbfgs":
+            weights = self._loss_weights(distill, teacher is not None, gold is not None)
+            self._fit_lbfgs(features, n_classes, teacher, gold, distill, weights, dev_texts, dev_labels,
+                            progress, device)
+            return self
         history: list[dict] = []
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
@@ -679,6 +687,86 @@ class _Student:
         self.history_ = history
         self.n_nonzero_ = int(torch.count_nonzero(module.bag.weight.detach()))
         return self
+
+    def _solver(self, use_attr: bool) -> str:
+        solver = self.config.solver
+        if solver == "auto":
+            return "lbfgs" if self._kind == "linear" and self.config.l1 == 0 and not use_attr else "adam"
+        if solver == "lbfgs" and (self.config.l1 > 0 or use_attr):
+            raise ValueError("solver='lbfgs' takes neither l1 nor attr_match; use solver='adam' (or 'auto') for them.")
+        return solver
+
+    def _fit_lbfgs(self, features: FeatureBatch, n_classes: int, teacher, gold, distill: DistillConfig,
+                   weights: dict[str, float], dev_texts, dev_labels, progress, device) -> None:
+        """Full-batch L-BFGS for the linear student: the distillation (or label) loss, a mean
+        over the texts, plus ``l2 * ||W||^2 / n``; a convex problem solved to convergence, so the
+        result depends on neither a learning rate, an epoch count nor the text order.
+
+        Run in rounds of ``_LBFGS_ROUND`` iterations (one ``history_`` entry and one progress
+        event each) until ``max_iter`` or convergence.
+        """
+        config = self.config
+        n_texts = features.n_texts
+        n_features = self.featurizer_.n_features
+        crow = torch.cat([features.offsets, torch.tensor([features.indices.numel()])])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            matrix = torch.sparse_csr_tensor(crow, features.indices, features.values, (n_texts, n_features),
+                                             device=device)
+        teacher_dev = teacher.to(device) if teacher is not None else None
+        gold_dev = gold.to(device) if gold is not None else None
+        module = self._build_module(n_features, n_classes).to(device)
+        weight, bias = module.bag.weight, module.bias
+        penalty = config.l2 / n_texts
+        optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=_LBFGS_ROUND, history_size=20,
+                                      line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+        last_parts: dict[str, float] = {}
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            logits = matrix @ weight + bias
+            parts: dict[str, torch.Tensor] = {}
+            if teacher_dev is not None:
+                if distill.loss == "kd_kl":
+                    parts["kd_kl"] = LOSSES["kd_kl"](logits, teacher_dev, distill.temperature)
+                elif distill.loss == "kd_mse":
+                    parts["kd_mse"] = LOSSES["kd_mse"](logits, teacher_dev)
+                else:
+                    parts["teacher_ce"] = LOSSES["hard_ce"](logits, teacher_dev.argmax(dim=1))
+            if gold_dev is not None and weights.get("hard_ce", 0.0) > 0:
+                parts["hard_ce"] = LOSSES["hard_ce"](logits, gold_dev)
+            total, logged = compute_loss(parts, {k: weights[k] for k in parts})
+            if penalty > 0:
+                total = total + penalty * weight.pow(2).sum()
+            total.backward()
+            last_parts.clear()
+            last_parts.update(logged)
+            return total
+
+        self.module_ = module
+        history: list[dict] = []
+        rounds = max(1, -(-config.max_iter // _LBFGS_ROUND))
+        for round_index in range(rounds):
+            module.train()
+            before = optimizer.state[weight].get("n_iter", 0) if weight in optimizer.state else 0
+            loss = float(optimizer.step(closure).detach())
+            after = optimizer.state[weight].get("n_iter", 0)
+            module.eval()
+            record = {"epoch": round_index + 1, "loss": loss, "parts": dict(last_parts), "iterations": after}
+            if dev_texts is not None and dev_labels is not None:
+                record.update(self._dev_metrics(dev_texts, dev_labels))
+            history.append(record)
+            converged = after - before < _LBFGS_ROUND  # stopped inside the round
+            step = rounds if converged else round_index + 1  # a converged fit fills its progress bar
+            emit(progress, stage="student_fit", student=self.name, epoch=round_index + 1, step=step,
+                 total=rounds, loss=loss, dev_accuracy=record.get("dev_accuracy"))
+            if converged:
+                break
+        module.eval()
+        if config.top_k > 0:
+            self._prune_top_k(module, config.top_k)
+        self.history_ = history
+        self.n_nonzero_ = int(torch.count_nonzero(weight.detach()))
 
     @staticmethod
     def _loss_weights(distill: DistillConfig, has_teacher: bool, has_gold: bool) -> dict[str, float]:

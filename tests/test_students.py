@@ -18,7 +18,7 @@ POSITIVE = ["good great fine", "great good movie", "fine and good", "a great fin
 NEGATIVE = ["bad awful poor", "awful bad movie", "poor and bad", "a poor awful film"]
 TOY_TEXTS = POSITIVE + NEGATIVE
 TOY_LABELS = np.array([1] * 4 + [0] * 4)
-FAST = dict(min_count=1, epochs=60, batch_size=4, learning_rate=0.05)
+FAST = dict(min_count=1, epochs=60, batch_size=4, learning_rate=0.05, solver="adam")
 
 
 def _synthetic(n=240, seed=0):
@@ -353,3 +353,89 @@ def test_student_calls_restore_the_callers_thread_setting():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+# -- the L-BFGS solver of the linear student -------------------------------------------
+
+
+def test_lbfgs_is_the_linear_default_and_fits_toy_labels():
+    events = []
+    student = LinearStudent(min_count=1).fit(TOY_TEXTS, labels=TOY_LABELS, label_names=["neg", "pos"],
+                                             dev_texts=TOY_TEXTS, dev_labels=TOY_LABELS, progress=events.append)
+    assert student._solver(False) == "lbfgs"
+    assert (student.predict(TOY_TEXTS) == TOY_LABELS).all()
+    # one progress event per round of iterations; a converged fit ends its bar at total
+    assert events and events[-1]["step"] == events[-1]["total"] and events[-1]["dev_accuracy"] == 1.0
+    assert len(events) == len(student.history_) and student.history_[-1]["iterations"] <= student.config.max_iter
+    assert student.history_[-1]["dev_macro_f1"] == 1.0
+
+
+def test_lbfgs_reaches_the_optimum_of_the_penalised_loss():
+    """At the solution the gradient of mean loss + l2 * ||W||^2 / n vanishes: W = -n/(2 l2) grad."""
+    from kdcore.losses import kd_kl
+
+    texts, labels = _synthetic(n=120)
+    teacher = np.stack([-(labels * 2.0 - 1), labels * 2.0 - 1], axis=1).astype(np.float32)
+    teacher[::7] *= 0.2  # some less confident rows
+    student = LinearStudent(min_count=1, l2=0.5).fit(texts, teacher, distill=DistillConfig(temperature=0.5))
+    batch = student.transform(texts)
+    weight = student.module_.bag.weight.detach().clone().requires_grad_(True)
+    logits = torch.nn.functional.embedding_bag(batch.indices, weight, batch.offsets, mode="sum",
+                                               per_sample_weights=batch.values) + student.module_.bias.detach()
+    loss = kd_kl(logits, torch.tensor(teacher), 0.5) + 0.5 / len(texts) * weight.pow(2).sum()
+    (grad,) = torch.autograd.grad(loss, weight)
+    assert float(grad.abs().max()) < 1e-4
+    assert float(weight.detach().abs().max()) > 0.1  # and the solution is not the trivial zero
+
+
+def test_lbfgs_distills_each_loss_and_is_deterministic():
+    teacher = np.where(TOY_LABELS[:, None] == 1, [[-2.0, 2.0]], [[2.0, -2.0]]).astype(np.float32)
+    teacher[0] = [-0.5, 0.5]
+    for loss in ("kd_kl", "kd_mse", "hard_ce"):
+        student = LinearStudent(min_count=1).fit(TOY_TEXTS, teacher, distill=DistillConfig(loss=loss))
+        assert (student.predict_logits(TOY_TEXTS).argmax(1) == teacher.argmax(1)).all(), loss
+    again = LinearStudent(min_count=1).fit(TOY_TEXTS, teacher, distill=DistillConfig(loss="hard_ce"))
+    np.testing.assert_array_equal(again.predict_logits(TOY_TEXTS), student.predict_logits(TOY_TEXTS))
+    mse = LinearStudent(min_count=1, l2=1e-6).fit(TOY_TEXTS, teacher, distill=DistillConfig(loss="kd_mse"))
+    np.testing.assert_allclose(mse.predict_logits(TOY_TEXTS), teacher, atol=0.05)
+
+
+def test_lbfgs_mixes_gold_labels_with_alpha():
+    teacher = np.zeros((8, 2), dtype=np.float32)
+    labels = TOY_LABELS.copy()
+    labels[[0, 4]] = -1
+    student = LinearStudent(min_count=1).fit(TOY_TEXTS, teacher, labels, distill=DistillConfig(alpha=0.5))
+    assert set(student.history_[-1]["parts"]) == {"kd_kl", "hard_ce"}
+    assert (student.predict(TOY_TEXTS)[labels >= 0] == TOY_LABELS[labels >= 0]).all()
+
+
+def test_solver_choice_and_its_errors():
+    assert LinearStudent(l1=0.01)._solver(False) == "adam"  # L1 is not smooth: Adam's proximal step
+    assert LinearStudent()._solver(True) == "adam"  # attr_match trains on minibatches
+    assert MLPStudent()._solver(False) == "adam"
+    with pytest.raises(ValueError, match="lbfgs"):
+        LinearStudent(solver="lbfgs", l1=0.01)._solver(False)
+    with pytest.raises(ValueError, match="linear student"):
+        MLPStudent(solver="lbfgs")
+    with pytest.raises(ValueError):
+        LinearStudent(solver="sgd")
+
+
+def test_label_twin_keeps_the_solver_with_the_better_dev_accuracy():
+    from kdcore.data import TextDataset
+    from kdcore.distill import _fit_label_twin
+
+    texts, labels = _synthetic(n=160, seed=1)
+    dev_texts, dev_labels = _synthetic(n=80, seed=2)
+    dev = TextDataset(dev_texts, dev_labels, ["neg", "pos"])
+    config = StudentConfig(kind="linear", name="linear-labels", min_count=1, epochs=3)
+    twin = _fit_label_twin(config, texts, labels, ["neg", "pos"], dev, None, "cpu")
+    scores = {}
+    for solver in ("lbfgs", "adam"):
+        other = LinearStudent(StudentConfig.from_dict({**config.to_dict(), "solver": solver}))
+        other.fit(texts, labels=labels, label_names=["neg", "pos"])
+        scores[solver] = (other.predict(dev_texts) == dev_labels).mean()
+    assert twin.config.solver == max(scores, key=lambda s: (scores[s], s == "lbfgs"))
+    assert (twin.predict(dev_texts) == dev_labels).mean() == max(scores.values())
+    # without a labelled dev split there is nothing to choose on: the configured solver
+    assert _fit_label_twin(config, texts, labels, ["neg", "pos"], None, None, "cpu").config.solver == "auto"
