@@ -8,7 +8,8 @@ the run's transfer set (n_steps 16), then trains the run's linear (and MLP) stud
 twice on the whole transfer set, without and with ``attr_match`` (texts without an
 attribution are left out of that loss only), and reports on the test split: fidelity, and
 agreement (Spearman, top-k overlap, sign agreement) of the student's IG with the teacher's
-IG (n_steps 50) on ``--eval`` test texts. Everything in one process.
+IG (n_steps 50) on ``--eval`` test texts. Both arms train with Adam (the solver attr_match
+needs), also for the linear student, whose default is L-BFGS. Everything in one process.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def main() -> None:
     print(f"{'student':10s} {'attr_match':>10s} {'fidelity':>9s} {'accuracy':>9s} {'spearman':>9s} "
           f"{'top-k':>7s} {'sign':>7s} {'fit s':>6s}")
     for kind in args.kinds.split(","):
-        base = StudentConfig.from_dict(run.manifest["students"][kind]["config"])
+        # Both arms train with Adam: attr_match needs minibatches, so the linear student's
+        # default L-BFGS solver would make the solver, not attr_match, the difference.
+        base = StudentConfig.from_dict({**run.manifest["students"][kind]["config"], "solver": "adam"})
         for weight in (0.0, args.weight):
             config = DistillConfig.from_dict({**distill_config.to_dict(), "attr_match": weight})
             cls = LinearStudent if base.kind == "linear" else MLPStudent
