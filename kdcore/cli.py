@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--teacher-epochs", type=float, default=0.0, help="Fine-tuning epochs for the teacher (0 = as loaded).")
     dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
     dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
-    dist.add_argument("--student-epochs", type=int, default=8)
+    dist.add_argument("--student-epochs", type=int, default=8,
+                      help="Adam epochs of the MLP (the linear student trains with L-BFGS until it converges).")
     dist.add_argument("--loss", default="kd_kl", choices=["kd_kl", "kd_mse", "hard_ce"])
     dist.add_argument("--temperature", type=float, default=2.0)
     dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")

@@ -105,7 +105,8 @@ def _form(current: state.RunKey | None) -> None:
     cols = st.columns(4)
     alpha = cols[0].slider("alpha (gold-label weight)", 0.0, 1.0, 0.0, 0.05, key="distill_alpha")
     augment = cols[1].number_input("Augmented copies", 0, 10, 2, key="distill_augment")
-    epochs = cols[2].number_input("Student epochs", 1, 100, 8, key="distill_epochs")
+    epochs = cols[2].number_input("Student epochs", 1, 100, 8, key="distill_epochs",
+                                  help="Adam epochs of the MLP; the linear student trains with L-BFGS until it converges.")
     teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0, 10.0, 0.0, 0.5,
                                           key="distill_teacher_epochs",
                                           help="0 uses the teacher as loaded (it must already be a classifier).")
