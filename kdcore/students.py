@@ -741,6 +741,7 @@ class _Student:
             total.backward()
             last_parts.clear()
             last_parts.update(logged)
+            last_parts["_total"] = float(total.detach())
             return total
 
         self.module_ = module
@@ -749,10 +750,12 @@ class _Student:
         for round_index in range(rounds):
             module.train()
             before = optimizer.state[weight].get("n_iter", 0) if weight in optimizer.state else 0
-            loss = float(optimizer.step(closure).detach())
+            optimizer.step(closure)
             after = optimizer.state[weight].get("n_iter", 0)
             module.eval()
-            record = {"epoch": round_index + 1, "loss": loss, "parts": dict(last_parts), "iterations": after}
+            parts = dict(last_parts)
+            loss = parts.pop("_total")  # the objective at the round's last evaluation, with its parts
+            record = {"epoch": round_index + 1, "loss": loss, "parts": parts, "iterations": after}
             if dev_texts is not None and dev_labels is not None:
                 record.update(self._dev_metrics(dev_texts, dev_labels))
             history.append(record)
