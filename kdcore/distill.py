@@ -76,16 +76,17 @@ def _fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, prog
     ``solver="auto"`` is trained with both solvers (L-BFGS to convergence, and Adam for
     ``epochs``, which stops early in effect) and the one with the higher dev accuracy is kept, so
     the baseline a distilled student is compared with is the stronger of the two."""
-    candidates = [config]
-    if config.kind == "linear" and config.solver == "auto" and dev is not None and dev.has_labels:
-        candidates = [StudentConfig.from_dict({**config.to_dict(), "solver": solver}) for solver in ("lbfgs", "adam")]
+    from . import metrics as M
+
+    if not (config.kind == "linear" and config.solver == "auto" and dev is not None and dev.has_labels):
+        return _make_student(config).fit(texts, labels=labels, label_names=label_names, progress=progress,
+                                         device=device)
     best, best_accuracy = None, -1.0
-    for candidate in candidates:
-        student = _make_student(candidate)
-        student.fit(texts, labels=labels, label_names=label_names, progress=progress, device=device)
-        if len(candidates) == 1:
-            return student
-        accuracy = float((student.predict_logits(list(dev.texts)).argmax(axis=1) == np.asarray(dev.labels)).mean())
+    for solver in ("lbfgs", "adam"):
+        candidate = StudentConfig.from_dict({**config.to_dict(), "solver": solver})
+        student = _make_student(candidate).fit(texts, labels=labels, label_names=label_names, progress=progress,
+                                               device=device)
+        accuracy = M.accuracy(dev.labels, student.predict_logits(list(dev.texts)).argmax(axis=1))
         logger.info("label twin %s with %s: dev accuracy %.4f", config.name, candidate.solver, accuracy)
         if accuracy > best_accuracy:
             best, best_accuracy = student, accuracy
@@ -105,22 +106,15 @@ def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = No
     texts = list(train.texts)
     labels = list(np.asarray(train.labels)) if train.labels is not None else [-1] * len(texts)
     seen = set(texts)
+    extra: list[str] = []  # unlabelled, in this order: augmented, clauses, corpus, user texts
     if config.augment_copies:
-        for text in augment_texts(train.texts, copies=config.augment_copies, mask_prob=config.mask_prob,
-                                  swap_prob=config.swap_prob, ngram_prob=config.ngram_prob, seed=config.seed):
-            if text not in seen:
-                seen.add(text)
-                texts.append(text)
-                labels.append(-1)
+        extra += augment_texts(train.texts, copies=config.augment_copies, mask_prob=config.mask_prob,
+                               swap_prob=config.swap_prob, ngram_prob=config.ngram_prob, seed=config.seed)
     if config.clauses:
-        for text in clause_texts(train.texts):
-            if text not in seen:
-                seen.add(text)
-                texts.append(text)
-                labels.append(-1)
-    extra = list(extra_texts)
+        extra += clause_texts(train.texts)
     if config.use_unlabelled and unlabelled is not None:
-        extra = list(unlabelled.texts) + extra
+        extra += list(unlabelled.texts)
+    extra += list(extra_texts)
     for text in extra:
         if text and text not in seen:
             seen.add(text)

@@ -588,20 +588,20 @@ class _Student:
             raise ValueError(f"No feature occurs in min_count={config.min_count} texts; lower min_count or give more texts.")
         # Featurize the whole transfer set once; batches are then index gathers.
         features = featurizer.transform(texts)
-        bags = _BagTable(features, device)
-        attr_table = _AttrTable(featurizer, texts, teacher_attributions) if use_attr else None
-        teacher_class = teacher.argmax(dim=1) if teacher is not None else None
         teacher_dev = teacher.to(device) if teacher is not None else None
         gold_dev = gold.to(device) if gold is not None else None
-        hidden_dev = hidden_target.to(device) if hidden_target is not None else None
+        weights = self._loss_weights(distill, teacher is not None, gold is not None)
 
         self.featurizer_ = featurizer
         self.label_names = label_names
         if self._solver(use_attr) == "lbfgs":
-            weights = self._loss_weights(distill, teacher is not None, gold is not None)
-            self._fit_lbfgs(features, n_classes, teacher, gold, distill, weights, dev_texts, dev_labels,
+            self._fit_lbfgs(features, n_classes, teacher_dev, gold_dev, distill, weights, dev_texts, dev_labels,
                             progress, device)
             return self
+        bags = _BagTable(features, device)
+        attr_table = _AttrTable(featurizer, texts, teacher_attributions) if use_attr else None
+        teacher_class = teacher.argmax(dim=1) if teacher is not None else None
+        hidden_dev = hidden_target.to(device) if hidden_target is not None else None
         history: list[dict] = []
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
@@ -625,7 +625,6 @@ class _Student:
                 regularizer = _LazyRegularizer(module.bag.weight, sparse_optimizer, config.learning_rate,
                                                config.l1, config.weight_decay)
             generator = torch.Generator().manual_seed(config.seed)
-            weights = self._loss_weights(distill, teacher is not None, gold is not None)
             self.module_ = module
             for epoch in range(config.epochs):
                 module.train()
@@ -643,16 +642,9 @@ class _Student:
                         parts["feature_align"] = LOSSES["feature_align"](hidden, hidden_dev[rows_dev], projection)
                     else:
                         logits = module(*batch)
-                    if teacher is not None:
-                        target = teacher_dev[rows_dev]
-                        if distill.loss == "kd_kl":
-                            parts["kd_kl"] = LOSSES["kd_kl"](logits, target, distill.temperature)
-                        elif distill.loss == "kd_mse":
-                            parts["kd_mse"] = LOSSES["kd_mse"](logits, target)
-                        else:
-                            parts["teacher_ce"] = LOSSES["hard_ce"](logits, target.argmax(dim=1))
-                    if gold is not None and weights.get("hard_ce", 0.0) > 0:
-                        parts["hard_ce"] = LOSSES["hard_ce"](logits, gold_dev[rows_dev])
+                    parts.update(self._output_parts(
+                        logits, teacher_dev[rows_dev] if teacher_dev is not None else None,
+                        gold_dev[rows_dev] if gold_dev is not None else None, distill, weights))
                     if attr_table is not None:
                         parts["attr_match"] = self._attr_loss(module, attr_table, rows, teacher_class[rows], device)
                     total, logged = compute_loss(parts, {k: weights[k] for k in parts})
@@ -696,7 +688,25 @@ class _Student:
             raise ValueError("solver='lbfgs' takes neither l1 nor attr_match; use solver='adam' (or 'auto') for them.")
         return solver
 
-    def _fit_lbfgs(self, features: FeatureBatch, n_classes: int, teacher, gold, distill: DistillConfig,
+    @staticmethod
+    def _output_parts(logits: torch.Tensor, target: torch.Tensor | None, gold: torch.Tensor | None,
+                      distill: DistillConfig, weights: dict[str, float]) -> dict[str, torch.Tensor]:
+        """The loss parts on the student's outputs (both solvers): the teacher term chosen by
+        ``distill.loss`` where teacher logits ``target`` are given, and ``hard_ce`` on ``gold``
+        where it has weight."""
+        parts: dict[str, torch.Tensor] = {}
+        if target is not None:
+            if distill.loss == "kd_kl":
+                parts["kd_kl"] = LOSSES["kd_kl"](logits, target, distill.temperature)
+            elif distill.loss == "kd_mse":
+                parts["kd_mse"] = LOSSES["kd_mse"](logits, target)
+            else:
+                parts["teacher_ce"] = LOSSES["hard_ce"](logits, target.argmax(dim=1))
+        if gold is not None and weights.get("hard_ce", 0.0) > 0:
+            parts["hard_ce"] = LOSSES["hard_ce"](logits, gold)
+        return parts
+
+    def _fit_lbfgs(self, features: FeatureBatch, n_classes: int, teacher_dev, gold_dev, distill: DistillConfig,
                    weights: dict[str, float], dev_texts, dev_labels, progress, device) -> None:
         """Full-batch L-BFGS for the linear student: the distillation (or label) loss, a mean
         over the texts, plus ``l2 * ||W||^2 / n``; a convex problem solved to convergence, so the
@@ -713,8 +723,6 @@ class _Student:
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
             matrix = torch.sparse_csr_tensor(crow, features.indices, features.values, (n_texts, n_features),
                                              device=device)
-        teacher_dev = teacher.to(device) if teacher is not None else None
-        gold_dev = gold.to(device) if gold is not None else None
         module = self._build_module(n_features, n_classes).to(device)
         weight, bias = module.bag.weight, module.bias
         penalty = config.l2 / n_texts
@@ -724,17 +732,7 @@ class _Student:
 
         def closure():
             optimizer.zero_grad(set_to_none=True)
-            logits = matrix @ weight + bias
-            parts: dict[str, torch.Tensor] = {}
-            if teacher_dev is not None:
-                if distill.loss == "kd_kl":
-                    parts["kd_kl"] = LOSSES["kd_kl"](logits, teacher_dev, distill.temperature)
-                elif distill.loss == "kd_mse":
-                    parts["kd_mse"] = LOSSES["kd_mse"](logits, teacher_dev)
-                else:
-                    parts["teacher_ce"] = LOSSES["hard_ce"](logits, teacher_dev.argmax(dim=1))
-            if gold_dev is not None and weights.get("hard_ce", 0.0) > 0:
-                parts["hard_ce"] = LOSSES["hard_ce"](logits, gold_dev)
+            parts = self._output_parts(matrix @ weight + bias, teacher_dev, gold_dev, distill, weights)
             total, logged = compute_loss(parts, {k: weights[k] for k in parts})
             if penalty > 0:
                 total = total + penalty * weight.pow(2).sum()
