@@ -213,6 +213,22 @@ class TextDataset:
             name=self.name,
         )
 
+    def with_label_order(self, label_names: Sequence[str]) -> "TextDataset":
+        """The same rows with ``label_names`` in the given order (the same set of names), ids re-indexed.
+
+        A teacher fixes the order of its outputs; the data is re-indexed to it, never the reverse.
+        """
+        label_names = [str(n) for n in label_names]
+        if sorted(label_names) != sorted(self.label_names):
+            raise DataError(f"Cannot reorder the classes {self.label_names} as {label_names}: not the same names.")
+        if label_names == self.label_names:
+            return self
+        labels = None
+        if self.labels is not None:
+            new_id = np.asarray([label_names.index(n) for n in self.label_names] + [-1], dtype=np.int64)
+            labels = new_id[self.labels]  # id -1 (no gold label) -> new_id[-1] = -1
+        return TextDataset(list(self.texts), labels, label_names, name=self.name, report=self.report)
+
     def content_hash(self) -> str:
         """sha256 of texts, labels and label names: the same data always gives the same hash."""
         digest = hashlib.sha256(b"kd-lens TextDataset v1\x00")
@@ -277,6 +293,16 @@ class Corpus:
     @property
     def label_names(self) -> list[str]:
         return list(self.train.label_names)
+
+    def with_label_order(self, label_names: Sequence[str]) -> "Corpus":
+        """Every split re-indexed to ``label_names`` (see :meth:`TextDataset.with_label_order`)."""
+        def reorder(split):
+            # Unlabelled text may carry no class names at all; it has no ids to re-index then.
+            unnamed = split is None or (split.labels is None and sorted(split.label_names) != sorted(label_names))
+            return split if unnamed else split.with_label_order(label_names)
+
+        return Corpus(self.train.with_label_order(label_names), reorder(self.dev), reorder(self.test),
+                      reorder(self.unlabelled), self.report)
 
 
 DefaultCorpus = Corpus

@@ -15,7 +15,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -129,14 +129,25 @@ class Teacher:
     # ----------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike, label_names: Sequence[str] | None = None,
-                        config: TeacherConfig | None = None, **kwargs) -> "Teacher":
-        """Load a fine-tuned sequence classifier from a local folder or a hub id."""
+                        config: TeacherConfig | None = None, label_map: Mapping[str, str] | str | None = None,
+                        labels_by_index: bool = False, **kwargs) -> "Teacher":
+        """Load a fine-tuned sequence classifier from a local folder or a hub id.
+
+        ``label_names`` are the data's classes. They are matched to the model's ``id2label`` by
+        name (any order; the teacher keeps its own output order, so re-index the data with
+        ``TextDataset.with_label_order(teacher.label_names)``), through ``label_map``
+        ({teacher class: data class}), or by position for placeholder names (LABEL_0, ...)
+        when ``labels_by_index`` is set. Classes that cannot be matched are refused
+        (:class:`kdcore.labels.LabelMismatch`), never renamed.
+        """
+        from .labels import align_labels
+
         source = _resolve(name_or_dir)
         model = _load_model(source)
         tokenizer = _load_tokenizer(source)
-        if label_names is None:
-            id2label = model.config.id2label or {}
-            label_names = [str(id2label.get(i, id2label.get(str(i), i))) for i in range(model.config.num_labels)]
+        id2label = model.config.id2label or {}
+        model_names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
+        label_names = align_labels(model_names, label_names, label_map=label_map, by_index=labels_by_index)
         return cls(model, tokenizer, label_names, config=config, name=kwargs.pop("name", Path(source).name or source),
                    source=str(name_or_dir), **kwargs)
 

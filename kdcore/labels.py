@@ -1,0 +1,100 @@
+"""How a teacher's classes line up with the data's: matched by name, mapped, or refused.
+
+A pretrained classifier stores its class names in ``config.id2label``; the readers name the
+data's classes from its label column (sorted). The two orders differ more often than not,
+and a silent mismatch scrambles every number kd-lens shows, so the teacher's output order is
+always decided here, by name, and anything that cannot be decided is refused with the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+__all__ = ["LabelMismatch", "GENERIC_LABEL", "is_generic", "parse_label_map", "align_labels"]
+
+# transformers names the classes of a config without id2label LABEL_0, LABEL_1, ...
+GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
+
+
+class LabelMismatch(ValueError):
+    """The teacher's classes and the data's classes cannot be matched; the message says how to fix it."""
+
+
+def is_generic(names: Sequence[str]) -> bool:
+    """True when every name is a transformers placeholder (LABEL_0, LABEL_1, ...)."""
+    return bool(names) and all(GENERIC_LABEL.match(str(n)) for n in names)
+
+
+def parse_label_map(text: str | Mapping[str, str] | None) -> dict[str, str]:
+    """``"fresh=great,rotten=other"`` (teacher class = data class) as a dict; a dict passes through."""
+    if not text:
+        return {}
+    if isinstance(text, Mapping):
+        return {str(k): str(v) for k, v in text.items()}
+    mapping: dict[str, str] = {}
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        if part.count("=") != 1:
+            raise LabelMismatch(f"Label map entry {part.strip()!r} is not TEACHER_CLASS=DATA_CLASS "
+                                "(example: --label-map fresh=great,rotten=other).")
+        teacher_name, data_name = (s.strip() for s in part.split("="))
+        if not teacher_name or not data_name:
+            raise LabelMismatch(f"Label map entry {part.strip()!r} has an empty side; write TEACHER_CLASS=DATA_CLASS.")
+        if teacher_name in mapping:
+            raise LabelMismatch(f"Label map names the teacher class {teacher_name!r} twice.")
+        mapping[teacher_name] = data_name
+    return mapping
+
+
+def _names(names: Sequence[str]) -> str:
+    return "[" + ", ".join(map(str, names)) + "]"
+
+
+def align_labels(model_names: Sequence[str], data_names: Sequence[str] | None,
+                 label_map: Mapping[str, str] | str | None = None, by_index: bool = False) -> list[str]:
+    """The teacher's classes, in the teacher's output order, named as the data names them.
+
+    - ``data_names`` None (no labelled data): the model's own names.
+    - ``label_map`` {teacher class: data class}: applied first; every teacher class must be mapped
+      and the mapped names must be the data's classes.
+    - names equal as sets (in any order): the model's order, so the data must then be re-indexed
+      to it (``TextDataset.with_label_order``).
+    - generic names (LABEL_0, ...): matched by position only when ``by_index`` is set.
+    - anything else: :class:`LabelMismatch` naming both sets and the ways out.
+    """
+    model_names = [str(n) for n in model_names]
+    if len(set(model_names)) != len(model_names):
+        raise LabelMismatch(f"The teacher's id2label repeats a class name: {_names(model_names)}; fix its config.json.")
+    if data_names is None:
+        return model_names
+    data_names = [str(n) for n in data_names]
+    mapping = parse_label_map(label_map)
+    if mapping:
+        unknown = [k for k in mapping if k not in model_names]
+        missing = [n for n in model_names if n not in mapping]
+        if unknown or missing:
+            raise LabelMismatch(
+                f"The label map must name each teacher class once: teacher classes {_names(model_names)}"
+                + (f", not in the teacher: {_names(unknown)}" if unknown else "")
+                + (f", not mapped: {_names(missing)}" if missing else "") + "."
+            )
+        model_names = [mapping[n] for n in model_names]
+        if len(set(model_names)) != len(model_names):
+            raise LabelMismatch(f"The label map sends two teacher classes to one data class: {mapping}.")
+    elif by_index:
+        if len(model_names) != len(data_names):
+            raise LabelMismatch(f"The teacher has {len(model_names)} classes {_names(model_names)} but the data has "
+                                f"{len(data_names)} {_names(data_names)}; matching by position needs equal counts.")
+        return list(data_names)
+    if set(model_names) == set(data_names):
+        return model_names
+    hint = ("Its classes are unnamed placeholders: say how they match the data with a label map "
+            f"(--label-map {model_names[0]}={data_names[0]},...) or match them by position (--labels-by-index) "
+            "if you know the order." if is_generic(model_names) and not mapping else
+            "Map the teacher's classes onto the data's (--label-map TEACHER_CLASS=DATA_CLASS,...), or fine-tune "
+            "the teacher on this data (--encoder: a fresh head trained on these labels).")
+    raise LabelMismatch(
+        f"The teacher's classes {_names(model_names)} do not match the data's classes {_names(data_names)}. {hint}"
+    )
