@@ -9,9 +9,11 @@ always decided here, by name, and anything that cannot be decided is refused wit
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-__all__ = ["LabelMismatch", "GENERIC_LABEL", "is_generic", "parse_label_map", "align_labels"]
+__all__ = ["LabelMismatch", "GENERIC_LABEL", "is_generic", "parse_label_map", "align_labels", "LabelFinding",
+           "check_labels", "drop_rare_classes", "majority_accuracy"]
 
 # transformers names the classes of a config without id2label LABEL_0, LABEL_1, ...
 GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
@@ -98,3 +100,87 @@ def align_labels(model_names: Sequence[str], data_names: Sequence[str] | None,
     raise LabelMismatch(
         f"The teacher's classes {_names(model_names)} do not match the data's classes {_names(data_names)}. {hint}"
     )
+
+
+# ----------------------------------------------------------------------------- label column checks
+# A label column with more distinct values than this (or than half its rows) is most likely text
+# that a broken export spilled into it; the numbers are generous for real multi-class data.
+MAX_CLASSES = 100
+MIN_ROWS_PER_CLASS = 5
+_TEXT_LIKE_LABEL_CHARS = 40
+
+
+@dataclass(frozen=True)
+class LabelFinding:
+    """One finding of :func:`check_labels`: ``level`` is "error" (refuse to train) or "warning"."""
+
+    level: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "message": self.message}
+
+
+def check_labels(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS, max_classes: int = MAX_CLASSES
+                 ) -> list[LabelFinding]:
+    """What is wrong with a dataset's label column before anything trains on it.
+
+    Errors: too many distinct values, label values that read like text, fewer than two classes.
+    Warnings: classes with fewer than ``min_rows_per_class`` rows (:func:`drop_rare_classes`
+    removes them, saying so). An unlabelled dataset has no findings.
+    """
+    if dataset.labels is None:
+        return []
+    counts = dataset.label_counts()
+    present = {name: n for name, n in counts.items() if n > 0}
+    rows = int(sum(present.values()))
+    findings: list[LabelFinding] = []
+    if len(present) > max_classes or (len(present) > 20 and len(present) > rows / 2):
+        findings.append(LabelFinding("error", (
+            f"The label column has {len(present)} distinct values over {rows} rows: that is not a class label "
+            "(text spilled into it by a broken export?). Check the file, or choose the right column with "
+            "--label-column.")))
+    long_names = [n for n in present if len(n) > _TEXT_LIKE_LABEL_CHARS or n.count(" ") >= 4]
+    if long_names and len(long_names) * 2 >= len(present):
+        findings.append(LabelFinding("error", (
+            f"The label column reads like text (e.g. {long_names[0][:60]!r}); choose the column that holds the "
+            "class with --label-column, or pass --no-labels to use these texts unlabelled.")))
+    if len(present) < 2:
+        findings.append(LabelFinding("error", (
+            f"The labels hold {len(present)} class(es) ({', '.join(present) or 'none'}); a classifier needs at "
+            "least two. Check the label column, or pass --no-labels to distill from a trained teacher only.")))
+    rare = {name: n for name, n in present.items() if n < min_rows_per_class}
+    if rare and not any(f.level == "error" for f in findings):
+        listed = ", ".join(f"{name} ({n})" for name, n in sorted(rare.items(), key=lambda kv: kv[1]))
+        findings.append(LabelFinding("warning", (
+            f"{len(rare)} class(es) have fewer than {min_rows_per_class} rows: {listed}. Too few to learn or to "
+            "score; they are dropped (merge them into another class in the file to keep them).")))
+    return findings
+
+
+def drop_rare_classes(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS):
+    """The rows of classes with at least ``min_rows_per_class`` rows, those classes' names only."""
+    import numpy as np
+
+    from .data import TextDataset
+
+    if dataset.labels is None:
+        return dataset
+    counts = dataset.label_counts()
+    kept = [name for name in dataset.label_names if counts.get(name, 0) >= min_rows_per_class]
+    if len(kept) == len(dataset.label_names):
+        return dataset
+    new_id = np.asarray([kept.index(n) if n in kept else -2 for n in dataset.label_names] + [-1], dtype=np.int64)
+    labels = new_id[dataset.labels]
+    keep = labels != -2
+    return TextDataset([t for t, k in zip(dataset.texts, keep) if k], labels[keep], kept, name=dataset.name,
+                       report=dataset.report)
+
+
+def majority_accuracy(labels) -> float:
+    """Accuracy of always answering the most frequent gold class (``-1`` rows ignored)."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    labels = labels[labels >= 0]
+    return float(np.bincount(labels).max() / labels.size) if labels.size else float("nan")

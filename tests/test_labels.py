@@ -81,3 +81,54 @@ def test_pretrained_teacher_with_foreign_classes_is_refused(tmp_path):
     mapped = Teacher.from_pretrained(folder, label_names=["great", "other"], label_map={"fresh": "great",
                                                                                       "rotten": "other"}, device="cpu")
     assert mapped.label_names == ["other", "great"]
+
+
+def _dataset(label_values):
+    names = sorted(set(label_values))
+    return TextDataset([f"text {i}" for i in range(len(label_values))],
+                       np.array([names.index(v) for v in label_values]), names)
+
+
+def test_check_labels_clean_multiclass_has_no_findings():
+    from kdcore.labels import check_labels
+
+    assert check_labels(_dataset(["a"] * 10 + ["b"] * 10 + ["c"] * 10)) == []
+    assert check_labels(TextDataset(["x", "y"], None, [])) == []
+
+
+def test_check_labels_text_spilled_into_the_label_column():
+    from kdcore.labels import check_labels
+
+    values = [f"value {i}" for i in range(60)] + ["value 1"] * 5
+    findings = check_labels(_dataset(values))
+    assert [f.level for f in findings][:1] == ["error"] and "distinct values" in findings[0].message
+
+
+def test_check_labels_label_that_reads_like_text():
+    from kdcore.labels import check_labels
+
+    values = ["this film was a real joy to watch from start to end"] * 6 + ["dull and far too long for what it is"] * 6
+    assert any(f.level == "error" and "reads like text" in f.message for f in check_labels(_dataset(values)))
+
+
+def test_check_labels_single_class_is_an_error():
+    from kdcore.labels import check_labels
+
+    assert any(f.level == "error" and "at least two" in f.message for f in check_labels(_dataset(["a"] * 9)))
+
+
+def test_rare_classes_are_warned_about_and_dropped_out_loud():
+    from kdcore.labels import check_labels, drop_rare_classes
+
+    data = _dataset(["a"] * 10 + ["b"] * 10 + ["rare"] * 2)
+    findings = check_labels(data)
+    assert [f.level for f in findings] == ["warning"] and "rare (2)" in findings[0].message
+    kept = drop_rare_classes(data)
+    assert kept.label_names == ["a", "b"] and len(kept) == 20
+    assert [kept.label_names[i] for i in kept.labels] == ["a"] * 10 + ["b"] * 10
+
+
+def test_majority_accuracy():
+    from kdcore.labels import majority_accuracy
+
+    assert majority_accuracy([0, 0, 0, 1, -1]) == pytest.approx(0.75)
