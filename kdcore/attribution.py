@@ -71,6 +71,7 @@ import numpy as np
 import torch
 
 from .explanation import Explanation
+from .metrics import softmax as _softmax
 from .words import Word, split_words
 
 __all__ = [
@@ -175,13 +176,6 @@ def model_proba(model, texts: Sequence[str]) -> np.ndarray:
     if _is_teacher(model):
         return np.asarray(model.predict_proba(texts, use_cache=False), dtype=np.float64)
     return np.asarray(model.predict_proba(texts), dtype=np.float64)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def resolve_target(model, target, probs: np.ndarray | None = None) -> int:

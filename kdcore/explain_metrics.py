@@ -14,8 +14,10 @@ Agreement (two explanations of one text, on the same words)
       put in their top k: |top_k(a) & top_k(b)| / k.
     - ``sign_agreement``: the share of words whose scores have the same sign, among the
       words where at least one of the two scores is non-zero.
-    A value that is undefined (fewer than 2 words, constant scores, all scores 0) is NaN
-    and ``reason`` says why.
+    Spearman and Kendall are scipy.stats' ``spearmanr`` and ``kendalltau(variant="b")``.
+    A value that is undefined (fewer than 2 words, a constant score vector, all scores 0)
+    is NaN and ``reason`` says why; kd-lens checks these cases itself rather than passing
+    a constant vector to scipy (which also answers NaN, with a warning).
 
 Faithfulness (ERASER, DeYoung et al. 2020, with ferret's defaults)
     The *rationale* of size k is the k words with the highest positive scores (only
@@ -46,10 +48,8 @@ import numpy as np
 from .attribution import delete_words, explain, explain_many, model_proba
 from .explanation import Explanation
 
-# DEFINITIONS is public but left out of __all__: kdcore.metrics star-imports this module
-# and merges DEFINITIONS into its own table, which a star import would overwrite.
 __all__ = [
-    "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
+    "DEFINITIONS", "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
     "spearman", "kendall_tau", "top_k_overlap", "sign_agreement", "agreement",
     "comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency", "log_odds", "tau_loo",
     "faithfulness", "deletion_curve", "summarize", "evaluate_explanations", "summary_table",
@@ -95,50 +95,47 @@ _PROB_CLIP = 1e-6
 
 # ---------------------------------------------------------------------------------- rank statistics
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks; tied values share the mean of the ranks they span."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    ranks = np.empty(len(values), dtype=np.float64)
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
-            end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2.0 + 1.0
-        start = end + 1
-    return ranks
+def _rank_inputs(x, y, name: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Both vectors as float arrays, and why a rank correlation is undefined for them ("" if it is not).
+
+    scipy.stats returns NaN for these cases too, but with a ConstantInputWarning and no
+    reason; kd-lens checks first so the NaN is explicit and the reason is shown.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"{name} needs two score vectors of one length, got {len(x)} and {len(y)}.")
+    if len(x) < 2:
+        return x, y, f"{name} needs at least 2 words"
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return x, y, f"{name} is undefined for constant scores"
+    return x, y, ""
 
 
 def _spearman(x, y) -> tuple[float, str]:
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) < 2:
-        return _NAN, "spearman needs at least 2 words"
-    rx, ry = _average_ranks(x), _average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = math.sqrt(float((rx ** 2).sum() * (ry ** 2).sum()))
-    if denominator == 0:
-        return _NAN, "spearman is undefined for constant scores"
-    return float((rx * ry).sum() / denominator), ""
+    """scipy's Spearman rho (tied values share their average rank) and a reason when NaN."""
+    from scipy import stats  # on first use: importing scipy.stats takes most of a second
+
+    x, y, reason = _rank_inputs(x, y, "spearman")
+    if reason:
+        return _NAN, reason
+    return float(stats.spearmanr(x, y).statistic), ""
 
 
 def _kendall(x, y) -> tuple[float, str]:
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    n = len(x)
-    if n < 2:
-        return _NAN, "kendall needs at least 2 words"
-    upper = np.triu_indices(n, k=1)
-    sx = np.sign(x[:, None] - x[None, :])[upper]
-    sy = np.sign(y[:, None] - y[None, :])[upper]
-    n_pairs = len(sx)
-    untied_x, untied_y = n_pairs - int((sx == 0).sum()), n_pairs - int((sy == 0).sum())
-    if untied_x == 0 or untied_y == 0:
-        return _NAN, "kendall is undefined for constant scores"
-    return float((sx * sy).sum() / math.sqrt(untied_x * untied_y)), ""
+    """scipy's Kendall tau-b (ties corrected for in both vectors) and a reason when NaN."""
+    from scipy import stats
+
+    x, y, reason = _rank_inputs(x, y, "kendall")
+    if reason:
+        return _NAN, reason
+    return float(stats.kendalltau(x, y, variant="b").statistic), ""
 
 
 def spearman(x, y) -> float:
-    """Spearman's rho with average ranks for ties; NaN for < 2 values or a constant vector."""
+    """Spearman's rho with average ranks for ties; NaN for < 2 values or a constant vector.
+
+    NaN scores are not expected (explanations are finite); scipy would propagate them to a NaN rho.
+    """
     return _spearman(x, y)[0]
 
 

@@ -1,7 +1,12 @@
 """Task metrics, fidelity to the teacher, and compression. Every definition is stated here.
 
-Explanation metrics (agreement, faithfulness) live in :mod:`kdcore.explain_metrics` and are
-re-exported from this module.
+Task metrics are scikit-learn's (``sklearn.metrics``) with every class listed
+(``labels=range(n_classes)``), so a class absent from the gold labels or never predicted
+still has its row, and ``zero_division=0``: a precision, recall or F1 whose denominator
+is 0 is reported as 0.
+
+Explanation metrics (agreement, faithfulness) live in :mod:`kdcore.explain_metrics`;
+:data:`DEFINITIONS` here holds the definitions of both, task metrics first.
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ from typing import Sequence
 import numpy as np
 
 __all__ = [
-    "DEFINITIONS", "accuracy", "macro_f1", "per_class_report", "confusion_matrix", "task_metrics",
-    "fidelity", "compression", "metrics_table", "model_bytes", "texts_per_second", "softmax",
+    "DEFINITIONS", "TASK_DEFINITIONS", "accuracy", "macro_f1", "per_class_report", "confusion_matrix",
+    "task_metrics", "fidelity", "compression", "metrics_table", "model_bytes", "texts_per_second", "softmax",
 ]
 
-DEFINITIONS = {
+TASK_DEFINITIONS = {
     "accuracy": "Share of texts whose predicted class equals the gold label.",
     "macro_f1": "Unweighted mean over classes of F1 = 2PR/(P+R), P and R the class's precision and recall.",
     "fidelity": "Label agreement: share of texts on which the student predicts the same class as the teacher.",
@@ -32,48 +37,97 @@ DEFINITIONS = {
 }
 
 
+def __getattr__(name: str):
+    # DEFINITIONS merges in kdcore.explain_metrics' table on first use rather than at import:
+    # explain_metrics imports kdcore.attribution, which imports this module (for softmax), so a
+    # top-level import here would be a cycle.
+    if name == "DEFINITIONS":
+        from .explain_metrics import DEFINITIONS as explanation_definitions
+
+        merged = {**TASK_DEFINITIONS, **explanation_definitions}
+        globals()["DEFINITIONS"] = merged
+        return merged
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of ``logits`` along the last axis (float64, max subtracted for stability)."""
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _sk():
+    """sklearn.metrics, imported on first use: it takes about a second, and kdcore.attribution
+    imports this module for :func:`softmax` alone."""
+    from sklearn import metrics
+
+    return metrics
+
+
+def _class_indices(y_true, y_pred, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both label vectors as int arrays, checked to lie in [0, n_classes)."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64).ravel(), np.asarray(y_pred, dtype=np.int64).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {y_true.size} vs {y_pred.size}.")
+    # scikit-learn silently drops labels outside `labels`; an out-of-range class is a caller's bug.
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        if values.size and (values.min() < 0 or values.max() >= n_classes):
+            raise ValueError(f"{name} holds class indices outside 0..{n_classes - 1}: pass every class name, "
+                             "or map the labels to indices first.")
+    return y_true, y_pred
+
+
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
-    """Rows are gold classes, columns predicted classes."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return matrix
+    """Counts ``[n_classes, n_classes]``: rows are gold classes, columns predicted classes."""
+    y_true, y_pred = _class_indices(y_true, y_pred, n_classes)
+    if y_true.size == 0:  # scikit-learn refuses empty input
+        return np.zeros((n_classes, n_classes), dtype=np.int64)
+    return _sk().confusion_matrix(y_true, y_pred, labels=range(n_classes)).astype(np.int64)
 
 
 def accuracy(y_true, y_pred) -> float:
+    """Share of equal labels; NaN when there are none."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.size == 0:
         return float("nan")
-    return float((y_true == y_pred).mean())
+    return float(_sk().accuracy_score(y_true, y_pred))
 
 
 def per_class_report(y_true, y_pred, label_names: Sequence[str]) -> list[dict]:
-    """Precision, recall, F1 and support per class (0 where a class is never predicted)."""
-    matrix = confusion_matrix(y_true, y_pred, len(label_names))
-    rows = []
-    for c, name in enumerate(label_names):
-        tp = matrix[c, c]
-        predicted, support = matrix[:, c].sum(), matrix[c, :].sum()
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append({"class": name, "precision": float(precision), "recall": float(recall), "f1": float(f1),
-                     "support": int(support)})
-    return rows
+    """Precision, recall, F1 and support per class, one dict per entry of ``label_names``.
+
+    A class never predicted has precision 0, a class absent from the gold labels recall 0
+    (scikit-learn's ``zero_division=0``).
+    """
+    n_classes = len(label_names)
+    y_true, y_pred = _class_indices(y_true, y_pred, n_classes)
+    if y_true.size == 0:
+        zeros = np.zeros(n_classes)
+        precision, recall, f1, support = zeros, zeros, zeros, zeros.astype(np.int64)
+    else:
+        precision, recall, f1, support = _sk().precision_recall_fscore_support(
+            y_true, y_pred, labels=range(n_classes), zero_division=0)
+    return [{"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(label_names, precision, recall, f1, support)]
 
 
 def macro_f1(y_true, y_pred, n_classes: int) -> float:
-    rows = per_class_report(y_true, y_pred, [str(i) for i in range(n_classes)])
-    return float(np.mean([r["f1"] for r in rows])) if rows else float("nan")
+    """Unweighted mean F1 over all ``n_classes`` classes (absent classes count as F1 = 0).
+
+    0.0 for empty labels (every class's F1 is 0 by ``zero_division=0``), NaN for no classes.
+    """
+    if n_classes == 0:
+        return float("nan")
+    y_true, y_pred = _class_indices(y_true, y_pred, n_classes)
+    if y_true.size == 0:
+        return 0.0
+    return float(_sk().f1_score(y_true, y_pred, labels=range(n_classes), average="macro", zero_division=0))
 
 
 def task_metrics(y_true, logits: np.ndarray, label_names: Sequence[str]) -> dict:
+    """Accuracy, macro-F1, per-class report and confusion matrix of ``argmax(logits)`` against ``y_true``."""
     y_pred = np.asarray(logits).argmax(axis=1)
     return {
         "accuracy": accuracy(y_true, y_pred),
@@ -94,6 +148,7 @@ def fidelity(student_logits: np.ndarray, teacher_logits: np.ndarray) -> dict:
 
 
 def model_bytes(directory: str | os.PathLike) -> int:
+    """Total size in bytes of the files under ``directory``."""
     return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
 
 
@@ -148,12 +203,3 @@ def metrics_table(metrics: dict):
     if not frame.empty:
         frame = frame.round({"accuracy": 4, "macro_f1": 4, "fidelity": 4, "MB": 2, "texts/s": 0})
     return frame
-
-
-try:  # explanation metrics, once that module is present
-    from .explain_metrics import *  # noqa: F401,F403
-    from .explain_metrics import DEFINITIONS as _EXPLAIN_DEFINITIONS
-
-    DEFINITIONS = {**DEFINITIONS, **_EXPLAIN_DEFINITIONS}
-except ImportError:  # pragma: no cover
-    pass

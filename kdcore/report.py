@@ -7,21 +7,27 @@ configurations, and word-level explanations of a few example texts by the teache
 every student. The HTML (:func:`render_html`) is rendered from that JSON alone: inline
 CSS and inline SVG, no script, no external resource, every piece of text escaped, so the
 file opens offline, in a mail client or an archive, and shows exactly what the JSON says.
+The page's markup is the Jinja2 template ``kdcore/templates/report.html.j2`` (autoescape on);
+the word highlights come from :mod:`kdcore.visualize`, as in the dashboard.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
+import functools
 import json
 import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import jinja2
 import numpy as np
+from markupsafe import Markup
 
+from .explanation import Explanation
 from .utils import atomic_write_bytes, json_default
+from .visualize import highlight_html, legend_html
 
 __all__ = ["REPORT_VERSION", "build_report", "render_html", "write_report", "default_examples"]
 
@@ -162,171 +168,94 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
 
 
 # ----------------------------------------------------------------------------- rendering
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
-color:#1f2933;line-height:1.45;padding:0 1rem}
-h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #d9e2ec;
-padding-bottom:.2rem}h3{font-size:1.05rem;margin-top:1.2rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #d9e2ec;padding:.25rem .55rem;text-align:right;vertical-align:top}
-th{background:#f0f4f8}td.l,th.l{text-align:left}
-code,.hash{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.8rem;word-break:break-all}
-.muted{color:#627d98;font-size:.85rem}
-.hl{line-height:2.1;font-size:.95rem}.hl span.w{padding:.1rem .15rem;border-radius:3px}
-dl dt{font-weight:600;margin-top:.4rem}dl dd{margin-left:1rem}
-.legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border-radius:3px}
-svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#1f2933}
-.grid{display:flex;flex-wrap:wrap;gap:0 2rem}.wide{overflow-x:auto}td:first-child{white-space:nowrap}summary{cursor:pointer;color:#334e68}
-"""
+_TEMPLATES = Path(__file__).parent / "templates"
+_PALETTE = ("#2f6fde", "#e8833a", "#3aa655", "#9b59b6")
+_CHART_KEYS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("fidelity", "fidelity"))
+_MDASH = Markup("&mdash;")
 
 
-def _e(value: Any) -> str:
-    """Escaped text of any value (None shows as an em dash)."""
-    if value is None:
-        return "&mdash;"
-    return html.escape(str(value), quote=True)
+def _text(value: Any) -> Any:
+    """Template filter: a missing value (None or undefined) shows as an em dash, anything else as text."""
+    if value is None or isinstance(value, jinja2.Undefined):
+        return _MDASH
+    return value if isinstance(value, Markup) else str(value)
 
 
-def _fmt(value: Any, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "&mdash;"
+def _fmt(value: Any, pattern: str) -> Any:
+    """Template filter: ``pattern.format(value)``; an em dash for a missing or non-finite number."""
+    if value is None or isinstance(value, jinja2.Undefined) or (isinstance(value, float) and not math.isfinite(value)):
+        return _MDASH
     try:
-        return _e(pattern.format(value))
+        return pattern.format(value)
     except (ValueError, TypeError):
-        return _e(value)
+        return str(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
-    """An HTML table; cells are already-escaped HTML. The first ``left`` columns align left."""
-    head = "".join(f'<th class="{"l" if i < left else ""}">{h}</th>' for i, h in enumerate(headers))
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    # autoescape on for every template: user text (reviews, names, notes) is escaped by default,
+    # and only kd-lens' own Markup (word highlights, em dashes) goes through unescaped.
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.Undefined)
+    env.filters.update(text=_text, fmt=_fmt)
+    return env
 
 
-def _bar_chart(card: list[dict], keys: Sequence[tuple[str, str]]) -> str:
-    """Inline SVG: grouped horizontal bars (0..1) of ``keys`` for every model."""
-    palette = ("#2f6fde", "#e8833a", "#3aa655", "#9b59b6")
+def _bar_chart(card: list[dict], keys: Sequence[tuple[str, str]] = _CHART_KEYS) -> dict | None:
+    """Geometry of the model card's bar chart (grouped horizontal bars, 0..1), drawn by the template."""
     rows = [r for r in card if any(isinstance(r.get(k), (int, float)) for k, _ in keys)]
     if not rows:
-        return ""
+        return None
     bar, gap, label_w, width = 11, 8, 150, 420
     group = bar * len(keys) + gap
-    height = group * len(rows) + 30
-    parts = [f'<svg width="{label_w + width + 60}" height="{height}" '
-             f'role="img" aria-label="model metrics">']
+    chart_rows = []
     for i, row in enumerate(rows):
         y0 = i * group + 4
-        parts.append(f'<text x="{label_w - 6}" y="{y0 + bar * len(keys) / 2 + 4}" text-anchor="end">'
-                     f'{_e(row["model"])}</text>')
-        for j, (key, _) in enumerate(keys):
-            value = row.get(key)
-            if not isinstance(value, (int, float)):
-                continue
-            w = max(0.0, min(1.0, float(value))) * width
-            y = y0 + j * bar
-            parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar - 1}" fill="{palette[j % 4]}">'
-                         f'<title>{_e(row["model"])} {_e(key)} = {float(value):.4f}</title></rect>')
-            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 2}">{float(value):.3f}</text>')
-    legend_y = len(rows) * group + 20
-    x = label_w
+        bars = [{"key": key, "value": float(row[key]), "color": _PALETTE[j % len(_PALETTE)], "y": y0 + j * bar,
+                 "text_y": y0 + j * bar + bar - 2, "width": max(0.0, min(1.0, float(row[key]))) * width}
+                for j, (key, _) in enumerate(keys) if isinstance(row.get(key), (int, float))]
+        chart_rows.append({"model": row["model"], "label_y": y0 + bar * len(keys) / 2 + 4, "bars": bars})
+    legend, x = [], label_w
     for j, (_, title) in enumerate(keys):
-        parts.append(f'<rect x="{x}" y="{legend_y - 9}" width="10" height="10" fill="{palette[j % 4]}"/>'
-                     f'<text x="{x + 14}" y="{legend_y}">{_e(title)}</text>')
-        x += 14 + 8 * len(title) + 16
-    parts.append("</svg>")
-    return "".join(parts)
+        legend.append({"x": x, "title": title, "color": _PALETTE[j % len(_PALETTE)]})
+        x += 14 + 8 * len(title) + 16  # about 8 px a character at 11 px type
+    return {"width": label_w + width + 60, "height": group * len(rows) + 30, "label_x": label_w - 6,
+            "bar_x": label_w, "bar_height": bar - 1, "rows": chart_rows, "legend": legend,
+            "legend_y": len(rows) * group + 20}
 
 
-def _color(score: float, scale: float) -> str:
-    """Red for positive (towards the target class), blue for negative; alpha by |score|."""
-    if not scale or not math.isfinite(score):
-        return "transparent"
-    alpha = min(1.0, abs(score) / scale) * 0.75
-    return f"rgba(214,39,40,{alpha:.3f})" if score > 0 else f"rgba(31,119,180,{alpha:.3f})"
-
-
-def highlight_html(text: str, spans: Sequence[Sequence[int]], scores: Sequence[float | None]) -> str:
-    """The text with each word's background coloured by its score; every character escaped.
-
-    Text between words is kept (escaped) so the original reads unchanged; colours are
-    scaled by the largest |score| of this row.
-    """
-    finite = [abs(s) for s in scores if s is not None and math.isfinite(s)]
-    scale = max(finite) if finite else 0.0
-    out, cursor = [], 0
-    for (start, end), score in zip(spans, scores):
-        start, end = int(start), int(end)
-        if start < cursor:  # overlapping spans never happen for split_words; be safe anyway
-            continue
-        out.append(_e(text[cursor:start]) if start > cursor else "")
-        value = float(score) if score is not None else float("nan")
-        out.append(f'<span class="w" style="background:{_color(value, scale)}" '
-                   f'title="{_e(f"{value:+.4g}")}">{_e(text[start:end])}</span>')
-        cursor = end
-    out.append(_e(text[cursor:]))
-    return "".join(out)
-
-
-def _section_card(report: dict) -> str:
-    card = report.get("model_card", [])
-    headers = ["model", "role"] + [title for _, title, _ in _CARD_COLUMNS]
-    rows = [[_e(r.get("model")), _e(r.get("role"))] + [_fmt(r.get(k), f) for k, _, f in _CARD_COLUMNS] for r in card]
-    chart = _bar_chart(card, (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("fidelity", "fidelity")))
-    return ("<h2>Model card</h2>"
-            f'<p class="muted">Test set: {_e(report.get("test_size"))} texts. Distilled students learn from the '
-            "teacher's outputs; label-trained twins (<code>-labels</code>) learn from the gold labels only.</p>"
-            + _table(headers, rows, left=2) + chart)
-
-
-def _section_explanation_metrics(report: dict) -> str:
-    block = report.get("explanation_metrics")
+def _explanation_metrics_table(block: dict | None) -> dict | None:
+    """Label columns, metric names and rows of the summary table (None when not computed)."""
     if not block or not block.get("summary"):
-        return ("<h2>Explanation agreement and faithfulness</h2><p class=\"muted\">Not computed for this run "
-                "(<code>python -m kdcore evaluate --run RUN --explain-sample 60</code> adds them).</p>")
+        return None
     summary = block["summary"]
     columns = list(dict.fromkeys(k for row in summary for k in row))
-    metrics = [c[: -len("_mean")] for c in columns if c.endswith("_mean")]
     labels = [c for c in columns if not c.endswith(("_mean", "_std"))]
-
-    def cell(row: dict, metric: str) -> str:
-        mean, std = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
-        if mean is None:
-            return "&mdash;"
-        return _fmt(mean, "{:.3f}") + (f" &plusmn; {_fmt(std, '{:.3f}')}" if isinstance(std, (int, float)) else "")
-
-    rows = [[_e(row.get(c)) for c in labels] + [cell(row, m) for m in metrics] for row in summary]
-    ordered = labels + metrics
-    left = max(1, len(labels) - 1 if "n_texts" in labels else len(labels))
-    return ("<h2>Explanation agreement and faithfulness</h2>"
-            f'<p class="muted">Computed on {_e(block.get("sample_size"))} test texts with '
-            f'{_e(", ".join(block.get("methods", [])))}; mean &plusmn; standard deviation over the texts.</p>'
-            + '<div class="wide">' + _table([_e(c) for c in ordered], rows, left=left) + "</div>")
+    return {
+        "sample_size": block.get("sample_size"),
+        "methods": block.get("methods", []),
+        "labels": labels,
+        "metrics": [c[: -len("_mean")] for c in columns if c.endswith("_mean")],
+        "rows": summary,
+        # numbers (n_texts) align right like the metrics; the names before them align left
+        "left": max(1, len(labels) - 1 if "n_texts" in labels else len(labels)),
+    }
 
 
-def _section_confusion(report: dict) -> str:
-    labels = report.get("label_names", [])
-    parts = ["<h2>Confusion matrices</h2><p class=\"muted\">Rows: gold class; columns: predicted class.</p>",
-             '<div class="grid">']
-    for name, matrix in report.get("confusion_matrices", {}).items():
-        rows = [[_e(labels[i] if i < len(labels) else i)] + [_e(v) for v in row] for i, row in enumerate(matrix)]
-        parts.append(f"<div><h3>{_e(name)}</h3>" + _table(["gold \\ predicted"] + [_e(l) for l in labels], rows)
-                     + "</div>")
-    parts.append("</div>")
-    return "".join(parts)
+def _example_explanation(name: str, data: dict) -> Explanation:
+    """An Explanation record from the report's JSON (NaN scores were stored as null)."""
+    return Explanation(
+        text=data["text"], words=list(data.get("words") or []), spans=[tuple(s) for s in data["spans"]],
+        scores=[np.nan if s is None else s for s in data["scores"]], target=int(data.get("target") or 0),
+        probs=[np.nan if p is None else p for p in data.get("probs") or []], method=data.get("method", ""),
+        model_name=data.get("model_name", name), label_names=list(data.get("label_names") or []),
+        warnings=list(data.get("warnings") or []))
 
 
-def _section_examples(report: dict) -> str:
-    examples = report.get("examples", [])
-    if not examples:
-        return ""
-    parts = ["<h2>Example explanations</h2>",
-             '<p class="legend muted"><span style="background:rgba(214,39,40,.6)">towards the class</span>'
-             '<span style="background:rgba(31,119,180,.6)">against it</span> Each row is scaled by its own largest '
-             "|score|; hover a word for its raw score.</p>"]
-    for n, example in enumerate(examples, 1):
+def _examples(report: dict) -> list[dict]:
+    """Each example's method, explained class and rows (model, p(class), highlighted words)."""
+    out = []
+    for example in report.get("examples", []):
         explanations = example.get("explanations", {})
         first = next(iter(explanations.values()), None)
         target = ""
@@ -334,74 +263,39 @@ def _section_examples(report: dict) -> str:
             names = first.get("label_names") or []
             t = first.get("target")
             target = names[t] if isinstance(t, int) and t < len(names) else t
-        parts.append(f"<h3>Example {n} &mdash; {_e(example.get('method'))}, class {_e(target)}</h3>")
         rows = []
-        for name, expl in explanations.items():
-            probs = expl.get("probs") or []
-            t = expl.get("target")
+        for name, data in explanations.items():
+            probs = data.get("probs") or []
+            t = data.get("target")
             p = probs[t] if isinstance(t, int) and t < len(probs) and probs[t] is not None else None
-            rows.append([_e(name), _fmt(p, "{:.3f}"),
-                         f'<div class="hl">{highlight_html(expl["text"], expl["spans"], expl["scores"])}</div>'])
-        parts.append(_table(["model", "p(class)", "words"], rows, left=3))
-    return "".join(parts)
-
-
-def _section_provenance(report: dict) -> str:
-    teacher = report.get("teacher", {})
-    parts = ["<h2>Provenance</h2>", "<h3>Teacher</h3>",
-             _table(["", ""], [["source", _e(teacher.get("source"))],
-                               ["weights sha256", f'<span class="hash">{_e(teacher.get("fingerprint"))}</span>'],
-                               ["parameters", _fmt(teacher.get("parameters"), "{:,.0f}")]], left=2)]
-    datasets = report.get("datasets", {})
-    rows = [[_e(split), _e(info.get("size")), f'<span class="hash">{_e(info.get("hash"))}</span>']
-            for split, info in datasets.items()]
-    transfer = report.get("transfer_set", {})
-    if transfer:
-        rows.append([_e("transfer set"), _e(transfer.get("size", transfer.get("texts"))),
-                     f'<span class="hash">{_e(transfer.get("hash"))}</span>'])
-    parts += ["<h3>Data</h3>", _table(["split", "texts", "sha256"], rows, left=3)]
-    weights = report.get("weight_hashes", {})
-    parts += ["<h3>Weights</h3>",
-              _table(["file", "sha256"], [[_e(k), f'<span class="hash">{_e(v)}</span>'] for k, v in weights.items()],
-                     left=2)]
-    versions = report.get("package_versions", {})
-    parts += ["<h3>Package versions</h3>", _table(["package", "version"],
-                                                   [[_e(k), _e(v)] for k, v in versions.items()], left=2)]
-    parts.append("<h3>Configurations</h3><details><summary>teacher, students and distillation settings</summary>")
-    parts.append(f"<pre><code>{_e(json.dumps(report.get('configs', {}), indent=2, ensure_ascii=False))}</code></pre>"
-                 "</details>")
-    return "".join(parts)
-
-
-def _section_definitions(report: dict) -> str:
-    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in report.get("definitions", {}).items())
-    return f"<h2>Definitions</h2><dl>{items}</dl>"
+            # highlight_html escapes every character of the text itself; Markup keeps Jinja from escaping twice.
+            highlight = Markup(highlight_html(_example_explanation(name, data)))
+            rows.append({"model": name, "probability": p, "highlight": highlight})
+        out.append({"method": example.get("method"), "target": target, "rows": rows})
+    return out
 
 
 def render_html(report: dict) -> str:
-    """A self-contained HTML page of a :func:`build_report` dict (no script, no external resource)."""
-    run = report.get("run", {})
-    notes = report.get("notes", [])
-    notes_html = ("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else ""
-    body = "".join([
-        f"<h1>kd-lens report: {_e(run.get('name'))}</h1>",
-        f'<p class="muted">Run created {_e(run.get("created_at"))} on {_e(run.get("device"))}; report generated '
-        f'{_e(report.get("generated_at"))}. Classes: {_e(", ".join(map(str, report.get("label_names", []))))}.</p>',
-        _section_card(report),
-        _section_explanation_metrics(report),
-        _section_confusion(report),
-        _section_examples(report),
-        notes_html,
-        _section_provenance(report),
-        _section_definitions(report),
-    ])
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            # No script may run in a report, and nothing may be fetched from elsewhere.
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-            "img-src data:\">"
-            f"<title>kd-lens report: {_e(run.get('name'))}</title><style>{_CSS}</style></head>"
-            f"<body>{body}</body></html>\n")
+    """A self-contained HTML page of a :func:`build_report` dict (no script, no external resource).
+
+    The page is ``kdcore/templates/report.html.j2`` rendered with autoescape on: inline CSS,
+    inline SVG, every piece of text escaped.
+    """
+    card = report.get("model_card", [])
+    page = _environment().get_template("report.html.j2").render(
+        report=report,
+        run=report.get("run", {}),
+        label_names=[str(n) for n in report.get("label_names", [])],
+        card=card,
+        card_columns=_CARD_COLUMNS,
+        card_titles=[title for _, title, _ in _CARD_COLUMNS],
+        chart=_bar_chart(card),
+        explanation_metrics=_explanation_metrics_table(report.get("explanation_metrics")),
+        examples=_examples(report),
+        legend=Markup(legend_html()),
+        configs_json=json.dumps(report.get("configs", {}), indent=2, ensure_ascii=False),
+    )
+    return page.rstrip("\n") + "\n"
 
 
 def write_report(run, out_path: str | os.PathLike, examples: list[str] | None = None,

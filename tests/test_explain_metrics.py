@@ -196,3 +196,47 @@ def test_global_word_attribution_and_weights(tiny_teacher):
     assert set(frame["word"]) == {"good", "fun", "film", "bad"}
     assert frame.set_index("word").loc["good", "student_weight"] == 2.0
     assert rho == pytest.approx(1.0)  # same order: good > fun > film > bad
+
+
+def _brute_force_ranks(values):
+    """1-based ranks, tied values sharing the mean of the ranks they span."""
+    values = list(values)
+    return [sum(v < w for v in values) + (sum(v == w for v in values) + 1) / 2 for w in values]
+
+
+def _brute_force_spearman(x, y):
+    rx, ry = np.array(_brute_force_ranks(x)), np.array(_brute_force_ranks(y))
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    return float((rx * ry).sum() / math.sqrt((rx ** 2).sum() * (ry ** 2).sum()))
+
+
+def _brute_force_tau_b(x, y):
+    pairs = [(i, j) for i in range(len(x)) for j in range(i + 1, len(x))]
+    s = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i, j in pairs)
+    untied_x = sum(x[i] != x[j] for i, j in pairs)
+    untied_y = sum(y[i] != y[j] for i, j in pairs)
+    return float(s / math.sqrt(untied_x * untied_y))
+
+
+def test_rank_correlations_match_brute_force_with_ties():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 7, 25):
+        for _ in range(20):
+            # few distinct values, so ties are common in both vectors
+            x, y = rng.integers(0, 4, n).astype(float), rng.integers(0, 4, n).astype(float)
+            if np.ptp(x) == 0 or np.ptp(y) == 0:
+                assert math.isnan(em.spearman(x, y)) and math.isnan(em.kendall_tau(x, y))
+                continue
+            assert em.spearman(x, y) == pytest.approx(_brute_force_spearman(x, y), abs=1e-12)
+            assert em.kendall_tau(x, y) == pytest.approx(_brute_force_tau_b(x, y), abs=1e-12)
+
+
+def test_rank_correlations_of_degenerate_input_are_nan_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy would warn on constant input; kd-lens checks first
+        for x, y in (([1.0], [2.0]), ([], []), ([1, 1, 1], [1, 2, 3]), ([1, 2, 3], [0, 0, 0])):
+            assert math.isnan(em.spearman(x, y)) and math.isnan(em.kendall_tau(x, y))
+    with pytest.raises(ValueError, match="one length"):
+        em.spearman([1, 2, 3], [1, 2])

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from markupsafe import escape
 
 from kdcore.report import build_report, render_html, write_report
 from kdcore.runs import load_run
@@ -103,3 +104,60 @@ def test_html_lists_explanation_metrics(report):
     assert ">spearman<" in section and "0.500 &plusmn; 0.250" in section and "&mdash;" in section
     assert ">2<" in section  # counts stay integers
     assert "Not computed" in render_html({**report, "explanation_metrics": None})
+
+
+SECTIONS = ["Model card", "Explanation agreement and faithfulness", "Confusion matrices", "Example explanations",
+            "Provenance", "Definitions"]
+
+
+def _visible(page: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_html_has_every_section_and_number(run, report):
+    page = render_html(report)
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert [h for h in headings if h in SECTIONS] == SECTIONS
+    for sub in ("Teacher", "Data", "Weights", "Package versions", "Configurations"):
+        assert f"<h3>{sub}</h3>" in page
+    text = _visible(page)
+    for row in report["model_card"]:
+        cells = re.search(rf"<tr><td class=\"l\">{re.escape(row['model'])}</td>.*?</tr>", page).group(0)
+        assert f">{row['accuracy']:.3f}<" in cells and f">{row['fidelity']:.3f}<" in cells
+        assert f">{row['parameters']:,.0f}<" in cells and f">{row['latency_ms']:.3f}<" in cells
+        assert f"{row['model']} accuracy = {row['accuracy']:.4f}" in page  # the SVG bar's tooltip
+    for name, matrix in report["confusion_matrices"].items():
+        block = page.split(f"<h3>{name}</h3>", 1)[1].split("</table>", 1)[0]
+        assert [int(v) for v in re.findall(r'<td class="">(\d+)</td>', block)] == [v for r in matrix for v in r]
+    assert f"Test set: {report['test_size']} texts." in text
+    assert report["teacher"]["fingerprint"] in page
+    for rel, digest in report["weight_hashes"].items():
+        assert f'<td class="l">{rel}</td><td class="l"><span class="hash">{digest}</span>' in page
+    for name, definition in report["definitions"].items():
+        assert f"<dt>{name}</dt><dd>{escape(definition)}</dd>" in page
+    assert text.count("Example 1 — gradient_x_input, class ") == 1
+
+
+def test_hostile_values_everywhere_are_escaped(report):
+    hostile = '<script>alert("x")</script> {{ 7*7 }} {% if 1 %}y{% endif %} \'q\''
+    card = [{**report["model_card"][0], "model": hostile}]
+    page = render_html({**report, "run": {**report["run"], "name": hostile}, "model_card": card,
+                        "notes": [hostile], "label_names": [hostile, "pos"],
+                        "definitions": {hostile: hostile}})
+    assert not re.search(r"<script", page, re.I)
+    escaped = str(escape(hostile))  # Jinja's autoescape: &#34; and &#39; for quotes
+    assert page.count(escaped) >= 6  # title, h1, card row, SVG label, note, definition (term and text)
+    assert _visible(page).count(hostile) >= 5
+
+
+def test_template_ships_with_the_package():
+    import subprocess
+    from pathlib import Path
+
+    import kdcore.report as report_module
+
+    template = Path(report_module.__file__).parent / "templates" / "report.html.j2"
+    assert template.is_file()
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(template)], cwd=template.parent,
+                             capture_output=True, text=True)
+    assert tracked.returncode == 0, "kdcore/templates/report.html.j2 must be committed"
