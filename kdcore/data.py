@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "DataError", "DataReport", "TextDataset", "Corpus", "DefaultCorpus", "split_dataset",
+    "DataError", "DataReport", "TextDataset", "Corpus", "split_dataset",
     "read_csv", "read_jsonl", "read_json", "read_txt", "read_any", "from_pandas", "from_hf",
     "load_default_corpus", "default_corpus_path",
     "MAX_FILE_BYTES", "MAX_TEXT_CHARS", "TEXT_COLUMN_NAMES", "LABEL_COLUMN_NAMES",
@@ -277,9 +277,6 @@ class Corpus:
     @property
     def label_names(self) -> list[str]:
         return list(self.train.label_names)
-
-
-DefaultCorpus = Corpus
 
 
 # --------------------------------------------------------------------------- helpers
