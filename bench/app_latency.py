@@ -134,7 +134,7 @@ def main(argv=None) -> int:
           f"{cached_s / CACHED_TARGET_S:.2f}x the target)")
 
     # Where a fresh text's time goes (kdcore calls only, same process, warm models).
-    from dashboard.components.explain_panel import DASHBOARD_IG_STEPS
+    from dashboard.state import DASHBOARD_IG_STEPS
     from dashboard.state import load_run_models
     from kdcore.attribution import explain_many
     from kdcore.explain_metrics import agreement, deletion_curve
