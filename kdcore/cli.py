@@ -243,33 +243,8 @@ def cmd_report(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_distill_parser(sub, common) -> None:
     from .config import student_training_length
-
-    parser = argparse.ArgumentParser(prog="python -m kdcore", description="kd-lens: distill a text classifier into "
-                                     "readable students and compare their explanations.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def common(p, run=False):
-        p.add_argument("--runs-dir", default="runs", help="Folder holding the runs (default: runs).")
-        p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")
-        if run:
-            p.add_argument("--run", default=DEMO_NAME, help="Run folder or run name (default: demo).")
-
-    demo = sub.add_parser("demo", help="Build the embedded default run (MiniLM teacher on Rotten Tomatoes).",
-                          description="Fine-tune the embedded MiniLM teacher on the Rotten Tomatoes reviews, distill "
-                          "linear and MLP students (and their label-trained twins), evaluate, and save the run. "
-                          "A finished run is reused; an interrupted one resumes.")
-    common(demo)
-    demo.add_argument("--name", default=DEMO_NAME, help="Run name (default: demo).")
-    demo.add_argument("--force", action="store_true", help="Rebuild even if the run exists.")
-    demo.add_argument("--teacher-steps", type=int, default=450, help="Teacher fine-tuning steps of 32 texts.")
-    demo.add_argument("--augment-copies", type=int, default=2, help="Augmented copies per training text.")
-    demo.add_argument("--temperature", type=float, default=0.5,
-                      help="Distillation temperature (0.5 gave the highest fidelity on this corpus).")
-    demo.add_argument("--explain-sample", type=int, default=60, help="Test texts used for explanation metrics.")
-    demo.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
-    demo.set_defaults(func=cmd_demo)
 
     dist = sub.add_parser("distill", help="Distill a teacher into students on your data (or the default corpus).")
     common(dist)
@@ -300,6 +275,35 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--seed", type=int, default=0, help="Seed of the train/dev/test split.")
     dist.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
     dist.set_defaults(func=cmd_distill)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kdcore", description="kd-lens: distill a text classifier into "
+                                     "readable students and compare their explanations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, run=False):
+        p.add_argument("--runs-dir", default="runs", help="Folder holding the runs (default: runs).")
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")
+        if run:
+            p.add_argument("--run", default=DEMO_NAME, help="Run folder or run name (default: demo).")
+
+    demo = sub.add_parser("demo", help="Build the embedded default run (MiniLM teacher on Rotten Tomatoes).",
+                          description="Fine-tune the embedded MiniLM teacher on the Rotten Tomatoes reviews, distill "
+                          "linear and MLP students (and their label-trained twins), evaluate, and save the run. "
+                          "A finished run is reused; an interrupted one resumes.")
+    common(demo)
+    demo.add_argument("--name", default=DEMO_NAME, help="Run name (default: demo).")
+    demo.add_argument("--force", action="store_true", help="Rebuild even if the run exists.")
+    demo.add_argument("--teacher-steps", type=int, default=450, help="Teacher fine-tuning steps of 32 texts.")
+    demo.add_argument("--augment-copies", type=int, default=2, help="Augmented copies per training text.")
+    demo.add_argument("--temperature", type=float, default=0.5,
+                      help="Distillation temperature (0.5 gave the highest fidelity on this corpus).")
+    demo.add_argument("--explain-sample", type=int, default=60, help="Test texts used for explanation metrics.")
+    demo.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
+    demo.set_defaults(func=cmd_demo)
+
+    _add_distill_parser(sub, common)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics; add explanation metrics with --explain-sample.")
     common(ev, run=True)

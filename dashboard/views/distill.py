@@ -53,12 +53,8 @@ def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_c
                         label_column=label_column))
 
 
-def _form(current: state.RunKey | None) -> None:
-    runs_dir = state.runs_dir()
-    st.subheader("New run")
-    name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
-                         help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
-
+def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool]:
+    """(teacher source, whether it is a bare encoder) from the form."""
     teacher_choices = list(_TEACHER_CHOICES if current is not None else _TEACHER_CHOICES[1:])
     teacher_kind = st.radio("Teacher", teacher_choices, horizontal=True, key="distill_teacher_kind")
     encoder = False
@@ -75,7 +71,11 @@ def _form(current: state.RunKey | None) -> None:
     if teacher_kind != _TEACHER_CHOICES[0]:
         encoder = st.checkbox("It is a bare encoder: add a classification head and fine-tune it",
                               key="distill_encoder")
+    return teacher, encoder
 
+
+def _data_choice() -> tuple:
+    """(data choice, uploaded bytes, file name, text column, label column) from the form."""
     data_kind = st.radio("Data", _DATA_CHOICES, horizontal=True, key="distill_data_kind")
     data_bytes, filename, text_column, label_column = None, None, None, None
     if data_kind == _DATA_CHOICES[1]:
@@ -90,6 +90,17 @@ def _form(current: state.RunKey | None) -> None:
                 label_choice = right.selectbox("Label column", [upload.DETECT, *columns], key="distill_label_column")
                 text_column = None if text_choice == upload.DETECT else text_choice
                 label_column = None if label_choice == upload.DETECT else label_choice
+    return data_kind, data_bytes, filename, text_column, label_column
+
+
+def _form(current: state.RunKey | None) -> None:
+    runs_dir = state.runs_dir()
+    st.subheader("New run")
+    name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
+                         help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
+
+    teacher, encoder = _teacher_choice(current)
+    data_kind, data_bytes, filename, text_column, label_column = _data_choice()
 
     st.markdown("**Students and loss**")
     cols = st.columns(3)
