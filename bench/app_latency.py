@@ -53,17 +53,15 @@ def _view_script(view: str, root: str) -> None:
 def _tiny_run(folder: Path) -> Path:
     """A tiny random BERT teacher and students (the test fixtures' recipe)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import make_tiny_model_dir, make_toy_corpus
+    from conftest import make_tiny_model_dir, make_toy_corpus, tiny_spec
 
-    from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
+    from kdcore.config import StudentConfig
     from kdcore.distill import build_run
 
     students = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=20),
                 StudentConfig(kind="mlp", name="mlp", min_count=1, epochs=20, hidden_size=8))
-    return build_run("tiny", runs_dir=folder / "runs", corpus=make_toy_corpus(),
-                     teacher_source=str(make_tiny_model_dir(folder / "tiny_bert")), teacher_is_encoder=False,
-                     teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8), student_configs=students,
-                     distill_config=DistillConfig(augment_copies=1), cache_dir=None, threads=1)
+    spec = tiny_spec("tiny", make_tiny_model_dir(folder / "tiny_bert"), students)
+    return build_run(spec, runs_dir=folder / "runs", corpus=make_toy_corpus())
 
 
 def _find_run(explicit: str | None) -> tuple[Path | None, str]:
@@ -136,7 +134,7 @@ def main(argv=None) -> int:
           f"{cached_s / CACHED_TARGET_S:.2f}x the target)")
 
     # Where a fresh text's time goes (kdcore calls only, same process, warm models).
-    from dashboard.components.explain_panel import DASHBOARD_IG_STEPS
+    from dashboard.state import DASHBOARD_IG_STEPS
     from dashboard.state import load_run_models
     from kdcore.attribution import explain_many
     from kdcore.explain_metrics import agreement, deletion_curve

@@ -60,7 +60,7 @@ def main() -> None:
         from kdcore.runs import load_run
 
         run = load_run(args.run)
-        teacher, students = run.teacher, {n: s for n, s in run.students.items() if not n.endswith("-labels")}
+        teacher, students = run.teacher, {n: run.student(n) for n, e in run.info.students.items() if e.distilled}
         print(f"models from {args.run}")
     else:
         teacher = Teacher.from_encoder("embedded-minilm", corpus.label_names, device="cpu")

@@ -16,18 +16,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kdcore.config import RunSpec
+from kdcore.records import STAGE_LABELS, ProgressEvent
 from kdcore.runs import resolve_run_path
+from kdcore.utils import atomic_write_bytes
 
 __all__ = ["Job", "JobError", "jobs_dir", "start_job", "list_jobs", "find_job", "read_events", "job_status",
-           "stage_fraction", "STAGE_LABELS"]
+           "stage_fraction", "STAGE_LABELS", "start_run_job", "SPECS"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STAGE_LABELS = {"teacher_fit": "fine-tuning the teacher", "teacher_predict": "labelling texts with the teacher",
-                "student_fit": "training the students", "evaluate": "evaluating", "explain": "explaining",
-                "done": "done", "error": "failed"}
-# Share of a whole build spent before each stage (for one progress bar over all stages).
-_STAGE_SPANS = {"teacher_fit": (0.0, 0.55), "teacher_predict": (0.55, 0.7), "student_fit": (0.7, 0.85),
-                "evaluate": (0.85, 0.93), "explain": (0.93, 0.99)}
+# The specs handed to background builds, beside the uploads they may read (under the runs folder).
+SPECS = ".specs"
 
 
 class JobError(ValueError):
@@ -98,13 +97,13 @@ def log_tail(job: Job, lines: int = 15) -> str:
 def job_status(job: Job, events: list[dict] | None = None) -> tuple[str, str]:
     """("running" | "done" | "error", message)."""
     events = read_events(job) if events is None else events
-    last = events[-1] if events else {}
-    if last.get("stage") == "done":
-        return "done", str(last.get("path", ""))
-    if last.get("stage") == "error":
-        return "error", str(last.get("message", "unknown error"))
+    last = ProgressEvent.from_dict(events[-1]) if events else ProgressEvent(stage="")
+    if last.stage == "done":
+        return "done", str(last.path or "")
+    if last.stage == "error":
+        return "error", str(last.message or "unknown error")
     if _alive(job.pid):
-        return "running", STAGE_LABELS.get(last.get("stage"), last.get("stage") or "starting")
+        return "running", last.label
     tail = log_tail(job)
     return "error", f"The process stopped without finishing. Last lines of its log:\n{tail}" if tail else \
         "The process stopped without finishing (no log)."
@@ -112,16 +111,7 @@ def job_status(job: Job, events: list[dict] | None = None) -> tuple[str, str]:
 
 def stage_fraction(events: list[dict]) -> float:
     """Rough share of the whole job done, from the last progress event."""
-    if not events:
-        return 0.0
-    last = events[-1]
-    if last.get("stage") == "done":
-        return 1.0
-    start, end = _STAGE_SPANS.get(last.get("stage"), (0.0, 0.0))
-    done = last.get("step", last.get("done", last.get("epoch")))
-    total = last.get("total")
-    inner = min(1.0, float(done) / float(total)) if isinstance(done, (int, float)) and total else 0.0
-    return max(0.0, min(1.0, start + (end - start) * inner))
+    return ProgressEvent.from_dict(events[-1]).fraction if events else 0.0
 
 
 def list_jobs(runs_dir: Path) -> list[Job]:
@@ -179,3 +169,12 @@ def start_job(runs_dir: Path, kind: str, name: str, arguments: list[str]) -> Job
         job_path.unlink(missing_ok=True)
         raise
     return job
+
+
+def start_run_job(runs_dir: Path, spec: RunSpec) -> Job:
+    """Write ``spec`` as JSON under ``<runs>/.specs/`` and start ``python -m kdcore distill --spec FILE``."""
+    runs_dir = Path(runs_dir)
+    resolve_run_path(spec.name, runs_dir)
+    spec_file = runs_dir / SPECS / f"{spec.name}.json"
+    atomic_write_bytes(spec_file, spec.to_json().encode("utf-8"))
+    return start_job(runs_dir, "distill", spec.name, ["distill", "--spec", str(spec_file.resolve())])

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Sequence
 
 import streamlit as st
 
+from kdcore import explain_metrics
 from kdcore.runs import MANIFEST, Run, RunError, list_runs, load_run
 
 __all__ = [
@@ -26,12 +27,17 @@ __all__ = [
     "current_key", "set_current_run", "metrics_frame", "test_split", "example_texts",
     "explain_all", "agreement_frame", "deletion_curves", "linear_weights", "mlp_importance",
     "weights_vs_attribution", "teacher_word_attribution", "report_documents", "available_runs", "RUN_STATE_KEY",
+    "DASHBOARD_IG_STEPS",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_STATE_KEY = "kdlens_run_path"
 EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
 # Explanation metrics shown in the model card (kdcore.explain_metrics names -> column titles).
+# Fewer IG steps than kdcore's default: on a CPU the teacher's IG dominates the page's latency
+# and grows linearly with the steps; the convergence check still flags a text that needs more.
+# Here (not in a component) because the cached teacher-attribution table uses it too.
+DASHBOARD_IG_STEPS = 32
 CARD_EXPLANATION_COLUMNS = {"spearman": "agreement (Spearman)", "top_k_overlap": "top-k overlap",
                             "comprehensiveness": "comprehensiveness", "sufficiency": "sufficiency"}
 
@@ -106,8 +112,7 @@ def meta(key: RunKey) -> Run:
 
 def models(key: RunKey) -> dict:
     """{name: model}, teacher first (shared objects: read only)."""
-    run = load_run_models(key.path, key.mtime)
-    return {"teacher": run._teacher, **run._students}
+    return load_run_models(key.path, key.mtime).models()
 
 
 def full_run(key: RunKey) -> Run:
@@ -124,9 +129,8 @@ def metrics_frame(key: RunKey):
     frame = metrics_table(run.metrics)
     if frame.empty:
         return frame
-    models_meta = run.manifest.get("students", {})
-    frame.insert(2, "twin of", [name[: -len("-labels")] if name.endswith("-labels") and
-                                name[: -len("-labels")] in models_meta else "" for name in frame["model"]])
+    students = run.info.students
+    frame.insert(2, "twin of", [students[name].twin_of or "" if name in students else "" for name in frame["model"]])
     block = run.metrics.get("explanations") or {}
     summary = block.get("summary") or []
     if summary:
@@ -183,24 +187,12 @@ def explain_all(key: RunKey, text: str, method: str, target: str | None, options
     return explain_many(_selected(key, names), text, method=method, target=target, **dict(options))
 
 
-def _explain_metrics():
-    """kdcore.explain_metrics, or None while it is not installed."""
-    try:
-        from kdcore import explain_metrics
-    except ImportError:
-        return None
-    return explain_metrics
-
-
 @st.cache_data(show_spinner=False, max_entries=128)
 def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
                     options: tuple[tuple[str, Any], ...], names: tuple[str, ...] | None = None):
     """One row per student: kdcore's agreement of its explanation with the teacher's."""
     import pandas as pd
 
-    module = _explain_metrics()
-    if module is None:
-        return None
     explanations = explain_all(key, text, method, target, options, names)
     teacher = explanations.get("teacher")
     if teacher is None:
@@ -209,7 +201,7 @@ def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
     for name, expl in explanations.items():
         if name == "teacher":
             continue
-        scores = module.agreement(teacher, expl)
+        scores = explain_metrics.agreement(teacher, expl)
         rows.append({"student": name, **{k: v for k, v in dict(scores).items() if not isinstance(v, (list, dict))}})
     return pd.DataFrame(rows)
 
@@ -218,12 +210,9 @@ def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
 def deletion_curves(key: RunKey, text: str, method: str, target: str | None,
                     options: tuple[tuple[str, Any], ...], names: tuple[str, ...] | None = None) -> dict | None:
     """{model name: kdcore deletion curve} (words removed most-important first)."""
-    module = _explain_metrics()
-    if module is None:
-        return None
     explanations = explain_all(key, text, method, target, options, names)
     every = models(key)
-    return {name: module.deletion_curve(every[name], expl) for name, expl in explanations.items()}
+    return {name: explain_metrics.deletion_curve(every[name], expl) for name, expl in explanations.items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -244,26 +233,18 @@ def mlp_importance(key: RunKey, student: str, max_texts: int):
 @st.cache_data(show_spinner=False, max_entries=16)
 def teacher_word_attribution(key: RunKey, n_texts: int, method: str, target: str):
     """kdcore's mean teacher attribution per word towards ``target`` over the first test texts."""
-    module = _explain_metrics()
-    if module is None:
-        return None
     texts, _ = test_split(key)
-    from dashboard.components.explain_panel import DASHBOARD_IG_STEPS
-
     options = {"n_steps": DASHBOARD_IG_STEPS} if method == "integrated_gradients" else {}
-    return module.global_word_attribution(models(key)["teacher"], texts[:n_texts], method=method, target=target,
+    return explain_metrics.global_word_attribution(models(key)["teacher"], texts[:n_texts], method=method, target=target,
                                           **options)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def weights_vs_attribution(key: RunKey, student: str, n_texts: int, method: str, target: str):
     """(DataFrame(word, student_weight, teacher_mean_attribution, count), Spearman rho) from kdcore."""
-    module = _explain_metrics()
-    if module is None:
-        return None
     teacher_words = teacher_word_attribution(key, n_texts, method, target)
     class_index = meta(key).label_names.index(target)
-    return module.weights_vs_attribution(models(key)[student], teacher_words, class_index=class_index)
+    return explain_metrics.weights_vs_attribution(models(key)[student], teacher_words, class_index=class_index)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -10,7 +10,9 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "TeacherConfig": "config", "StudentConfig": "config", "DistillConfig": "config",
+    "TeacherConfig": "config", "StudentConfig": "config", "DistillConfig": "config", "RunSpec": "config",
+    "DataSource": "config", "RunManifest": "records", "ModelEntry": "records", "MetricsRow": "records",
+    "ProgressEvent": "records", "STAGES": "records",
     "TextDataset": "data", "DataError": "data", "read_any": "data", "read_csv": "data", "read_jsonl": "data",
     "read_txt": "data", "from_pandas": "data", "from_hf": "data", "load_default_corpus": "data",
     "split_dataset": "data",

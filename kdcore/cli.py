@@ -8,9 +8,21 @@ import logging
 import sys
 from pathlib import Path
 
+from .records import STAGE_LABELS
 from .utils import configure_threads
 
 DEMO_NAME = "demo"
+# The readers name their options as Python keywords; on the command line they are flags.
+_CLI_WORDS = (("label_column=False", "--label-column none"), ("text_column=", "--text-column"),
+              ("label_column=", "--label-column"), ("label_column", "--label-column"),
+              ("text_column", "--text-column"))
+
+
+def cli_wording(message: str) -> str:
+    """An error message with the library's keyword names replaced by the command line's flags."""
+    for library, flag in _CLI_WORDS:
+        message = message.replace(library, flag)
+    return message
 
 
 class FileProgress:
@@ -45,8 +57,7 @@ class FileProgress:
 class TqdmProgress:
     """Turns kd-lens progress events into one tqdm bar per stage."""
 
-    LABELS = {"teacher_fit": "fine-tuning teacher", "teacher_predict": "teacher labelling",
-              "student_fit": "training students", "evaluate": "evaluating", "explain": "explaining", "explain_eval": "explanation metrics"}
+    LABELS = STAGE_LABELS
 
     def __init__(self):
         from tqdm.auto import tqdm
@@ -89,18 +100,18 @@ def _print_table(metrics: dict, out=None) -> None:
     print(frame.to_string(index=False), file=out or sys.stdout)
 
 
-def _build_with_progress(args, options: dict):
-    """build_run with tqdm bars, and JSON-lines progress (ending in done / error) when asked."""
+def _build_with_progress(args, spec):
+    """build_run(spec) with tqdm bars, and JSON-lines progress (ending in done / error) when asked."""
     from .distill import build_run
 
     progress = TqdmProgress()
     if args.progress_file:
         progress = FileProgress(args.progress_file, also=progress)
     try:
-        built = build_run(args.name, runs_dir=args.runs_dir, threads=args.threads, progress=progress, **options)
+        built = build_run(spec, runs_dir=args.runs_dir, progress=progress)
     except BaseException as err:
         if args.progress_file:
-            progress.write({"stage": "error", "message": str(err) or type(err).__name__})
+            progress.write({"stage": "error", "message": cli_wording(str(err)) or type(err).__name__})
         raise
     finally:
         progress.close()
@@ -109,8 +120,16 @@ def _build_with_progress(args, options: dict):
     return built
 
 
+def demo_spec(args):
+    """The RunSpec of ``python -m kdcore demo``: the embedded teacher and corpus, the default students."""
+    from .config import DistillConfig, RunSpec, TeacherConfig
+
+    return RunSpec(args.name, teacher=TeacherConfig(max_steps=args.teacher_steps),
+                   distill=DistillConfig(augment_copies=args.augment_copies, temperature=args.temperature),
+                   explain_sample=args.explain_sample, threads=args.threads)
+
+
 def cmd_demo(args) -> int:
-    from .distill import build_run
     from .runs import list_runs, resolve_run_path
 
     path = resolve_run_path(args.name, args.runs_dir)
@@ -122,47 +141,41 @@ def cmd_demo(args) -> int:
         import shutil
 
         shutil.rmtree(path)
-    from .config import DistillConfig, TeacherConfig
-
-    teacher_config = TeacherConfig(max_steps=args.teacher_steps)
-    distill_config = DistillConfig(augment_copies=args.augment_copies, temperature=args.temperature)
     partial = path.with_name(path.name + ".partial")
     if partial.exists():
         print(f"Resuming the interrupted demo run in {partial}")
-    built = _build_with_progress(args, dict(teacher_config=teacher_config, distill_config=distill_config,
-                                            explain_sample=args.explain_sample))
+    built = _build_with_progress(args, demo_spec(args))
     print(f"Demo run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     print(f"Open the dashboard: streamlit run dashboard/app.py   (runs listed: {len(list_runs(args.runs_dir))})")
     return 0
 
 
+def spec_from_args(args):
+    """The RunSpec that ``python -m kdcore distill`` options describe (or the one in ``--spec FILE``)."""
+    from .config import DataSource, DistillConfig, RunSpec, TeacherConfig, default_students
+
+    if args.spec:
+        spec = RunSpec.from_json(Path(args.spec).read_text(encoding="utf-8"))
+        return spec if args.threads is None else RunSpec.from_dict({**spec.to_dict(), "threads": args.threads})
+    if not args.name:
+        raise ValueError("Name the new run with --name (or give a whole run spec with --spec FILE).")
+    if not args.data and (args.text_column or args.label_column):
+        raise ValueError("--text-column and --label-column name columns of a data file: add --data FILE.")
+    kinds = [k.strip() for k in args.students.split(",") if k.strip()]
+    return RunSpec(
+        args.name, teacher_source=args.teacher, teacher_is_encoder=args.encoder,
+        teacher=TeacherConfig(epochs=args.teacher_epochs, max_steps=args.teacher_steps),
+        students=default_students(kinds, args.student_steps),
+        distill=DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
+                              augment_copies=args.augment_copies, attr_match=args.attr_match,
+                              feature_align=args.feature_align, clauses=not args.no_clauses),
+        data=DataSource(path=args.data, text_column=args.text_column, label_column=args.label_column, seed=args.seed),
+        explain_sample=args.explain_sample, threads=args.threads)
+
+
 def cmd_distill(args) -> int:
-    from .config import DistillConfig, StudentConfig, TeacherConfig
-    from .data import load_default_corpus, read_any, split_dataset
-    from .distill import build_run
-
-    if args.data:
-        dataset = read_any(args.data, text_column=args.text_column, label_column=args.label_column)
-        corpus = split_dataset(dataset, seed=args.seed)
-    else:
-        corpus = load_default_corpus()
-    from .distill import DEFAULT_STUDENTS
-
-    defaults = {config.kind: config for config in DEFAULT_STUDENTS}
-    students = []
-    for kind in filter(None, (k.strip() for k in args.students.split(","))):
-        if kind not in defaults:
-            raise ValueError(f"Unknown student kind {kind!r}; choose from {', '.join(defaults)}.")
-        students.append(StudentConfig.from_dict({**defaults[kind].to_dict(), "epochs": args.student_epochs}))
-    teacher_config = TeacherConfig(epochs=args.teacher_epochs, max_steps=args.teacher_steps)
-    distill_config = DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
-                                   augment_copies=args.augment_copies, attr_match=args.attr_match,
-                                   feature_align=args.feature_align, clauses=not args.no_clauses)
-    built = _build_with_progress(args, dict(corpus=corpus, teacher_source=args.teacher,
-                                            teacher_is_encoder=args.encoder, teacher_config=teacher_config,
-                                            student_configs=students, distill_config=distill_config,
-                                            explain_sample=args.explain_sample))
+    built = _build_with_progress(args, spec_from_args(args))
     print(f"Run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     return 0
@@ -230,6 +243,40 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _add_distill_parser(sub, common) -> None:
+    from .config import student_training_length
+
+    dist = sub.add_parser("distill", help="Distill a teacher into students on your data (or the default corpus).")
+    common(dist)
+    dist.add_argument("--spec", help="A run spec (JSON, written by RunSpec.to_json): every option below but "
+                      "--runs-dir, --threads and --progress-file is taken from it.")
+    dist.add_argument("--name", help="Name of the new run (required without --spec).")
+    dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
+    dist.add_argument("--text-column", help="Text column of a CSV/JSONL (detected if omitted).")
+    dist.add_argument("--label-column", help="Label column (detected if omitted; none = pure distillation).")
+    dist.add_argument("--teacher", default="embedded-minilm", help="Teacher: local folder or hub id.")
+    dist.add_argument("--encoder", action="store_true", help="The teacher is a bare encoder: add a head and fine-tune.")
+    dist.add_argument("--teacher-epochs", type=float, default=0.0, help="Fine-tuning epochs for the teacher (0 = as loaded).")
+    dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
+    dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
+    length_field, length_default = student_training_length()
+    dist.add_argument("--student-steps", type=int, default=length_default,
+                      help=f"How long the MLP trains with Adam (StudentConfig.{length_field}, default {length_default}); "
+                      "the linear student trains with L-BFGS until it converges.")
+    dist.add_argument("--loss", default="kd_kl", choices=["kd_kl", "kd_mse", "hard_ce"])
+    dist.add_argument("--temperature", type=float, default=2.0)
+    dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")
+    dist.add_argument("--augment-copies", type=int, default=2)
+    dist.add_argument("--no-clauses", action="store_true",
+                      help="Leave the clauses of the training texts out of the transfer set.")
+    dist.add_argument("--attr-match", type=float, default=0.0, help="Weight of teacher-attribution matching.")
+    dist.add_argument("--feature-align", type=float, default=0.0, help="Weight of the FitNets hint (MLP).")
+    dist.add_argument("--explain-sample", type=int, default=0)
+    dist.add_argument("--seed", type=int, default=0, help="Seed of the train/dev/test split.")
+    dist.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
+    dist.set_defaults(func=cmd_distill)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kdcore", description="kd-lens: distill a text classifier into "
                                      "readable students and compare their explanations.")
@@ -256,31 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
     demo.set_defaults(func=cmd_demo)
 
-    dist = sub.add_parser("distill", help="Distill a teacher into students on your data (or the default corpus).")
-    common(dist)
-    dist.add_argument("--name", required=True, help="Name of the new run.")
-    dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
-    dist.add_argument("--text-column", help="Text column of a CSV/JSONL (detected if omitted).")
-    dist.add_argument("--label-column", help="Label column (detected if omitted; none = pure distillation).")
-    dist.add_argument("--teacher", default="embedded-minilm", help="Teacher: local folder or hub id.")
-    dist.add_argument("--encoder", action="store_true", help="The teacher is a bare encoder: add a head and fine-tune.")
-    dist.add_argument("--teacher-epochs", type=float, default=0.0, help="Fine-tuning epochs for the teacher (0 = as loaded).")
-    dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
-    dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
-    dist.add_argument("--student-epochs", type=int, default=8,
-                      help="Adam epochs of the MLP (the linear student trains with L-BFGS until it converges).")
-    dist.add_argument("--loss", default="kd_kl", choices=["kd_kl", "kd_mse", "hard_ce"])
-    dist.add_argument("--temperature", type=float, default=2.0)
-    dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")
-    dist.add_argument("--augment-copies", type=int, default=2)
-    dist.add_argument("--no-clauses", action="store_true",
-                      help="Leave the clauses of the training texts out of the transfer set.")
-    dist.add_argument("--attr-match", type=float, default=0.0, help="Weight of teacher-attribution matching.")
-    dist.add_argument("--feature-align", type=float, default=0.0, help="Weight of the FitNets hint (MLP).")
-    dist.add_argument("--explain-sample", type=int, default=0)
-    dist.add_argument("--seed", type=int, default=0)
-    dist.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
-    dist.set_defaults(func=cmd_distill)
+    _add_distill_parser(sub, common)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics; add explanation metrics with --explain-sample.")
     common(ev, run=True)
@@ -308,7 +331,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except ValueError as err:  # our errors (DataError, RunError, TeacherError) say what to do
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {cli_wording(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume.", file=sys.stderr)

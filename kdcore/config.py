@@ -142,3 +142,175 @@ def config_from_dict(kind: str, data: dict):
     classes = {"teacher": TeacherConfig, "student": StudentConfig, "distill": DistillConfig}
     _check_choice("config kind", kind, tuple(classes))
     return classes[kind].from_dict(data)
+
+
+# ------------------------------------------------------------------------------ a whole run
+# Added after the three configs above; they are left as they are so that the run spec carries
+# whole StudentConfig objects and never names their fields.
+import re as _re  # noqa: E402
+
+from .records import LABEL_TWIN_SUFFIX  # noqa: E402
+
+__all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "DEFAULT_EXPLAIN_METHODS",
+            "default_students", "student_training_length"]
+
+# The run store (runs.resolve_run_path) uses the same rule; a spec refuses a bad name before any work.
+RUN_NAME_PATTERN = _re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+DEFAULT_EXPLAIN_METHODS = ("integrated_gradients", "gradient_x_input", "occlusion")
+# The MLP is kept small (16 hidden units over the 15,000 most frequent features) so that it
+# stays >= 50x smaller than the MiniLM teacher on disk.
+DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
+                    StudentConfig(kind="mlp", name="mlp", hidden_size=16, max_features=15_000))
+
+
+def student_training_length() -> tuple[str, int]:
+    """(field, default) of StudentConfig that sets how long the MLP's Adam trains: ``max_steps``
+    (optimiser steps) where StudentConfig has it, ``epochs`` in the versions before it."""
+    name = "max_steps" if "max_steps" in StudentConfig.__dataclass_fields__ else "epochs"
+    return name, StudentConfig.__dataclass_fields__[name].default
+
+
+def default_students(kinds=("linear", "mlp"), training_length: int | None = None) -> list[StudentConfig]:
+    """The default StudentConfig of each kind in ``kinds``, with the Adam training length
+    (:func:`student_training_length`) set to ``training_length`` when given. The CLI and the
+    dashboard both build their students here, so they agree."""
+    defaults = {config.kind: config for config in DEFAULT_STUDENTS}
+    chosen = []
+    for kind in kinds:
+        if kind not in defaults:
+            raise ValueError(f"Unknown student kind {kind!r}; choose from {', '.join(defaults)}.")
+        data = defaults[kind].to_dict()
+        if training_length is not None:
+            data[student_training_length()[0]] = int(training_length)
+        chosen.append(StudentConfig.from_dict(data))
+    return chosen
+
+
+@dataclass
+class DataSource(_Config):
+    """Where a run's texts come from: the embedded corpus (``path=None``) or a CSV / TSV / JSONL / JSON /
+    TXT file split into train/dev/test by a seeded hash of each text."""
+
+    path: str | None = field(default=None, metadata={"help": "Data file; None = the embedded Rotten Tomatoes corpus."})
+    text_column: str | None = field(default=None, metadata={"help": "Text column (detected when None)."})
+    label_column: str | None = field(default=None, metadata={"help": "Label column (detected when None; 'none' = "
+                                                             "no labels, pure distillation)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the train/dev/test split."})
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            self.path = str(self.path)
+            if not self.path.strip():
+                raise ValueError("data path is empty; give a data file, or path=None for the embedded corpus.")
+        elif self.text_column or self.label_column:
+            raise ValueError("text_column and label_column name columns of a data file; set the data path too, "
+                             "or leave them out to use the embedded corpus.")
+
+    def reader_options(self) -> dict:
+        """Keyword arguments of kdcore.data.read_any for this source."""
+        no_labels = isinstance(self.label_column, str) and self.label_column.lower() == "none"
+        return {"text_column": self.text_column, "label_column": False if no_labels else self.label_column}
+
+
+@dataclass
+class RunSpec:
+    """Everything that decides a run: what ``build_run`` builds, saved in the run's manifest and handed
+    to a background build as JSON (``python -m kdcore distill --spec FILE``).
+
+    Nested configs may be given as objects or as their dicts; ``__post_init__`` turns dicts into
+    configs (each validating itself) and rejects nonsense with a message that says the fix.
+    """
+
+    name: str
+    teacher_source: str = field(default="embedded-minilm", metadata={"help": "Local folder, hub id or 'embedded-minilm'."})
+    teacher_is_encoder: bool = field(default=True, metadata={"help": "A bare encoder: add a head and fine-tune it."})
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    students: tuple = field(default=DEFAULT_STUDENTS)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    data: DataSource = field(default_factory=DataSource)
+    explain_sample: int = field(default=0, metadata={"help": "Test texts for explanation metrics (0 = none)."})
+    explain_methods: tuple = field(default=DEFAULT_EXPLAIN_METHODS)
+    extra_texts: tuple = field(default=(), metadata={"help": "Unlabelled texts added to the transfer set."})
+    cache_dir: str | None = field(default=".cache/teacher_logits", metadata={"help": "Teacher logits cache (None = off)."})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, mps (None = the best present)."})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None = every core)."})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not RUN_NAME_PATTERN.match(self.name) or ".." in self.name:
+            raise ValueError(f"Run name {self.name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
+                             "starting with a letter or digit.")
+        if not isinstance(self.teacher_source, str) or not self.teacher_source.strip():
+            raise ValueError("teacher_source is empty: give a local model folder, a hub id or 'embedded-minilm'.")
+        self.teacher_is_encoder = bool(self.teacher_is_encoder)
+        self.teacher = _as_config(TeacherConfig, self.teacher, "teacher")
+        self.distill = _as_config(DistillConfig, self.distill, "distill")
+        self.data = _as_config(DataSource, self.data, "data")
+        if isinstance(self.students, (StudentConfig, dict, str)):
+            raise ValueError("students must be a list of StudentConfig (or their dicts), not a single one.")
+        self.students = tuple(_as_config(StudentConfig, s, "students") for s in self.students)
+        if not self.students:
+            raise ValueError("students is empty: choose at least one student (e.g. default_students(['linear'])).")
+        self._check_student_names()
+        _check_positive("explain_sample", self.explain_sample, allow_zero=True)
+        self.explain_methods = tuple(self.explain_methods)
+        if self.explain_sample and not self.explain_methods:
+            raise ValueError("explain_sample > 0 needs at least one method in explain_methods "
+                             f"(e.g. {DEFAULT_EXPLAIN_METHODS[0]!r}).")
+        if isinstance(self.extra_texts, str):
+            raise ValueError("extra_texts must be a list of texts, not one string.")
+        self.extra_texts = tuple(str(text) for text in self.extra_texts)
+        self.cache_dir = str(self.cache_dir) if self.cache_dir else None
+        if self.threads is not None:
+            _check_positive("threads", self.threads)
+
+    def _check_student_names(self) -> None:
+        names = [s.name for s in self.students]
+        if self.distill.train_label_baseline:
+            names += [s.name + LABEL_TWIN_SUFFIX for s in self.students]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"Student names must be unique (label twins are named '<student>{LABEL_TWIN_SUFFIX}'); "
+                             f"{', '.join(repeated)} occurs twice: rename a student.")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data; :meth:`from_dict` reads it back into an equal spec."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("teacher", "distill", "data"):
+            out[key] = out[key].to_dict()
+        out["students"] = [s.to_dict() for s in self.students]
+        for key in ("explain_methods", "extra_texts"):
+            out[key] = list(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"RunSpec has no field(s) {sorted(unknown)}; known: {sorted(known)}.")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunSpec":
+        import json
+
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"The run spec is not valid JSON ({err}); write it with RunSpec.to_json().") from err
+        if not isinstance(data, dict):
+            raise ValueError("A run spec is a JSON object (write it with RunSpec.to_json()).")
+        return cls.from_dict(data)
+
+
+def _as_config(cls, value, name: str):
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        return cls.from_dict(value)
+    raise ValueError(f"{name} must be a {cls.__name__} or its dict, got {type(value).__name__}.")

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "DataError", "DataReport", "TextDataset", "Corpus", "DefaultCorpus", "split_dataset",
+    "DataError", "DataReport", "TextDataset", "Corpus", "split_dataset",
     "read_csv", "read_jsonl", "read_json", "read_txt", "read_any", "from_pandas", "from_hf",
     "load_default_corpus", "default_corpus_path",
     "MAX_FILE_BYTES", "MAX_TEXT_CHARS", "TEXT_COLUMN_NAMES", "LABEL_COLUMN_NAMES",
@@ -303,9 +303,6 @@ class Corpus:
 
         return Corpus(self.train.with_label_order(label_names), reorder(self.dev), reorder(self.test),
                       reorder(self.unlabelled), self.report)
-
-
-DefaultCorpus = Corpus
 
 
 # --------------------------------------------------------------------------- helpers

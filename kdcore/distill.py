@@ -1,6 +1,5 @@
-"""Distillation: the training of students over cached teacher outputs, and the whole pipeline
-that turns a teacher and a corpus into a run (teacher, students, their label-trained twins,
-metrics) on disk.
+"""Distillation: the training of students over cached teacher outputs, and the pipeline that turns
+a RunSpec (teacher, corpus, students) into a run on disk as named, resumable stages.
 """
 
 from __future__ import annotations
@@ -10,26 +9,24 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DistillConfig, StudentConfig, TeacherConfig
+from .config import DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec, StudentConfig
+from .records import DISTILLED, LABEL_TRAINED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
 from .utils import ProgressFn, configure_threads, default_device, emit
 
 __all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "DEFAULT_STUDENTS",
-           "LABEL_TWIN_SUFFIX"]
+           "LABEL_TWIN_SUFFIX", "BuildState", "PIPELINE_STAGES", "PIPELINE", "load_corpus", "student_plan",
+           "stage_teacher", "stage_transfer_set", "stage_labels", "stage_students", "stage_evaluation",
+           "stage_explanations"]
 
 logger = logging.getLogger(__name__)
 
-LABEL_TWIN_SUFFIX = "-labels"
 # attr_match needs teacher word attributions; integrated gradients (16 steps) on this many
 # transfer texts keeps the cost to minutes on a CPU. The other texts train on outputs only.
 ATTR_MATCH_TEXTS = 1000
-# The MLP is kept small (16 hidden units over the 15,000 most frequent features) so that it
-# stays >= 50x smaller than the MiniLM teacher on disk.
-DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
-                    StudentConfig(kind="mlp", name="mlp", hidden_size=16, max_features=15_000))
 
 
 @dataclass
@@ -125,43 +122,45 @@ def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = No
 
 def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray | None = None,
                  speed_texts: Sequence[str] | None = None, student_dirs: dict | None = None,
-                 teacher_dir: str | os.PathLike | None = None, progress: ProgressFn | None = None) -> dict:
-    """Task metrics, fidelity and compression of the teacher and each student on ``test``."""
+                 teacher_dir: str | os.PathLike | None = None, progress: ProgressFn | None = None,
+                 roles: dict | None = None) -> dict:
+    """Task metrics, fidelity and compression of the teacher and each student on ``test``.
+
+    ``roles`` maps a student's name to ``"distilled"`` or ``"label-trained"`` (default: distilled);
+    ``models`` in the result holds one :class:`~kdcore.records.MetricsRow` dict per model.
+    """
     from . import metrics as M
 
     label_names = list(teacher.label_names)
     if teacher_test_logits is None:
         teacher_test_logits = teacher.predict_logits(test.texts, progress=progress)
     speed_texts = list(speed_texts or test.texts[:500])
-    out = {"test_size": len(test), "models": {}}
     emit(progress, stage="evaluate", model="teacher")
     teacher_speed = M.texts_per_second(lambda texts: teacher.predict_logits(texts, use_cache=False), speed_texts,
                                        min_seconds=0.5)
-    teacher_entry = {"role": "teacher", "fidelity": 1.0, "mean_tvd": 0.0,
-                     "parameters": int(teacher.n_parameters()),
-                     "texts_per_second": teacher_speed, "latency_ms": 1000 / teacher_speed}
+    teacher_row = MetricsRow("teacher", METRICS_ROLES["teacher"], fidelity=1.0, mean_tvd=0.0,
+                             parameters=int(teacher.n_parameters()), texts_per_second=teacher_speed,
+                             latency_ms=1000 / teacher_speed)
     if teacher_dir is not None:
         size = M.model_bytes(teacher_dir)
-        teacher_entry.update(bytes=size, megabytes=size / 1e6)
+        teacher_row.update({"bytes": size, "megabytes": size / 1e6})
     if test.labels is not None:
-        teacher_entry.update(M.task_metrics(test.labels, teacher_test_logits, label_names))
-    out["models"]["teacher"] = teacher_entry
+        teacher_row.update(M.task_metrics(test.labels, teacher_test_logits, label_names))
+    rows = [teacher_row]
     for name, student in students.items():
         emit(progress, stage="evaluate", model=name)
         logits = student.predict_logits(test.texts)
-        entry = {"role": "label-trained student" if name.endswith(LABEL_TWIN_SUFFIX) else "distilled student",
-                 "kind": student.config.kind}
-        entry.update(M.fidelity(logits, teacher_test_logits))
+        row = MetricsRow(name, METRICS_ROLES[(roles or {}).get(name, DISTILLED)], kind=student.config.kind)
+        row.update(M.fidelity(logits, teacher_test_logits))
         if test.labels is not None:
-            entry.update(M.task_metrics(test.labels, logits, label_names))
-        directory = (student_dirs or {}).get(name)
-        entry.update(M.compression(student, speed_texts, directory=directory, min_seconds=0.5))
-        entry["n_nonzero"] = int(getattr(student, "n_nonzero_", entry["parameters"]))
-        entry["speedup_vs_teacher"] = entry["texts_per_second"] / teacher_speed
-        if "bytes" in teacher_entry:
-            entry["smaller_than_teacher"] = teacher_entry["bytes"] / max(entry["bytes"], 1)
-        out["models"][name] = entry
-    return out
+            row.update(M.task_metrics(test.labels, logits, label_names))
+        row.update(M.compression(student, speed_texts, directory=(student_dirs or {}).get(name), min_seconds=0.5))
+        row.n_nonzero = int(getattr(student, "n_nonzero_", row.parameters))
+        row.speedup_vs_teacher = row.texts_per_second / teacher_speed
+        if teacher_row.bytes is not None:
+            row.smaller_than_teacher = teacher_row.bytes / max(row.bytes, 1)
+        rows.append(row)
+    return {"test_size": len(test), "models": {row.name: row.to_dict() for row in rows}}
 
 
 def _write_split(writer, name: str, dataset) -> None:
@@ -171,174 +170,281 @@ def _write_split(writer, name: str, dataset) -> None:
     ])
 
 
-def build_run(name: str, *, runs_dir: str | os.PathLike = "runs", corpus=None,
-              teacher_source: str = "embedded-minilm", teacher_is_encoder: bool = True,
-              teacher_config: TeacherConfig | None = None, student_configs: Sequence[StudentConfig] = DEFAULT_STUDENTS,
-              distill_config: DistillConfig | None = None, explain_sample: int = 0,
-              explain_methods: Sequence[str] = ("integrated_gradients", "gradient_x_input", "occlusion"), extra_texts: Sequence[str] = (),
-              cache_dir: str | os.PathLike | None = ".cache/teacher_logits", threads: int | None = None,
-              device: str | None = None, progress: ProgressFn | None = None):
-    """Build (or resume) a run: teacher, transfer set, students + label twins, metrics.
+# ------------------------------------------------------------------------------ the run pipeline
+# A build is these stages, in this order. Each is a function of (writer, spec, state): it reads
+# what earlier stages left in ``state``, leaves its own output there and in the run's .partial
+# folder, and on a resumed build takes its output back from that folder instead of recomputing it.
+PIPELINE_STAGES = ("teacher", "transfer_set", "labels", "students", "evaluation", "explanations")
+# Which stages finished, with their seconds; under checkpoints/, which the run store drops on commit.
+STAGES_FILE = "checkpoints/stages.json"
 
-    ``corpus`` has ``train``, ``dev``, ``test`` and optional ``unlabelled`` TextDatasets
-    (default: the embedded Rotten Tomatoes corpus). Every stage leaves its output in the
-    run's ``.partial`` folder, so a killed build resumes where it stopped; the run becomes
-    visible only once complete.
-    """
-    from .data import load_default_corpus
-    from .runs import RunWriter
-    from .students import load_student
+
+@dataclass
+class BuildState:
+    """What the stages of one build hand to each other."""
+
+    corpus: Any
+    device: str
+    progress: ProgressFn | None = None
+    finished: dict = field(default_factory=dict)   # stage name -> seconds, read back on resume
+    timings: dict = field(default_factory=dict)    # the numbers metrics.json reports under "timings"
+    teacher: Any = None
+    transfer: Any = None
+    transfer_logits: np.ndarray | None = None
+    transfer_hidden: np.ndarray | None = None
+    test_logits: np.ndarray | None = None
+    teacher_attributions: list | None = None
+    students: dict = field(default_factory=dict)   # name -> trained student
+    entries: dict = field(default_factory=dict)    # name -> ModelEntry (kind, role, twin_of, config)
+    dirs: dict = field(default_factory=dict)       # name -> folder
+    histories: dict = field(default_factory=dict)  # name -> {"history", "seconds", "distilled"}
+    metrics: dict | None = None
+
+
+def load_corpus(source: DataSource):
+    """The train/dev/test (+ unlabelled) corpus a DataSource names; DataError says what is wrong with a file."""
+    from .data import load_default_corpus, read_any, split_dataset
+
+    if source.path is None:
+        return load_default_corpus(seed=source.seed)
+    return split_dataset(read_any(source.path, **source.reader_options()), seed=source.seed)
+
+
+def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
+    """Load the teacher, fine-tune it when asked and save it into the run (or load the saved one)."""
     from .teacher import Teacher
 
-    configure_threads(threads)
-    teacher_config = teacher_config or TeacherConfig()
-    distill_config = distill_config or DistillConfig()
-    corpus = corpus if corpus is not None else load_default_corpus()
-    writer = RunWriter(name, runs_dir)
+    label_names = state.corpus.train.label_names
+    if writer.exists("teacher/config.json"):
+        state.teacher = Teacher.from_pretrained(writer.path / "teacher", config=spec.teacher, label_names=label_names,
+                                                device=state.device)
+        emit(state.progress, stage="teacher_fit", step=1, total=1, resumed=True, note="teacher already trained")
+    else:
+        started = time.perf_counter()
+        load = Teacher.from_encoder if spec.teacher_is_encoder else Teacher.from_pretrained
+        state.teacher = load(spec.teacher_source, label_names=label_names, config=spec.teacher, device=state.device)
+        if spec.teacher.epochs > 0 and state.corpus.train.has_labels:
+            state.teacher.fit(state.corpus.train, dev=state.corpus.dev, progress=state.progress,
+                              checkpoint_dir=writer.path / "checkpoints" / "teacher")
+            writer.write_json("teacher_history.json", getattr(state.teacher, "history_", []))
+        state.teacher.save(writer.file("teacher/.keep").parent)
+        (writer.path / "teacher" / ".keep").unlink(missing_ok=True)
+        state.timings["teacher_fit_s"] = time.perf_counter() - started
+    state.teacher.name = "teacher"
+    state.teacher.cache_dir = Path(spec.cache_dir) if spec.cache_dir else None
+
+
+def stage_transfer_set(writer, spec: RunSpec, state: BuildState) -> None:
+    """Training texts + augmentation + clauses + unlabelled texts. Rebuilt on every build (it is
+    deterministic and takes seconds); written to the run when its content changed."""
+    corpus = state.corpus
+    state.transfer = build_transfer_set(corpus.train, getattr(corpus, "unlabelled", None), spec.distill,
+                                        spec.extra_texts)
+    saved = writer.read_json("transfer_set.json", {}) or {}
+    if saved.get("hash") != state.transfer.content_hash() or not writer.exists("data/transfer.jsonl"):
+        writer.write_jsonl("data/transfer.jsonl", [{"text": t, "label": int(l) if l >= 0 else None}
+                                                   for t, l in zip(state.transfer.texts, state.transfer.labels)])
+
+
+def stage_labels(writer, spec: RunSpec, state: BuildState) -> None:
+    """Teacher logits on the transfer set (and pooled states for feature_align, word attributions for
+    attr_match) and on the test split. Saved logits are reused when the transfer set is unchanged."""
     started = time.perf_counter()
-    timings = writer.read_json("timings.json", {}) or {}
+    teacher, transfer, progress = state.teacher, state.transfer, state.progress
+    need_hidden = spec.distill.feature_align > 0
+    transfer_hash = transfer.content_hash()
+    saved = writer.read_json("transfer_set.json", {}) or {}
+    if (writer.exists("teacher_logits.npy") and saved.get("hash") == transfer_hash
+            and (not need_hidden or writer.exists("teacher_hidden.npy"))):
+        state.transfer_logits = np.load(writer.path / "teacher_logits.npy", allow_pickle=False)
+        if need_hidden:
+            state.transfer_hidden = np.load(writer.path / "teacher_hidden.npy", allow_pickle=False)
+    else:
+        if need_hidden:
+            state.transfer_logits, state.transfer_hidden = teacher.predict_logits(
+                transfer.texts, return_pooled=True, progress=progress)
+            writer.write_array("teacher_hidden.npy", state.transfer_hidden)
+        else:
+            state.transfer_logits = teacher.predict_logits(transfer.texts, progress=progress)
+        writer.write_array("teacher_logits.npy", state.transfer_logits)
+        writer.write_json("transfer_set.json", {"hash": transfer_hash, "size": len(transfer)})
+        state.timings["transfer_label_s"] = time.perf_counter() - started
+    if "labels" in state.finished and writer.exists("teacher_test_logits.npy"):
+        state.test_logits = np.load(writer.path / "teacher_test_logits.npy", allow_pickle=False)
+    else:
+        state.test_logits = teacher.predict_logits(state.corpus.test.texts, progress=progress)
+        writer.write_array("teacher_test_logits.npy", state.test_logits)
+    if spec.distill.attr_match > 0:
+        state.teacher_attributions = _teacher_attributions(writer, state)
+
+
+def _teacher_attributions(writer, state: BuildState) -> list:
+    if writer.exists("teacher_attributions.json"):
+        cached = writer.read_json("teacher_attributions.json")
+    else:
+        from .attribution import explain
+
+        chosen = state.transfer.texts[:ATTR_MATCH_TEXTS]
+        emit(state.progress, stage="teacher_attributions", done=0, total=len(chosen))
+        cached = [e.scores.tolist() for e in explain(state.teacher, chosen, n_steps=16)]
+        writer.write_json("teacher_attributions.json", cached)
+    return [np.asarray(a) for a in cached] + [None] * (len(state.transfer) - len(cached))
+
+
+def student_plan(spec: RunSpec, has_labels: bool) -> list[ModelEntry]:
+    """Every student a spec trains, in order: each distilled student, then (when the corpus has labels
+    and the spec asks for baselines) its label-trained twin, named ``<student>-labels``."""
+    plan = []
+    for config in spec.students:
+        plan.append(ModelEntry(config.name, config.kind, DISTILLED, None, config.to_dict()))
+        if spec.distill.train_label_baseline and has_labels:
+            twin = config.name + LABEL_TWIN_SUFFIX
+            plan.append(ModelEntry(twin, config.kind, LABEL_TRAINED, config.name, {**config.to_dict(), "name": twin}))
+    return plan
+
+
+def stage_students(writer, spec: RunSpec, state: BuildState) -> None:
+    """Train each planned student; one already saved in the run is loaded instead (per-student resume)."""
+    from .students import load_student
+
+    started = time.perf_counter()
+    state.histories = writer.read_json("student_histories.json", {}) or {}
+    for entry in student_plan(spec, state.corpus.train.has_labels):
+        folder = writer.path / "students" / entry.name
+        if (folder / "model.safetensors").is_file():
+            student = load_student(folder)
+        else:
+            emit(state.progress, stage="student_fit", student=entry.name, distilled=entry.distilled)
+            result = _train_student(spec, state, StudentConfig.from_dict(entry.config), entry.distilled)
+            student = result.student
+            student.save(folder)
+            state.histories[entry.name] = {"history": result.history, "seconds": result.seconds,
+                                           "distilled": entry.distilled}
+            writer.write_json("student_histories.json", state.histories)
+        state.students[entry.name], state.dirs[entry.name] = student, folder
+        state.entries[entry.name] = ModelEntry(entry.name, student.config.kind, entry.role, entry.twin_of,
+                                               student.config.to_dict())
+    state.timings["students_fit_s"] = state.timings.get("students_fit_s", 0.0) + (time.perf_counter() - started)
+
+
+def _train_student(spec: RunSpec, state: BuildState, config: StudentConfig, distilled: bool) -> DistillResult:
+    transfer = state.transfer
+    if distilled:
+        return distill(state.teacher, _make_student(config), transfer, spec.distill,
+                       teacher_logits=state.transfer_logits, teacher_hidden=state.transfer_hidden,
+                       teacher_attributions=state.teacher_attributions, progress=state.progress, device=state.device)
+    started = time.perf_counter()
+    gold = transfer.labels >= 0
+    student = _fit_label_twin(config, [t for t, g in zip(transfer.texts, gold) if g], transfer.labels[gold],
+                              list(state.teacher.label_names), state.corpus.dev, state.progress, state.device)
+    return DistillResult(student, getattr(student, "history_", []), time.perf_counter() - started, False)
+
+
+def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
+    """Task metrics, fidelity and compression of every model (metrics.json, without explanations yet)."""
+    if "evaluation" in state.finished and writer.exists("metrics.json"):
+        state.metrics = writer.read_json("metrics.json")
+        return
+    started = time.perf_counter()
+    corpus, teacher = state.corpus, state.teacher
+    roles = {name: entry.role for name, entry in state.entries.items()}
+    metrics = evaluate_run(teacher, state.students, corpus.test, teacher_test_logits=state.test_logits,
+                           student_dirs=state.dirs, teacher_dir=writer.path / "teacher", progress=state.progress,
+                           roles=roles)
+    if corpus.dev is not None and corpus.dev.has_labels and getattr(teacher, "best_dev_accuracy_", None):
+        metrics["models"]["teacher"]["dev_accuracy"] = teacher.best_dev_accuracy_
+    gold = state.transfer.labels >= 0
+    metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),
+                               "augmented_or_unlabelled": int((~gold).sum())}
+    metrics["training"] = {n: {"seconds": h["seconds"], "distilled": h["distilled"]}
+                           for n, h in state.histories.items()}
+    state.timings["evaluate_s"] = time.perf_counter() - started
+    state.metrics = metrics
+    writer.write_json("metrics.json", metrics)
+
+
+def stage_explanations(writer, spec: RunSpec, state: BuildState) -> None:
+    """Explanation agreement and faithfulness on the first ``explain_sample`` test texts (when asked)."""
+    if not spec.explain_sample or ("explanations" in state.finished and "explanations" in state.metrics):
+        return
+    from .explain_metrics import evaluate_explanations, summary_table
+
+    started = time.perf_counter()
+    sample = list(state.corpus.test.texts[:spec.explain_sample])
+    frame = evaluate_explanations(state.teacher, dict(state.students), sample, methods=tuple(spec.explain_methods),
+                                  progress=state.progress)
+    state.metrics["explanations"] = {"sample_size": len(sample), "methods": list(spec.explain_methods),
+                                     "summary": summary_table(frame).to_dict(orient="records")}
+    writer.write_jsonl("explanation_metrics.jsonl", frame.to_dict(orient="records"))
+    writer.write_json("metrics.json", state.metrics)
+    # metrics.json has always reported evaluation and explanation metrics as one "evaluate" time.
+    state.timings["evaluate_s"] = state.timings.get("evaluate_s", 0.0) + (time.perf_counter() - started)
+
+
+PIPELINE = (stage_teacher, stage_transfer_set, stage_labels, stage_students, stage_evaluation, stage_explanations)
+assert len(PIPELINE) == len(PIPELINE_STAGES)
+
+
+def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: ProgressFn | None = None,
+              corpus=None) -> Path:
+    """Build (or resume) the run ``spec`` describes and return its folder.
+
+    The stages (:data:`PIPELINE_STAGES`) run in order inside ``<runs_dir>/<spec.name>.partial``;
+    each leaves its output there, so a killed build started again with the same spec resumes after
+    the last finished stage (and, inside the students stage, after the last saved student). The run
+    becomes visible only when complete. ``corpus`` (``train``, ``dev``, ``test`` and optional
+    ``unlabelled`` TextDatasets) replaces ``spec.data`` for data already in memory.
+    """
+    from .runs import RunWriter
+
+    if not isinstance(spec, RunSpec):
+        raise TypeError(f"build_run takes a RunSpec (kdcore.config.RunSpec), got {type(spec).__name__}.")
+    configure_threads(spec.threads)
+    # Read the data before creating the run folder, so a bad file leaves nothing behind.
+    corpus_given = corpus is not None
+    corpus = corpus if corpus_given else load_corpus(spec.data)
+    writer = RunWriter(spec.name, runs_dir)
+    state = BuildState(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
+                       finished=writer.read_json(STAGES_FILE, {}) or {},
+                       timings=writer.read_json("timings.json", {}) or {})
+    started = time.perf_counter()
     try:
-        # 1. Teacher ---------------------------------------------------------------
-        t0 = time.perf_counter()
-        device = str(default_device(device))
-        if writer.exists("teacher/config.json"):
-            teacher = Teacher.from_pretrained(writer.path / "teacher", config=teacher_config,
-                                              label_names=corpus.train.label_names, device=device)
-            emit(progress, stage="teacher_fit", step=1, total=1, resumed=True, note="teacher already trained")
-        else:
-            if teacher_is_encoder:
-                teacher = Teacher.from_encoder(teacher_source, corpus.train.label_names, config=teacher_config,
-                                               device=device)
-            else:
-                teacher = Teacher.from_pretrained(teacher_source, label_names=corpus.train.label_names,
-                                                  config=teacher_config, device=device)
-            if teacher_config.epochs > 0 and corpus.train.has_labels:
-                teacher.fit(corpus.train, dev=corpus.dev, progress=progress,
-                            checkpoint_dir=writer.path / "checkpoints" / "teacher")
-                writer.write_json("teacher_history.json", getattr(teacher, "history_", []))
-            teacher.save(writer.file("teacher/.keep").parent)
-            (writer.path / "teacher" / ".keep").unlink(missing_ok=True)
-            timings["teacher_fit_s"] = time.perf_counter() - t0
-        teacher.name = "teacher"
-        teacher.cache_dir = Path(cache_dir) if cache_dir else None
-
-        # 2. Transfer set, labelled by the teacher -------------------------------------
-        t0 = time.perf_counter()
-        transfer = build_transfer_set(corpus.train, getattr(corpus, "unlabelled", None), distill_config, extra_texts)
-        need_hidden = distill_config.feature_align > 0
-        transfer_hash = transfer.content_hash()
-        saved = writer.read_json("transfer_set.json", {}) or {}
-        reuse = (writer.exists("teacher_logits.npy") and saved.get("hash") == transfer_hash
-                 and (not need_hidden or writer.exists("teacher_hidden.npy")))
-        if reuse:
-            transfer_logits = np.load(writer.path / "teacher_logits.npy", allow_pickle=False)
-            transfer_hidden = np.load(writer.path / "teacher_hidden.npy", allow_pickle=False) if need_hidden else None
-        else:
-            if need_hidden:
-                transfer_logits, transfer_hidden = teacher.predict_logits(transfer.texts, return_pooled=True,
-                                                                          progress=progress)
-                writer.write_array("teacher_hidden.npy", transfer_hidden)
-            else:
-                transfer_logits, transfer_hidden = teacher.predict_logits(transfer.texts, progress=progress), None
-            writer.write_array("teacher_logits.npy", transfer_logits)
-            writer.write_jsonl("data/transfer.jsonl", [{"text": t, "label": int(l) if l >= 0 else None}
-                                                       for t, l in zip(transfer.texts, transfer.labels)])
-            writer.write_json("transfer_set.json", {"hash": transfer_hash, "size": len(transfer)})
-            timings["transfer_label_s"] = time.perf_counter() - t0
-        test_logits = teacher.predict_logits(corpus.test.texts, progress=progress)
-        writer.write_array("teacher_test_logits.npy", test_logits)
-
-        teacher_attributions = None
-        if distill_config.attr_match > 0:
-            if writer.exists("teacher_attributions.json"):
-                cached = writer.read_json("teacher_attributions.json")
-            else:
-                from .attribution import explain
-
-                chosen = transfer.texts[:ATTR_MATCH_TEXTS]
-                emit(progress, stage="teacher_attributions", done=0, total=len(chosen))
-                cached = [e.scores.tolist() for e in explain(teacher, chosen, n_steps=16)]
-                writer.write_json("teacher_attributions.json", cached)
-            teacher_attributions = [np.asarray(a) for a in cached] + [None] * (len(transfer) - len(cached))
-
-        # 3. Students and their label-trained twins ----------------------------------
-        t0 = time.perf_counter()
-        students, dirs, histories = {}, {}, writer.read_json("student_histories.json", {}) or {}
-        gold = transfer.labels >= 0
-        for cfg in student_configs:
-            plans = [(cfg.name, True)]
-            if distill_config.train_label_baseline and corpus.train.has_labels:
-                plans.append((cfg.name + LABEL_TWIN_SUFFIX, False))
-            for student_name, distilled in plans:
-                folder = writer.path / "students" / student_name
-                if (folder / "model.safetensors").is_file():
-                    students[student_name] = load_student(folder)
-                else:
-                    student_cfg = StudentConfig.from_dict({**cfg.to_dict(), "name": student_name})
-                    student = _make_student(student_cfg)
-                    emit(progress, stage="student_fit", student=student_name, distilled=distilled)
-                    if distilled:
-                        result = distill(teacher, student, transfer, distill_config, teacher_logits=transfer_logits,
-                                         teacher_hidden=transfer_hidden, teacher_attributions=teacher_attributions,
-                                         progress=progress, device=device)
-                    else:
-                        s0 = time.perf_counter()
-                        student = _fit_label_twin(student_cfg, [t for t, g in zip(transfer.texts, gold) if g],
-                                                  transfer.labels[gold], list(teacher.label_names), corpus.dev,
-                                                  progress, device)
-                        result = DistillResult(student, getattr(student, "history_", []),
-                                               time.perf_counter() - s0, False)
-                    student.save(folder)
-                    histories[student_name] = {"history": result.history, "seconds": result.seconds,
-                                               "distilled": distilled}
-                    writer.write_json("student_histories.json", histories)
-                    students[student_name] = student
-                dirs[student_name] = folder
-        timings["students_fit_s"] = timings.get("students_fit_s", 0.0) + (time.perf_counter() - t0)
-
-        # 4. Evaluation ------------------------------------------------------------------
-        t0 = time.perf_counter()
-        metrics = evaluate_run(teacher, students, corpus.test, teacher_test_logits=test_logits,
-                               student_dirs=dirs, teacher_dir=writer.path / "teacher", progress=progress)
-        if corpus.dev is not None and corpus.dev.has_labels and getattr(teacher, "best_dev_accuracy_", None):
-            metrics["models"]["teacher"]["dev_accuracy"] = teacher.best_dev_accuracy_
-        metrics["transfer_set"] = {"texts": len(transfer), "gold_labelled": int(gold.sum()),
-                                   "augmented_or_unlabelled": int((~gold).sum())}
-        metrics["training"] = {n: {"seconds": h["seconds"], "distilled": h["distilled"]} for n, h in histories.items()}
-        if explain_sample:
-            from .explain_metrics import evaluate_explanations, summary_table
-
-            sample = list(corpus.test.texts[:explain_sample])
-            frame = evaluate_explanations(teacher, {n: s for n, s in students.items()}, sample,
-                                          methods=tuple(explain_methods), progress=progress)
-            metrics["explanations"] = {"sample_size": len(sample), "methods": list(explain_methods),
-                                       "summary": summary_table(frame).to_dict(orient="records")}
-            writer.write_jsonl("explanation_metrics.jsonl", frame.to_dict(orient="records"))
-        timings["evaluate_s"] = time.perf_counter() - t0
-        timings["total_s"] = timings.get("total_s", 0.0) + (time.perf_counter() - started)
-        metrics["timings"] = timings
-        writer.write_json("timings.json", timings)
-        writer.write_json("metrics.json", metrics)
-        for split in ("dev", "test"):
-            if getattr(corpus, split, None) is not None:
-                _write_split(writer, split, getattr(corpus, split))
-
-        manifest = {
-            "label_names": list(teacher.label_names),
-            "teacher": {"name": teacher.name, "source": teacher_source, "fingerprint": teacher.fingerprint(),
-                        "config": teacher_config.to_dict(), "parameters": teacher.n_parameters()},
-            "students": {n: {"kind": s.config.kind, "distilled": not n.endswith(LABEL_TWIN_SUFFIX),
-                             "config": s.config.to_dict()} for n, s in students.items()},
-            "distill": distill_config.to_dict(),
-            "datasets": {split: {"size": len(getattr(corpus, split)), "hash": getattr(corpus, split).content_hash()}
-                         for split in ("train", "dev", "test") if getattr(corpus, split, None) is not None},
-            "transfer_set": {"size": len(transfer), "hash": transfer.content_hash()},
-            "device": device,
-        }
-        path = writer.commit(manifest)
-        emit(progress, stage="done", path=str(path))
-        return path
+        for name, stage in zip(PIPELINE_STAGES, PIPELINE):
+            stage_started = time.perf_counter()
+            stage(writer, spec, state)
+            if name not in state.finished:
+                state.finished[name] = time.perf_counter() - stage_started
+                writer.write_json(STAGES_FILE, state.finished)
+        state.timings["total_s"] = state.timings.get("total_s", 0.0) + (time.perf_counter() - started)
+        path = _publish(writer, spec, state, corpus_given)
     except BaseException:
-        writer.write_json("timings.json", timings)
+        writer.write_json("timings.json", state.timings)
         writer.release()
         raise
+    emit(progress, stage="done", path=str(path))
+    return path
+
+
+def _publish(writer, spec: RunSpec, state: BuildState, corpus_given: bool) -> Path:
+    """Write the last files and the manifest (each model's kind, role, twin), and make the run visible."""
+    corpus, teacher, transfer = state.corpus, state.teacher, state.transfer
+    state.metrics["timings"] = state.timings
+    writer.write_json("timings.json", state.timings)
+    writer.write_json("metrics.json", state.metrics)
+    for split in ("dev", "test"):
+        if getattr(corpus, split, None) is not None:
+            _write_split(writer, split, getattr(corpus, split))
+    manifest = RunManifest(
+        run_id=spec.name, label_names=list(teacher.label_names),
+        teacher={"name": teacher.name, "source": spec.teacher_source, "fingerprint": teacher.fingerprint(),
+                 "config": spec.teacher.to_dict(), "parameters": teacher.n_parameters()},
+        students=dict(state.entries), distill=spec.distill.to_dict(),
+        datasets={split: {"size": len(getattr(corpus, split)), "hash": getattr(corpus, split).content_hash()}
+                  for split in ("train", "dev", "test") if getattr(corpus, split, None) is not None},
+        transfer_set={"size": len(transfer), "hash": transfer.content_hash()}, device=state.device,
+        spec=spec.to_dict(), extra={"corpus_given": corpus_given},
+    ).to_dict()
+    # The run store adds these when it commits.
+    for key in ("run_id", "created_at", "files", "package_versions", "format_version"):
+        manifest.pop(key, None)
+    return writer.commit(manifest)

@@ -20,7 +20,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .config import RUN_NAME_PATTERN
+from .records import RunManifest
 from .utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, sha256_file
 
 __all__ = [
@@ -39,7 +40,6 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 DEFAULT_RUNS_DIR = Path(os.environ.get("KDLENS_RUNS_DIR", "runs"))
 PARTIAL_SUFFIX = ".partial"
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Files that could execute code when loaded are refused outright.
 _PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npz"}
 _PACKAGES = ("kd-lens", "torch", "transformers", "tokenizers", "safetensors", "captum", "numpy", "pandas",
@@ -62,7 +62,7 @@ def package_versions() -> dict[str, str]:
 
 def resolve_run_path(name: str, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
     """The folder of run ``name`` inside ``runs_dir``; names that could escape it are refused."""
-    if not isinstance(name, str) or not _RUN_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not RUN_NAME_PATTERN.match(name) or ".." in name:
         raise RunError(
             f"Run name {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit."
@@ -101,10 +101,6 @@ class RunWriter:
         except ImportError:  # pragma: no cover - platforms without fcntl build without the lock
             pass
         self.path.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def resuming(self) -> bool:
-        return any(self.path.iterdir())
 
     def file(self, relative: str) -> Path:
         target = (self.path / relative).resolve()
@@ -173,7 +169,11 @@ class RunWriter:
 
 @dataclass
 class Run:
-    """A finished run read back from disk (models are loaded on first use)."""
+    """A finished run read back from disk (models are loaded on first use).
+
+    ``manifest`` is manifest.json as written (its hashes are checked against it); :attr:`info` is
+    the same as a typed :class:`~kdcore.records.RunManifest`, with each student's role and twin.
+    """
 
     path: Path
     manifest: dict
@@ -190,11 +190,21 @@ class Run:
         return list(self.manifest.get("label_names", []))
 
     @property
+    def info(self) -> RunManifest:
+        """The manifest as a RunManifest (roles and twins derived once there for runs that predate them)."""
+        return RunManifest.from_dict(self.manifest)
+
+    @property
     def student_names(self) -> list[str]:
         return list(self.manifest.get("students", {}))
 
+    def twins(self) -> dict[str, str]:
+        """{distilled student: its label-trained twin}, from the manifest."""
+        return self.info.twins()
+
     @property
     def teacher(self):
+        """The teacher (loaded from the run's ``teacher/`` folder on first use)."""
         if self._teacher is None:
             from .config import TeacherConfig
             from .teacher import Teacher
@@ -207,6 +217,7 @@ class Run:
         return self._teacher
 
     def student(self, name: str):
+        """The student ``name`` (loaded on first use); RunError names the students when there is none."""
         if name not in self._students:
             if name not in self.manifest.get("students", {}):
                 raise RunError(f"Run {self.name!r} has no student {name!r}; it has {', '.join(self.student_names)}.")

@@ -82,17 +82,22 @@ def make_toy_corpus():
                            unlabelled=unlabelled)
 
 
+def tiny_spec(name, model_dir, students, **distill_options):
+    """A RunSpec over the tiny teacher in ``model_dir`` (used as loaded), no logits cache, one thread."""
+    from kdcore.config import DistillConfig, RunSpec, TeacherConfig
+
+    return RunSpec(name, teacher_source=str(model_dir), teacher_is_encoder=False,
+                   teacher=TeacherConfig(epochs=0, max_length=32, stride=8), students=students,
+                   distill=DistillConfig(**{"augment_copies": 1, **distill_options}), cache_dir=None, threads=1)
+
+
 @pytest.fixture(scope="session")
 def tiny_run_dir(tmp_path_factory, tiny_model_dir):
     """A finished run: tiny random BERT teacher, linear + MLP students and their label twins."""
-    from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
+    from kdcore.config import StudentConfig
     from kdcore.distill import build_run
 
     runs = tmp_path_factory.mktemp("runs")
     students = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=20),
                 StudentConfig(kind="mlp", name="mlp", min_count=1, epochs=20, hidden_size=8))
-    return build_run(
-        "tiny", runs_dir=runs, corpus=make_toy_corpus(), teacher_source=str(tiny_model_dir),
-        teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
-        student_configs=students, distill_config=DistillConfig(augment_copies=1), cache_dir=None, threads=1,
-    )
+    return build_run(tiny_spec("tiny", tiny_model_dir, students), runs_dir=runs, corpus=make_toy_corpus())

@@ -310,7 +310,7 @@ def _start_distill(at: AppTest, name: str, teacher: str) -> AppTest:
     at.text_input(key="distill_teacher_dir").set_value(teacher)
     at.file_uploader(key="distill_upload").upload("small.csv", SMALL_CSV, "text/csv")
     at.number_input(key="distill_augment").set_value(0)
-    at.number_input(key="distill_epochs").set_value(2)
+    at.number_input(key="distill_student_steps").set_value(2)
     at.button(key="distill_start").click()
     return at.run()
 
@@ -325,6 +325,11 @@ def test_distill_view_builds_a_run_in_the_background(tiny_run_dir, tmp_path, mon
     bad = _start_distill(view("distill").run(), "broken", str(tmp_path / "no-teacher-here"))
     assert any("Started" in m.value for m in bad.success), [e.value for e in bad.error]
     assert len(list((runs / ".uploads").glob("*.csv"))) == 1  # the upload, saved once for the jobs
+    from kdcore.config import RunSpec, student_training_length
+
+    spec = RunSpec.from_json((runs / ".specs" / "fresh.json").read_text(encoding="utf-8"))  # what the job builds
+    assert spec.name == "fresh" and spec.data.path.endswith(".csv") and spec.distill.augment_copies == 0
+    assert all(getattr(s, student_training_length()[0]) == 2 for s in spec.students)
 
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -386,14 +391,14 @@ def test_progress_events_and_fraction(tmp_path):
     assert jobs.job_status(job) == ("error", "no teacher at /x")
 
 
-def test_distill_arguments():
-    from dashboard.views.distill import build_arguments
+def test_distill_spec():
+    from dashboard.views.distill import build_spec
 
-    args = build_arguments("r1", "/t", True, Path("/d.csv"), "review", None, ["linear"], "kd_mse", 2.0, 0.5, 1, 3,
-                           0.0)
-    assert args[:3] == ["distill", "--name", "r1"]
-    assert "--encoder" in args and args[args.index("--data") + 1] == "/d.csv"
-    assert args[args.index("--loss") + 1] == "kd_mse" and "--label-column" not in args
+    spec = build_spec("r1", "/t", True, Path("/d.csv"), "review", None, ["linear"], "kd_mse", 2.0, 0.5, 1, 3, 0.0)
+    assert spec.name == "r1" and spec.teacher_source == "/t" and spec.teacher_is_encoder
+    assert spec.data.path == "/d.csv" and spec.data.text_column == "review" and spec.data.label_column is None
+    assert spec.distill.loss == "kd_mse" and spec.distill.alpha == 0.5 and spec.teacher.epochs == 0.0
+    assert [s.kind for s in spec.students] == ["linear"]
 
 
 # ----------------------------------------------------------------------------- components

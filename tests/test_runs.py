@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import make_toy_corpus
-from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
+from conftest import make_toy_corpus, tiny_spec
+from kdcore.config import StudentConfig
 from kdcore.distill import build_run
 from kdcore.runs import RunError, RunWriter, list_runs, load_run, resolve_run_path, update_run_metrics
 
@@ -16,10 +16,8 @@ STUDENTS = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=5),)
 
 
 def _build(name, runs_dir, model_dir, progress=None):
-    return build_run(name, runs_dir=runs_dir, corpus=make_toy_corpus(), teacher_source=str(model_dir),
-                     teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
-                     student_configs=STUDENTS, distill_config=DistillConfig(augment_copies=1), cache_dir=None,
-                     threads=1, progress=progress)
+    return build_run(tiny_spec(name, model_dir, STUDENTS), runs_dir=runs_dir, corpus=make_toy_corpus(),
+                     progress=progress)
 
 
 def test_finished_run_loads_with_everything_in_it(tiny_run_dir):
@@ -129,18 +127,13 @@ def test_split_with_unicode_line_separators_round_trips(tmp_path, tiny_model_dir
     odd = "good film\u2028with a line separator\x85 and more"
     test = TextDataset(list(corpus.test.texts) + [odd], np.append(corpus.test.labels, 1), ["neg", "pos"])
     corpus = SimpleNamespace(train=corpus.train, dev=corpus.dev, test=test, unlabelled=corpus.unlabelled)
-    path = build_run("odd", runs_dir=tmp_path, corpus=corpus, teacher_source=str(tiny_model_dir),
-                     teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
-                     student_configs=STUDENTS, distill_config=DistillConfig(augment_copies=1), cache_dir=None,
-                     threads=1)
+    path = build_run(tiny_spec("odd", tiny_model_dir, STUDENTS), runs_dir=tmp_path, corpus=corpus)
     assert load_run(path).split("test").texts[-1] == odd
 
 
 def test_attr_match_run_computes_and_stores_teacher_attributions(tmp_path, tiny_model_dir):
-    path = build_run("attr", runs_dir=tmp_path, corpus=make_toy_corpus(), teacher_source=str(tiny_model_dir),
-                     teacher_is_encoder=False, teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8),
-                     student_configs=STUDENTS, distill_config=DistillConfig(augment_copies=1, attr_match=1.0),
-                     cache_dir=None, threads=1)
+    path = build_run(tiny_spec("attr", tiny_model_dir, STUDENTS, attr_match=1.0), runs_dir=tmp_path,
+                     corpus=make_toy_corpus())
     run = load_run(path)
     assert "teacher_attributions.json" in run.manifest["files"]
     stored = json.loads((path / "teacher_attributions.json").read_text())

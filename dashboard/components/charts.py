@@ -37,14 +37,15 @@ def size_speed_scatter(card: pd.DataFrame) -> go.Figure:
     """Size on disk against CPU throughput, both log-scale with ticks at powers of ten.
 
     One legend entry per model (names on hover, not as point labels, which collide when models
-    are alike): colour by role, shape by architecture (a student and its ``-labels`` twin share
-    one), label-trained students drawn open so that a twin on top of its student leaves it visible.
+    are alike): colour by role, shape by architecture (a student and its label-trained twin, the
+    card's ``twin of`` column, share one), label-trained students drawn open so that a twin on top
+    of its student leaves it visible.
     """
     fig = go.Figure()
     families: dict[str, str] = {}
-    for row in card.itertuples(index=False):
-        name, role = str(getattr(row, "model")), getattr(row, "role", None)
-        family = name[: -len("-labels")] if name.endswith("-labels") else name
+    for row in card.to_dict("records"):
+        name, role = str(row["model"]), row.get("role")
+        family = row.get("twin of") or name
         if role == "teacher":
             symbol = "star"
         else:

@@ -20,9 +20,6 @@ __all__ = ["ExplainSettings", "method_controls", "explain_panel"]
 
 AUTO_TARGET = "the teacher's prediction"
 _STEP_CHOICES = (8, 16, 32, 50, 64, 128, "auto")
-# Fewer IG steps than kdcore's default: on a CPU the teacher's IG dominates the page's latency
-# and grows linearly with the steps; the convergence check still flags a text that needs more.
-DASHBOARD_IG_STEPS = 32
 
 
 class ExplainSettings(NamedTuple):
@@ -47,9 +44,9 @@ def method_controls(label_names: list[str], prefix: str) -> ExplainSettings:
     options: dict[str, Any] = {}
     if method == "integrated_gradients":
         options["n_steps"] = cols[2].select_slider(
-            "n_steps", _STEP_CHOICES, value=DASHBOARD_IG_STEPS, key=f"{prefix}_n_steps",
+            "n_steps", _STEP_CHOICES, value=state.DASHBOARD_IG_STEPS, key=f"{prefix}_n_steps",
             help=f"Integration steps (kdcore's default is {DEFAULT_OPTIONS.get('n_steps')}). "
-                 f"{DASHBOARD_IG_STEPS} keeps the page interactive on a CPU and converges on typical reviews; when "
+                 f"{state.DASHBOARD_IG_STEPS} keeps the page interactive on a CPU and converges on typical reviews; when "
                  "it does not, a note under the highlights says so. 'auto' takes the fewest steps within tolerance.")
     elif method in ("lime", "shapley_sampling"):
         default = 200 if method == "lime" else 25
@@ -106,9 +103,6 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
         st.dataframe(table, hide_index=False, width="stretch")
 
     agree = state.agreement_frame(key, text, method, target, options, names)
-    if agree is None:
-        st.caption("Agreement and deletion curves need kdcore.explain_metrics, which is not installed.")
-        return explanations
     left, right = st.columns([1, 1])
     with left:
         st.markdown("**Agreement with the teacher** (same method, same words)")

@@ -1,7 +1,8 @@
 """Distill: start a new run in the background and follow it live.
 
-The run is built by ``python -m kdcore distill ... --progress-file F``, started detached
-(it survives this page being closed); this view follows its progress file. A failed
+The form's choices become a kdcore RunSpec, written as JSON under the runs folder; the run is
+built by ``python -m kdcore distill --spec FILE --progress-file F``, started detached (it
+survives this page being closed); this view follows its progress file. A failed
 build shows its reason and leaves every existing run as it was (kdcore builds a run in a
 ``.partial`` folder and publishes it only when complete).
 """
@@ -14,11 +15,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from kdcore.config import DataSource, DistillConfig, RunSpec, TeacherConfig, default_students, student_training_length
+
 from dashboard import jobs, state
 from dashboard.components import charts, upload
 from dashboard.components.sidebar import choose_run
 
-__all__ = ["render", "build_arguments"]
+__all__ = ["render", "build_spec"]
 
 UPLOADS = ".uploads"
 _TEACHER_CHOICES = ("The current run's teacher", "A local folder", "A Hugging Face hub id")
@@ -37,31 +40,21 @@ def _save_upload(data: bytes, filename: str) -> Path:
     return target.resolve()
 
 
-def build_arguments(name: str, teacher: str, encoder: bool, data: Path | None, text_column: str | None,
-                    label_column: str | None, students: list[str], loss: str, temperature: float, alpha: float,
-                    augment_copies: int, student_epochs: int, teacher_epochs: float) -> list[str]:
-    """Arguments of ``python -m kdcore`` for one distillation (the runs folder and progress file are added
-    by :func:`dashboard.jobs.start_job`)."""
-    args = ["distill", "--name", name, "--teacher", teacher, "--students", ",".join(students), "--loss", loss,
-            "--temperature", f"{temperature:g}", "--alpha", f"{alpha:g}", "--augment-copies", str(int(augment_copies)),
-            "--student-epochs", str(int(student_epochs)), "--teacher-epochs", f"{teacher_epochs:g}"]
-    if encoder:
-        args.append("--encoder")
-    if data is not None:
-        args += ["--data", str(data)]
-        if text_column:
-            args += ["--text-column", text_column]
-        if label_column:
-            args += ["--label-column", label_column]
-    return args
+def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_column: str | None,
+               label_column: str | None, students: list[str], loss: str, temperature: float, alpha: float,
+               augment_copies: int, student_steps: int, teacher_epochs: float) -> RunSpec:
+    """The RunSpec of the form's choices: the same spec ``python -m kdcore distill`` builds from the same
+    options (its ``--student-steps`` is ``student_steps``). ValueError says what to fix."""
+    return RunSpec(
+        name, teacher_source=teacher, teacher_is_encoder=encoder, teacher=TeacherConfig(epochs=teacher_epochs),
+        students=default_students(students, int(student_steps)),
+        distill=DistillConfig(loss=loss, temperature=temperature, alpha=alpha, augment_copies=int(augment_copies)),
+        data=DataSource(path=str(data) if data is not None else None, text_column=text_column,
+                        label_column=label_column))
 
 
-def _form(current: state.RunKey | None) -> None:
-    runs_dir = state.runs_dir()
-    st.subheader("New run")
-    name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
-                         help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
-
+def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool]:
+    """(teacher source, whether it is a bare encoder) from the form."""
     teacher_choices = list(_TEACHER_CHOICES if current is not None else _TEACHER_CHOICES[1:])
     teacher_kind = st.radio("Teacher", teacher_choices, horizontal=True, key="distill_teacher_kind")
     encoder = False
@@ -78,7 +71,11 @@ def _form(current: state.RunKey | None) -> None:
     if teacher_kind != _TEACHER_CHOICES[0]:
         encoder = st.checkbox("It is a bare encoder: add a classification head and fine-tune it",
                               key="distill_encoder")
+    return teacher, encoder
 
+
+def _data_choice() -> tuple:
+    """(data choice, uploaded bytes, file name, text column, label column) from the form."""
     data_kind = st.radio("Data", _DATA_CHOICES, horizontal=True, key="distill_data_kind")
     data_bytes, filename, text_column, label_column = None, None, None, None
     if data_kind == _DATA_CHOICES[1]:
@@ -93,6 +90,17 @@ def _form(current: state.RunKey | None) -> None:
                 label_choice = right.selectbox("Label column", [upload.DETECT, *columns], key="distill_label_column")
                 text_column = None if text_choice == upload.DETECT else text_choice
                 label_column = None if label_choice == upload.DETECT else label_choice
+    return data_kind, data_bytes, filename, text_column, label_column
+
+
+def _form(current: state.RunKey | None) -> None:
+    runs_dir = state.runs_dir()
+    st.subheader("New run")
+    name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
+                         help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
+
+    teacher, encoder = _teacher_choice(current)
+    data_kind, data_bytes, filename, text_column, label_column = _data_choice()
 
     st.markdown("**Students and loss**")
     cols = st.columns(3)
@@ -105,8 +113,10 @@ def _form(current: state.RunKey | None) -> None:
     cols = st.columns(4)
     alpha = cols[0].slider("alpha (gold-label weight)", 0.0, 1.0, 0.0, 0.05, key="distill_alpha")
     augment = cols[1].number_input("Augmented copies", 0, 10, 2, key="distill_augment")
-    epochs = cols[2].number_input("Student epochs", 1, 100, 8, key="distill_epochs",
-                                  help="Adam epochs of the MLP; the linear student trains with L-BFGS until it converges.")
+    length_field, length_default = student_training_length()
+    steps = cols[2].number_input("MLP training steps", 1, 1_000_000, int(length_default), key="distill_student_steps",
+                                 help=f"How long the MLP trains with Adam (StudentConfig.{length_field}); the linear "
+                                      "student trains with L-BFGS until it converges.")
     teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0, 10.0, 0.0, 0.5,
                                           key="distill_teacher_epochs",
                                           help="0 uses the teacher as loaded (it must already be a classifier).")
@@ -140,10 +150,14 @@ def _form(current: state.RunKey | None) -> None:
             st.error(str(err))
             return
         data_path = _save_upload(data_bytes, filename)
-    arguments = build_arguments(name.strip(), teacher, encoder, data_path, text_column, label_column, students, loss,
-                                temperature, alpha, augment, epochs, teacher_epochs)
     try:
-        job = jobs.start_job(runs_dir, "distill", name.strip(), arguments)
+        spec = build_spec(name.strip(), teacher, encoder, data_path, text_column, label_column, students, loss,
+                          temperature, alpha, augment, steps, teacher_epochs)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    try:
+        job = jobs.start_run_job(runs_dir, spec)
     except (jobs.JobError, RunError, OSError) as err:
         st.error(str(err))
         return

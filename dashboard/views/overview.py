@@ -78,12 +78,12 @@ def _explanation_tables(summary: pd.DataFrame) -> None:
                                                           for c in summary.columns if c.endswith(("_mean", "_std"))})
 
 
-def _twins(card: pd.DataFrame) -> pd.DataFrame:
-    """Distilled students beside their label-trained twins."""
+def _twins(card: pd.DataFrame, twins: dict[str, str]) -> pd.DataFrame:
+    """Distilled students beside their label-trained twins (``twins``: the manifest's {student: twin})."""
     rows = []
     by_name = card.set_index("model")
     for name in card["model"]:
-        twin = f"{name}-labels"
+        twin = twins.get(name)
         if twin in by_name.index:
             row = {"student": name}
             for column in ("accuracy", "macro_f1", "fidelity"):
@@ -116,7 +116,7 @@ def render() -> None:
         return
 
     models = metrics.get("models", {})
-    distilled = [n for n, e in models.items() if e.get("role") == "distilled student"]
+    distilled = [n for n, entry in run.info.students.items() if entry.distilled and n in models]
     if distilled:
         best = max(distilled, key=lambda n: models[n].get("fidelity") or 0)
         entry, teacher_entry = models[best], models.get("teacher", {})
@@ -136,7 +136,7 @@ def render() -> None:
     config = {c: st.column_config.NumberColumn(c, format=f, help=TEACHER_NOTE if c in agreement_titles else None)
               for c, f in formats.items() if c in card.columns}
     st.dataframe(card, hide_index=True, column_config=config, width="stretch", placeholder=NO_VALUE)
-    twins = _twins(card)
+    twins = _twins(card, run.twins())
     if not twins.empty:
         st.markdown("**Distilled vs label-trained** (same architecture; the twin learns from gold labels only)")
         st.dataframe(twins, hide_index=True, width="stretch",

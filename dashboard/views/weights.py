@@ -90,9 +90,6 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
     state.full_run(key)
     with st.spinner(f"Explaining {min(n_texts, len(texts))} texts with the teacher…"):
         result = state.weights_vs_attribution(key, student, n_texts, method, label)
-    if result is None:
-        st.caption("Needs kdcore.explain_metrics, which is not installed.")
-        return
     frame, rho = result
     if frame.empty:
         st.info("No word is both a student feature and in the explained texts.")
@@ -132,9 +129,9 @@ def render() -> None:
         return
     run = state.meta(key)
     st.title("What the students learned")
-    students = run.manifest.get("students", {})
-    linear = [n for n, info in students.items() if info.get("kind") == "linear"]
-    mlps = [n for n, info in students.items() if info.get("kind") == "mlp"]
+    students = run.info.students
+    linear = [n for n, entry in students.items() if entry.kind == "linear"]
+    mlps = [n for n, entry in students.items() if entry.kind == "mlp"]
     if not linear and not mlps:
         st.info("This run has no linear or MLP student.")
         return
