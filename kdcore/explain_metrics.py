@@ -47,9 +47,10 @@ import numpy as np
 
 from .attribution import delete_words, explain, explain_many, model_proba
 from .explanation import Explanation
+from .metrics import DEFINITIONS as _TASK_DEFINITIONS
 
 __all__ = [
-    "DEFINITIONS", "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
+    "DEFINITIONS", "ALL_DEFINITIONS", "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
     "spearman", "kendall_tau", "top_k_overlap", "sign_agreement", "agreement",
     "comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency", "log_odds", "tau_loo",
     "faithfulness", "deletion_curve", "summarize", "evaluate_explanations", "summary_table",
@@ -82,6 +83,9 @@ DEFINITIONS = {
     "tau_loo": "Kendall's tau-b between the word scores and the drop in p(target) when each word alone is "
                "deleted (leave-one-out); higher = more faithful.",
 }
+
+# Every metric kd-lens shows, task metrics first: what the Overview and the report list.
+ALL_DEFINITIONS = {**_TASK_DEFINITIONS, **DEFINITIONS}
 
 HIGHER_IS_BETTER = {
     "spearman": True, "kendall": True, "top_k_overlap": True, "sign_agreement": True,

@@ -5,8 +5,8 @@ Task metrics are scikit-learn's (``sklearn.metrics``) with every class listed
 still has its row, and ``zero_division=0``: a precision, recall or F1 whose denominator
 is 0 is reported as 0.
 
-Explanation metrics (agreement, faithfulness) live in :mod:`kdcore.explain_metrics`;
-:data:`DEFINITIONS` here holds the definitions of both, task metrics first.
+Explanation metrics (agreement, faithfulness) live in :mod:`kdcore.explain_metrics`, whose
+``ALL_DEFINITIONS`` holds the definitions of both (this module's first).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Sequence
 import numpy as np
 
 __all__ = [
-    "DEFINITIONS", "TASK_DEFINITIONS", "accuracy", "macro_f1", "per_class_report", "confusion_matrix",
+    "DEFINITIONS", "accuracy", "macro_f1", "per_class_report", "confusion_matrix",
     "task_metrics", "fidelity", "compression", "metrics_table", "model_bytes", "texts_per_second", "softmax",
 ]
 
-TASK_DEFINITIONS = {
+DEFINITIONS = {
     "accuracy": "Share of texts whose predicted class equals the gold label.",
     "macro_f1": "Unweighted mean over classes of F1 = 2PR/(P+R), P and R the class's precision and recall.",
     "fidelity": "Label agreement: share of texts on which the student predicts the same class as the teacher.",
@@ -35,19 +35,6 @@ TASK_DEFINITIONS = {
     "texts_per_second": "Texts classified per second on the CPU, tokenizing or featurizing included.",
     "latency_ms": "Milliseconds per text on the CPU (1000 / texts_per_second).",
 }
-
-
-def __getattr__(name: str):
-    # DEFINITIONS merges in kdcore.explain_metrics' table on first use rather than at import:
-    # explain_metrics imports kdcore.attribution, which imports this module (for softmax), so a
-    # top-level import here would be a cycle.
-    if name == "DEFINITIONS":
-        from .explain_metrics import DEFINITIONS as explanation_definitions
-
-        merged = {**TASK_DEFINITIONS, **explanation_definitions}
-        globals()["DEFINITIONS"] = merged
-        return merged
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

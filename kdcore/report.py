@@ -78,9 +78,9 @@ def default_examples(run, count: int = DEFAULT_EXAMPLE_COUNT) -> list[str]:
 
 
 def _definitions() -> dict[str, str]:
-    from .metrics import DEFINITIONS
+    from .explain_metrics import ALL_DEFINITIONS
 
-    return dict(DEFINITIONS)
+    return dict(ALL_DEFINITIONS)
 
 
 def _explain_examples(run, examples: Sequence[str], method: str) -> tuple[list[dict], list[str]]:

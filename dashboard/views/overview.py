@@ -18,21 +18,18 @@ TEACHER_NOTE = "Blank (—) for the teacher: the students' explanations are comp
 
 
 def definitions_popover(label: str = "Definitions") -> None:
-    """Every metric's definition (kdcore.metrics.DEFINITIONS), one click away."""
-    from kdcore.metrics import DEFINITIONS
+    """Every metric's definition (kdcore.explain_metrics.ALL_DEFINITIONS), one click away."""
+    from kdcore.explain_metrics import ALL_DEFINITIONS
 
     with st.popover(label, icon=":material/menu_book:"):
-        for name, text in DEFINITIONS.items():
+        for name, text in ALL_DEFINITIONS.items():
             st.markdown(f"**{name}**: {text}")
 
 
 def _metric_groups() -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str]]:
     """kdcore's faithfulness and agreement metric names, and their definitions."""
-    try:
-        from kdcore.explain_metrics import AGREEMENT_METRICS, DEFINITIONS, FAITHFULNESS_METRICS
-    except ImportError:  # an older kdcore: group by name only
-        return (("comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency", "log_odds",
-                 "tau_loo"), ("spearman", "kendall", "top_k_overlap", "sign_agreement"), {})
+    from kdcore.explain_metrics import AGREEMENT_METRICS, DEFINITIONS, FAITHFULNESS_METRICS
+
     return tuple(FAITHFULNESS_METRICS), tuple(AGREEMENT_METRICS), dict(DEFINITIONS)
 
 
