@@ -58,8 +58,8 @@ def _tiny_run(folder: Path) -> Path:
     from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
     from kdcore.distill import build_run
 
-    students = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=20),
-                StudentConfig(kind="mlp", name="mlp", min_count=1, epochs=20, hidden_size=8))
+    students = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=20),
+                StudentConfig(kind="mlp", name="mlp", min_count=1, max_steps=20, hidden_size=8))
     return build_run("tiny", runs_dir=folder / "runs", corpus=make_toy_corpus(),
                      teacher_source=str(make_tiny_model_dir(folder / "tiny_bert")), teacher_is_encoder=False,
                      teacher_config=TeacherConfig(epochs=0, max_length=32, stride=8), student_configs=students,

@@ -423,7 +423,9 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
 # ---------------------------------------------------------------------------------- students
 
 def _explain_student_gradient(student, text: str, method: str, target, opts: dict) -> Explanation:
-    from captum.attr import InputXGradient, IntegratedGradients
+    from captum.attr import IntegratedGradients
+
+    from .students import FeatureBatch, feature_gradient_x_input
 
     words, feature_ids, values, word_index = student.featurizer_.occurrences(text)
     module = student.module_
@@ -458,7 +460,8 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
             attributions, delta_value = _run_ig(IntegratedGradients(forward), inputs, torch.zeros_like(inputs),
                                                 target, None, gap, opts, warnings)
         else:
-            attributions = InputXGradient(forward).attribute(inputs.clone().requires_grad_(), target=target)
+            batch = FeatureBatch(feature_ids, torch.zeros(1, dtype=torch.long, device=device), values)
+            attributions = feature_gradient_x_input(module, batch, target)[None]
     feature_scores = attributions.detach()[0].double().cpu().numpy()
     scores = np.zeros(len(words), dtype=np.float64)
     for score, positions in zip(feature_scores, word_index):

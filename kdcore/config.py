@@ -77,7 +77,12 @@ class StudentConfig(_Config):
     weighting: str = field(default="log", metadata={"help": "count, log or tfidf feature values."})
     hidden_size: int = 64
     dropout: float = 0.1
-    epochs: int = 8
+    max_steps: int = field(default=5832, metadata={"help": "Adam only: optimiser steps (batches), whatever the data size. "
+                                                  "5832 = 8 passes over the 46,649-text demo transfer set at batch_size 64."})
+    tol: float = field(default=1e-4, metadata={"help": "Adam only: a pass over the data whose training loss is not tol below "
+                                               "the best so far counts towards n_iter_no_change."})
+    n_iter_no_change: int = field(default=10, metadata={"help": "Adam only: stop after this many passes without improvement "
+                                                        "by tol (0 = always train max_steps)."})
     batch_size: int = 64
     learning_rate: float = field(default=0.003, metadata={"help": "Adam step size (0.003 measured best on the default corpus)."})
     weight_decay: float = 0.0
@@ -98,14 +103,27 @@ class StudentConfig(_Config):
             raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
         if self.ngram_max not in (1, 2):
             raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")
-        for name in ("min_count", "max_features", "hidden_size", "epochs", "batch_size", "learning_rate", "max_iter"):
+        for name in ("min_count", "max_features", "hidden_size", "max_steps", "batch_size", "learning_rate", "max_iter"):
             _check_positive(name, getattr(self, name))
-        for name in ("weight_decay", "l1", "top_k", "l2"):
+        for name in ("weight_decay", "l1", "top_k", "l2", "tol", "n_iter_no_change"):
             _check_positive(name, getattr(self, name), allow_zero=True)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         if not self.name:
             self.name = self.kind
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudentConfig":
+        """Build from :meth:`to_dict` output. The ``epochs`` of configs written before
+        ``max_steps`` existed is dropped (with a DeprecationWarning): an epoch count has no
+        fixed number of steps, and a saved student's weights do not depend on it any more."""
+        if "epochs" in data:
+            import warnings
+
+            warnings.warn("StudentConfig.epochs was replaced by max_steps (Adam optimiser steps); the saved "
+                          f"epochs={data['epochs']!r} is ignored.", DeprecationWarning, stacklevel=2)
+            data = {key: value for key, value in data.items() if key != "epochs"}
+        return super().from_dict(data)
 
 
 @dataclass

@@ -43,9 +43,9 @@ class DistillResult:
 
 
 def _make_student(config: StudentConfig):
-    from .students import LinearStudent, MLPStudent
+    from .students import make_student
 
-    return (LinearStudent if config.kind == "linear" else MLPStudent)(config)
+    return make_student(config)
 
 
 def distill(teacher, student, dataset, config: DistillConfig | None = None, teacher_logits: np.ndarray | None = None,

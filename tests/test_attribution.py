@@ -35,7 +35,7 @@ def _linear_student(ngram_max=1, seed=0):
     texts = ["good film", "bad film", "good fun film", "bad boring plot", "fun plot", "good good fun",
              "boring bad film", "a good plot"]
     labels = np.array([1, 0, 1, 0, 1, 1, 0, 1])
-    student = LinearStudent(ngram_max=ngram_max, weighting="count", min_count=1, epochs=1).fit(
+    student = LinearStudent(ngram_max=ngram_max, weighting="count", min_count=1, max_steps=1).fit(
         texts, labels=labels, label_names=["neg", "pos"])
     # Hand-set weights (random but fixed) so every feature matters.
     generator = torch.Generator().manual_seed(seed)
@@ -128,7 +128,7 @@ def test_mlp_student_ig_is_complete():
     from kdcore.students import MLPStudent
 
     texts = ["good film", "bad film", "good fun film", "bad boring plot", "fun plot", "boring bad"]
-    student = MLPStudent(weighting="count", min_count=1, epochs=3, hidden_size=8).fit(
+    student = MLPStudent(weighting="count", min_count=1, max_steps=3, hidden_size=8).fit(
         texts, labels=np.array([1, 0, 1, 0, 1, 0]), label_names=["neg", "pos"])
     expl = explain(student, "good fun plot", "integrated_gradients", target=1, n_steps=64)[0]
     empty_logit = student.predict_logits([""])[0][1]

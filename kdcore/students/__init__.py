@@ -1,0 +1,32 @@
+"""Readable students: a linear model and a small MLP over words and word pairs.
+
+Both students share one featurizer (:mod:`.featurize`): the words of
+:func:`kdcore.words.split_words` and adjacent word pairs, with a vocabulary built from the
+transfer set. A text becomes a *bag* of (feature id, value) pairs fed to
+``nn.EmbeddingBag(mode="sum", per_sample_weights=values)``, so the linear student is an exact
+sparse linear model ``logits = W . phi(x) + b`` on any device.
+
+Rooms: ``featurize`` (words -> bags), ``base`` (what every student shares: predict, gradient x
+input, save/load), ``linear`` and ``mlp`` (the models), ``train`` (the L-BFGS and Adam
+trainers), ``registry`` (the one kind -> class table).
+"""
+
+from .base import Student, feature_gradient_x_input
+from .featurize import FeatureBatch, Featurizer
+from .linear import LinearStudent
+from .mlp import MLPStudent
+from .registry import STUDENT_CLASSES, load_student, make_student
+from .train import ConvergenceWarning
+
+__all__ = [
+    "STUDENT_CLASSES",
+    "ConvergenceWarning",
+    "FeatureBatch",
+    "Featurizer",
+    "LinearStudent",
+    "MLPStudent",
+    "Student",
+    "feature_gradient_x_input",
+    "load_student",
+    "make_student",
+]
