@@ -3,13 +3,14 @@
 import json
 import math
 import random
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from kdcore.config import DistillConfig, StudentConfig
-from kdcore.students import Featurizer, LinearStudent, MLPStudent, load_student
+from kdcore.students import ConvergenceWarning, Featurizer, LinearStudent, MLPStudent, load_student
 from kdcore.students.tables import _AttrTable
 from kdcore.students.train import choose_solver
 from kdcore.students.train_adam import word_scores
@@ -444,3 +445,138 @@ def test_label_twin_keeps_the_solver_with_the_better_dev_accuracy():
     assert (twin.predict(dev_texts) == dev_labels).mean() == max(scores.values())
     # without a labelled dev split there is nothing to choose on: the configured solver
     assert _fit_label_twin(config, texts, labels, ["neg", "pos"], None, None, "cpu").config.solver == "auto"
+
+
+# -- L-BFGS convergence is decided by the gradient ---------------------------------------------
+
+
+def _curved_problem():
+    """A small kd_kl problem with very uneven feature values (3 words repeated ~12 times per
+    text, 27 rare ones), on which strong-Wolfe line searches need several evaluations an
+    iteration: torch's default max_eval used to end round one after 24 iterations, which
+    the old loop took for convergence with max |gradient| ~8e-3."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(30)]
+    texts = []
+    for _ in range(200):
+        words = []
+        for j, word in enumerate(vocab):
+            words += [word] * rng.poisson(0.3 * (1 + 40 * (j < 3)))
+        texts.append(" ".join(words) or "w0")
+    featurizer = Featurizer(ngram_max=1, min_count=1, weighting="log").fit(texts)
+    dense = _dense(featurizer, texts)
+    teacher = dense.float() @ torch.tensor(rng.normal(size=(featurizer.n_features, 3)), dtype=torch.float32) * 3.0
+    return texts, teacher.numpy()
+
+
+def _dense(featurizer, texts) -> torch.Tensor:
+    batch = featurizer.transform(texts)
+    lengths = torch.diff(batch.offsets, append=torch.tensor([batch.indices.numel()]))
+    rows = torch.repeat_interleave(torch.arange(len(texts)), lengths)
+    matrix = torch.zeros(len(texts), featurizer.n_features, dtype=torch.float64)
+    return matrix.index_put_((rows, batch.indices), batch.values.double(), accumulate=True)
+
+
+def _penalised_gradient_max(student, texts, teacher) -> float:
+    """max |gradient| of kd_kl(T=2) + l2 ||W||^2 / n at the fitted weights, in float64."""
+    from kdcore.losses import kd_kl
+
+    weight = torch.tensor(student.coef_, dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(student.bias_, dtype=torch.float64, requires_grad=True)
+    logits = _dense(student.featurizer_, texts) @ weight + bias
+    objective = kd_kl(logits, torch.tensor(teacher, dtype=torch.float64), 2.0)
+    objective = objective + student.config.l2 / len(texts) * weight.pow(2).sum()
+    objective.backward()
+    return max(float(weight.grad.abs().max()), float(bias.grad.abs().max()))
+
+
+def test_lbfgs_stops_only_where_the_gradient_is_small():
+    texts, teacher = _curved_problem()
+    events = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        student = LinearStudent(min_count=1, ngram_max=1, weighting="log", l2=1e-3).fit(
+            texts, teacher, progress=events.append)
+    last = student.history_[-1]
+    assert last["iterations"] < student.config.max_iter  # it stopped on its own ...
+    assert _penalised_gradient_max(student, texts, teacher) <= 1.5e-4  # ... at a stationary point
+    assert student.converged_ is True and last["converged"] is True and events[-1]["converged"] is True
+    assert last["grad_max"] <= 1e-4 and all(not h["converged"] for h in student.history_[:-1])
+
+
+def test_lbfgs_reports_an_unconverged_fit():
+    texts, teacher = _curved_problem()
+    events = []
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        student = LinearStudent(min_count=1, ngram_max=1, weighting="log", l2=1e-3, max_iter=3).fit(
+            texts, teacher, progress=events.append)
+    assert student.converged_ is False and student.history_[-1]["iterations"] == 3
+    assert student.history_[-1]["converged"] is False and events[-1]["converged"] is False
+    assert student.history_[-1]["grad_max"] > 1e-4
+
+
+# -- Adam trains a number of steps, not of epochs ----------------------------------------------
+
+
+SMALL_POSITIVE = ["great fun", "loved it", "great acting", "wonderful film", "loved the cast",
+                  "fun and great", "wonderful acting", "a great film", "loved this", "wonderful fun"]
+SMALL_NEGATIVE = ["awful plot", "hated it", "boring acting", "terrible film", "hated the cast",
+                  "boring and awful", "terrible acting", "an awful film", "hated this", "terrible plot"]
+
+
+def test_default_mlp_learns_a_twenty_text_file():
+    # 20 texts are one batch: 8 epochs were 8 Adam steps and left p at 0.50-0.57.
+    texts = SMALL_POSITIVE + SMALL_NEGATIVE
+    labels = np.array([1] * 10 + [0] * 10)
+    teacher = np.where(labels[:, None] == 1, [[-3.0, 3.0]], [[3.0, -3.0]])
+    for student in (MLPStudent().fit(texts, labels=labels), MLPStudent().fit(texts, teacher)):
+        proba = student.predict_proba(texts)
+        assert proba[np.arange(20), labels].min() > 0.8
+        assert student.history_[-1]["steps"] <= student.config.max_steps
+
+
+def test_adam_stops_on_a_loss_plateau_and_keeps_one_record_per_pass():
+    texts = SMALL_POSITIVE + SMALL_NEGATIVE
+    labels = np.array([1] * 10 + [0] * 10)
+    events = []
+    student = MLPStudent(hidden_size=8, batch_size=8, tol=1e-2, n_iter_no_change=3).fit(
+        texts, labels=labels, progress=events.append)
+    history = student.history_
+    assert student.converged_ is True and history[-1]["steps"] < student.config.max_steps
+    assert [h["steps"] for h in history] == [3 * (i + 1) for i in range(len(history))]  # 3 batches a pass
+    assert len(events) == len(history) and events[-1]["step"] == events[-1]["total"] == student.config.max_steps
+    capped = MLPStudent(hidden_size=8, batch_size=8, max_steps=7, n_iter_no_change=0).fit(texts, labels=labels)
+    assert [h["steps"] for h in capped.history_] == [3, 6, 7] and capped.converged_ is False
+
+
+def test_a_student_saved_with_epochs_still_loads(tmp_path):
+    student = MLPStudent(min_count=1, max_steps=3, hidden_size=4).fit(TOY_TEXTS, labels=TOY_LABELS)
+    folder = student.save(tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["config"]["max_steps"], meta["config"]["tol"], meta["config"]["n_iter_no_change"]
+    meta["config"]["epochs"] = 8  # as the code before max_steps wrote it
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.warns(DeprecationWarning, match="epochs"):
+        loaded = load_student(folder)
+    np.testing.assert_array_equal(loaded.predict_logits(TOY_TEXTS), student.predict_logits(TOY_TEXTS))
+    assert loaded.config.max_steps == StudentConfig().max_steps
+
+
+# -- attr_match from the zero-initialised linear student ----------------------------------------
+
+
+def test_attr_match_from_zero_weights_does_not_freeze_the_linear_student():
+    texts, labels = _synthetic(200)
+    teacher = np.stack([-3.0 * labels + 1.5, 3.0 * labels - 1.5], axis=1)
+    cues = {"good", "nice", "superb", "bad", "dull", "awful"}
+    attributions = [np.array([1.0 if w.text in cues else 0.0 for w in split_words(t)]) for t in texts]
+    errors, attr_loss = {}, None
+    for weight in (0.0, 1.0):
+        student = LinearStudent(min_count=1, solver="adam", learning_rate=0.05, batch_size=32, max_steps=300).fit(
+            texts, teacher, teacher_attributions=attributions, distill=DistillConfig(loss="kd_mse", attr_match=weight))
+        errors[weight] = np.abs(student.predict_logits(texts) - teacher).mean()
+        attr_loss = student.history_[-1]["parts"].get("attr_match", attr_loss)
+    # The first step's attr_match gradient (1e12 at zero scores) used to fill Adam's second
+    # moments so that the rows seen in that batch hardly moved afterwards: error 0.031 vs 0.019.
+    assert errors[1.0] <= 1.25 * errors[0.0], errors
+    assert attr_loss < 0.01

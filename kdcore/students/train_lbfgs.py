@@ -68,13 +68,10 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
 
     student.module_ = module
     history: list[dict] = []
-    rounds = max(1, math.ceil(config.max_iter / LBFGS_ROUND))
-    previous, converged = None, False
-    for round_index in range(rounds):
-        done = optimizer.state[weight].get("n_iter", 0) if weight in optimizer.state else 0
+    rounds = max(1, math.ceil(config.max_iter / LBFGS_ROUND))  # the progress bar's length
+    previous, converged, done = None, False, 0
+    while done < config.max_iter and not converged:
         budget = min(LBFGS_ROUND, config.max_iter - done)
-        if budget <= 0:
-            break
         optimizer.param_groups[0].update(max_iter=budget, max_eval=budget * LBFGS_EVALS_PER_ITER)
         module.train()
         optimizer.step(closure)
@@ -83,23 +80,25 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         loss = float(closure().detach())
         grad_max = max(float(weight.grad.abs().max()), float(bias.grad.abs().max()))
         module.eval()
+        stalled = optimizer.state[weight].get("n_iter", 0) == done  # no iteration was possible
+        done = optimizer.state[weight].get("n_iter", 0)
         converged = grad_max <= LBFGS_GRAD_TOL or (
             previous is not None and abs(previous - loss) <= LBFGS_REL_CHANGE * max(abs(previous), abs(loss), 1.0))
-        record = {"epoch": round_index + 1, "loss": loss, "parts": dict(last_parts),
-                  "iterations": optimizer.state[weight].get("n_iter", 0), "grad_max": grad_max,
-                  "converged": converged}
+        record = {"epoch": len(history) + 1, "loss": loss, "parts": dict(last_parts), "iterations": done,
+                  "grad_max": grad_max, "converged": converged}
         record.update(dev.metrics(student))
         history.append(record)
-        step = rounds if converged else round_index + 1  # a converged fit fills its progress bar
-        emit(progress, stage="student_fit", student=student.name, epoch=round_index + 1, step=step,
+        step = rounds if converged else min(len(history), rounds)  # a converged fit fills its progress bar
+        emit(progress, stage="student_fit", student=student.name, epoch=len(history), step=step,
              total=rounds, loss=loss, dev_accuracy=record.get("dev_accuracy"), converged=converged)
-        if converged:
+        if stalled:
             break
         previous = loss
     optimizer.zero_grad(set_to_none=True)
     if not converged:
         warnings.warn(ConvergenceWarning(
-            f"L-BFGS for student {student.name!r} reached max_iter={config.max_iter} before converging "
-            f"(max |gradient| {history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter or l2."),
+            f"L-BFGS for student {student.name!r} stopped after {done} of max_iter={config.max_iter} iterations "
+            f"before converging (max |gradient| {history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter "
+            "or l2."),
             stacklevel=4)
     return history, converged
