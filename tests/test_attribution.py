@@ -296,3 +296,24 @@ def test_teacher_without_token_type_ids(tiny_teacher):
     reference, gap = _wordpiece_reference(teacher, "good fun film", target=1)
     np.testing.assert_allclose(expl.scores, reference, atol=1e-4)
     assert abs(expl.scores.sum() - gap) <= abs(expl.convergence_delta) + 1e-4
+
+
+def test_lime_surrogate_is_sklearn_ridge_with_the_kernel_weights():
+    # LIME (the lime package, Captum's SkLearnRidge) fits Ridge(alpha=1) with
+    # sample_weight = kernel weights: sum_i w_i (y_i - x_i b - c)^2 + alpha ||b||^2.
+    from sklearn.linear_model import Ridge
+
+    from kdcore.attribution import _WeightedRidge
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 5)) > 0.5).astype(np.float64)
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + rng.normal(0.0, 0.3, 60)
+    w = np.exp(-rng.random(60))  # kernel weights in (0, 1], as LIME's exponential kernel gives
+    for alpha in (1.0, 5.0):
+        reference = Ridge(alpha=alpha).fit(x, y, sample_weight=w)
+        batches = [(torch.tensor(x[i:i + 16]), torch.tensor(y[i:i + 16]), torch.tensor(w[i:i + 16]))
+                   for i in range(0, 60, 16)]  # Captum hands the samples over in batches
+        surrogate = _WeightedRidge(alpha)
+        surrogate.fit(batches)
+        np.testing.assert_allclose(surrogate.representation()[0].numpy(), reference.coef_, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(float(surrogate.intercept_), reference.intercept_, rtol=1e-6, atol=1e-8)
