@@ -34,7 +34,6 @@ class _BagTable:
         return FeatureBatch(self.indices[position], offsets, self.values[position])
 
 
-
 class _LazyRegularizer:
     """Weight decay and L1 on the feature table, applied lazily to the rows a batch touches.
 

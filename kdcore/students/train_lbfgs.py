@@ -42,11 +42,7 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
     """
     config = student.config
     n_texts, n_features = features.n_texts, student.featurizer_.n_features
-    crow = torch.cat([features.offsets, torch.tensor([features.indices.numel()])])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        matrix = torch.sparse_csr_tensor(crow, features.indices, features.values, (n_texts, n_features),
-                                         device=device)
+    matrix = _csr_matrix(features, n_features, device)
     module = student._build_module(n_features, targets.n_classes).to(device)
     weight, bias = module.bag.weight, module.bias
     penalty = config.l2 / n_texts
@@ -85,8 +81,7 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         converged = grad_max <= LBFGS_GRAD_TOL or (
             previous is not None and abs(previous - loss) <= LBFGS_REL_CHANGE * max(abs(previous), abs(loss), 1.0))
         record = {"epoch": len(history) + 1, "loss": loss, "parts": dict(last_parts), "iterations": done,
-                  "grad_max": grad_max, "converged": converged}
-        record.update(dev.metrics(student))
+                  "grad_max": grad_max, "converged": converged, **dev.metrics(student)}
         history.append(record)
         step = rounds if converged else min(len(history), rounds)  # a converged fit fills its progress bar
         emit(progress, stage="student_fit", student=student.name, epoch=len(history), step=step,
@@ -99,6 +94,14 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         warnings.warn(ConvergenceWarning(
             f"L-BFGS for student {student.name!r} stopped after {done} of max_iter={config.max_iter} iterations "
             f"before converging (max |gradient| {history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter "
-            "or l2."),
-            stacklevel=4)
+            "or l2."), stacklevel=4)
     return history, converged
+
+
+def _csr_matrix(features: FeatureBatch, n_features: int, device) -> torch.Tensor:
+    """The transfer set as one sparse ``[n_texts, n_features]`` matrix (full-batch logits)."""
+    crow = torch.cat([features.offsets, torch.tensor([features.indices.numel()])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, features.indices, features.values, (features.n_texts, n_features),
+                                       device=device)
