@@ -58,8 +58,8 @@ def _tiny_run(folder: Path) -> Path:
     from kdcore.config import StudentConfig
     from kdcore.distill import build_run
 
-    students = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=20),
-                StudentConfig(kind="mlp", name="mlp", min_count=1, epochs=20, hidden_size=8))
+    students = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=20),
+                StudentConfig(kind="mlp", name="mlp", min_count=1, max_steps=20, hidden_size=8))
     spec = tiny_spec("tiny", make_tiny_model_dir(folder / "tiny_bert"), students)
     return build_run(spec, runs_dir=folder / "runs", corpus=make_toy_corpus())
 

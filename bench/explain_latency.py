@@ -77,7 +77,7 @@ def bench_student(text: str, repeats: int):
     corpus = load_default_corpus()
     n = min(400, len(corpus.train))
     train = corpus.train.subset(list(range(n)))
-    student = LinearStudent(epochs=3).fit(train.texts, labels=train.labels, label_names=train.label_names)
+    student = LinearStudent(max_steps=21).fit(train.texts, labels=train.labels, label_names=train.label_names)
     seconds, expl = median_seconds(lambda: explain(student, text, "integrated_gradients")[0], max(repeats, 20))
     print(f"linear student IG (n_steps=50)      : {seconds * 1000:8.2f} ms  (median of {max(repeats, 20)}; "
           f"target <= 10 ms; |delta| {abs(expl.convergence_delta):.1e})")

@@ -417,7 +417,9 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
 # ---------------------------------------------------------------------------------- students
 
 def _explain_student_gradient(student, text: str, method: str, target, opts: dict) -> Explanation:
-    from captum.attr import InputXGradient, IntegratedGradients
+    from captum.attr import IntegratedGradients
+
+    from .students import FeatureBatch, feature_gradient_x_input
 
     words, feature_ids, values, word_index = student.featurizer_.occurrences(text)
     module = student.module_
@@ -452,7 +454,8 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
             attributions, delta_value = _run_ig(IntegratedGradients(forward), inputs, torch.zeros_like(inputs),
                                                 target, None, gap, opts, warnings)
         else:
-            attributions = InputXGradient(forward).attribute(inputs.clone().requires_grad_(), target=target)
+            batch = FeatureBatch(feature_ids, torch.zeros(1, dtype=torch.long, device=device), values)
+            attributions = feature_gradient_x_input(module, batch, target)[None]
     feature_scores = attributions.detach()[0].double().cpu().numpy()
     scores = np.zeros(len(words), dtype=np.float64)
     for score, positions in zip(feature_scores, word_index):
@@ -465,7 +468,10 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
 # ---------------------------------------------------------------------------------- perturbation
 
 class _WeightedRidge:
-    """LIME's surrogate: weighted least squares with an L2 penalty and a free intercept.
+    """LIME's surrogate: weighted least squares with an L2 penalty and a free intercept,
+    ``min sum_i w_i (y_i - x_i b - c)^2 + alpha ||b||^2`` with the kernel weights ``w`` as
+    they come: scikit-learn's ``Ridge(alpha).fit(x, y, sample_weight=w)``, which the lime
+    package (``Ridge(alpha=1)``) and Captum's ``SkLearnRidge`` use.
 
     Implements Captum's interpretable-model interface (``fit(DataLoader)``,
     ``representation()``, ``__call__``) in closed form, so LIME needs no scikit-learn.
@@ -479,11 +485,13 @@ class _WeightedRidge:
         for x, y, w in train_data:
             xs.append(x.double()), ys.append(y.double().reshape(-1)), ws.append(w.double().reshape(-1))
         x, y, w = torch.cat(xs), torch.cat(ys), torch.cat(ws)
-        w = w / w.sum().clamp_min(1e-12)
-        x_mean = (w[:, None] * x).sum(0)
-        y_mean = (w * y).sum()
+        # The intercept is free, so centre on the weighted means; the penalty is weighed
+        # against the weighted squared errors as they are (not normalised, not divided by n).
+        share = w / w.sum().clamp_min(1e-12)
+        x_mean = (share[:, None] * x).sum(0)
+        y_mean = (share * y).sum()
         xc, yc = x - x_mean, y - y_mean
-        gram = xc.T @ (w[:, None] * xc) + self.alpha / len(y) * torch.eye(x.shape[1], dtype=x.dtype)
+        gram = xc.T @ (w[:, None] * xc) + self.alpha * torch.eye(x.shape[1], dtype=x.dtype)
         self.coef_ = torch.linalg.solve(gram, xc.T @ (w * yc))
         self.intercept_ = y_mean - x_mean @ self.coef_
         return {}

@@ -244,7 +244,7 @@ def cmd_report(args) -> int:
 
 
 def _add_distill_parser(sub, common) -> None:
-    from .config import student_training_length
+    from .config import StudentConfig
 
     dist = sub.add_parser("distill", help="Distill a teacher into students on your data (or the default corpus).")
     common(dist)
@@ -259,10 +259,10 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--teacher-epochs", type=float, default=0.0, help="Fine-tuning epochs for the teacher (0 = as loaded).")
     dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
     dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
-    length_field, length_default = student_training_length()
-    dist.add_argument("--student-steps", type=int, default=length_default,
-                      help=f"How long the MLP trains with Adam (StudentConfig.{length_field}, default {length_default}); "
-                      "the linear student trains with L-BFGS until it converges.")
+    default_steps = StudentConfig().max_steps
+    dist.add_argument("--student-steps", type=int, default=default_steps,
+                      help=f"Most Adam steps of the MLP (StudentConfig.max_steps, default {default_steps}; it stops "
+                      "sooner on a training-loss plateau); the linear student trains with L-BFGS until it converges.")
     dist.add_argument("--loss", default="kd_kl", choices=["kd_kl", "kd_mse", "hard_ce"])
     dist.add_argument("--temperature", type=float, default=2.0)
     dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")

@@ -77,7 +77,12 @@ class StudentConfig(_Config):
     weighting: str = field(default="log", metadata={"help": "count, log or tfidf feature values."})
     hidden_size: int = 64
     dropout: float = 0.1
-    epochs: int = 8
+    max_steps: int = field(default=5832, metadata={"help": "Adam only: optimiser steps (batches), whatever the data size. "
+                                                  "5832 = 8 passes over the 46,649-text demo transfer set at batch_size 64."})
+    tol: float = field(default=1e-4, metadata={"help": "Adam only: a pass over the data whose training loss is not tol below "
+                                               "the best so far counts towards n_iter_no_change."})
+    n_iter_no_change: int = field(default=10, metadata={"help": "Adam only: stop after this many passes without improvement "
+                                                        "by tol (0 = always train max_steps)."})
     batch_size: int = 64
     learning_rate: float = field(default=0.003, metadata={"help": "Adam step size (0.003 measured best on the default corpus)."})
     weight_decay: float = 0.0
@@ -98,14 +103,27 @@ class StudentConfig(_Config):
             raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
         if self.ngram_max not in (1, 2):
             raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")
-        for name in ("min_count", "max_features", "hidden_size", "epochs", "batch_size", "learning_rate", "max_iter"):
+        for name in ("min_count", "max_features", "hidden_size", "max_steps", "batch_size", "learning_rate", "max_iter"):
             _check_positive(name, getattr(self, name))
-        for name in ("weight_decay", "l1", "top_k", "l2"):
+        for name in ("weight_decay", "l1", "top_k", "l2", "tol", "n_iter_no_change"):
             _check_positive(name, getattr(self, name), allow_zero=True)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         if not self.name:
             self.name = self.kind
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudentConfig":
+        """Build from :meth:`to_dict` output. The ``epochs`` of configs written before
+        ``max_steps`` existed is dropped (with a DeprecationWarning): an epoch count has no
+        fixed number of steps, and a saved student's weights do not depend on it any more."""
+        if "epochs" in data:
+            import warnings
+
+            warnings.warn("StudentConfig.epochs was replaced by max_steps (Adam optimiser steps); the saved "
+                          f"epochs={data['epochs']!r} is ignored.", DeprecationWarning, stacklevel=2)
+            data = {key: value for key, value in data.items() if key != "epochs"}
+        return super().from_dict(data)
 
 
 @dataclass
@@ -152,7 +170,7 @@ import re as _re  # noqa: E402
 from .records import LABEL_TWIN_SUFFIX  # noqa: E402
 
 __all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "DEFAULT_EXPLAIN_METHODS",
-            "default_students", "student_training_length"]
+            "default_students"]
 
 # The run store (runs.resolve_run_path) uses the same rule; a spec refuses a bad name before any work.
 RUN_NAME_PATTERN = _re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -163,25 +181,17 @@ DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
                     StudentConfig(kind="mlp", name="mlp", hidden_size=16, max_features=15_000))
 
 
-def student_training_length() -> tuple[str, int]:
-    """(field, default) of StudentConfig that sets how long the MLP's Adam trains: ``max_steps``
-    (optimiser steps) where StudentConfig has it, ``epochs`` in the versions before it."""
-    name = "max_steps" if "max_steps" in StudentConfig.__dataclass_fields__ else "epochs"
-    return name, StudentConfig.__dataclass_fields__[name].default
-
-
-def default_students(kinds=("linear", "mlp"), training_length: int | None = None) -> list[StudentConfig]:
-    """The default StudentConfig of each kind in ``kinds``, with the Adam training length
-    (:func:`student_training_length`) set to ``training_length`` when given. The CLI and the
-    dashboard both build their students here, so they agree."""
+def default_students(kinds=("linear", "mlp"), max_steps: int | None = None) -> list[StudentConfig]:
+    """The default StudentConfig of each kind in ``kinds``, with the Adam step budget set to
+    ``max_steps`` when given. The CLI and the dashboard both build their students here, so they agree."""
     defaults = {config.kind: config for config in DEFAULT_STUDENTS}
     chosen = []
     for kind in kinds:
         if kind not in defaults:
             raise ValueError(f"Unknown student kind {kind!r}; choose from {', '.join(defaults)}.")
         data = defaults[kind].to_dict()
-        if training_length is not None:
-            data[student_training_length()[0]] = int(training_length)
+        if max_steps is not None:
+            data["max_steps"] = int(max_steps)
         chosen.append(StudentConfig.from_dict(data))
     return chosen
 

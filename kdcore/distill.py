@@ -40,9 +40,9 @@ class DistillResult:
 
 
 def _make_student(config: StudentConfig):
-    from .students import LinearStudent, MLPStudent
+    from .students import make_student
 
-    return (LinearStudent if config.kind == "linear" else MLPStudent)(config)
+    return make_student(config)
 
 
 def distill(teacher, student, dataset, config: DistillConfig | None = None, teacher_logits: np.ndarray | None = None,
@@ -71,7 +71,7 @@ def distill(teacher, student, dataset, config: DistillConfig | None = None, teac
 def _fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, progress, device):
     """The label-trained twin: the same student on gold labels only. A linear student with
     ``solver="auto"`` is trained with both solvers (L-BFGS to convergence, and Adam for
-    ``epochs``, which stops early in effect) and the one with the higher dev accuracy is kept, so
+    ``max_steps``, which stops early in effect) and the one with the higher dev accuracy is kept, so
     the baseline a distilled student is compared with is the stronger of the two."""
     from . import metrics as M
 

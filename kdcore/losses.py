@@ -18,6 +18,9 @@ import torch.nn.functional as F
 __all__ = ["kd_kl", "kd_mse", "hard_ce", "feature_align", "attr_match", "compute_loss", "LOSSES"]
 
 _EPS = 1e-12
+# attr_match: word-score vectors shorter than this (a tenth of a logit, summed over a text's
+# words) are not normalised up to unit length; see attr_match.
+ATTR_MATCH_FLOOR = 0.1
 
 
 def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
@@ -71,7 +74,8 @@ def feature_align(
     return F.mse_loss(projected, teacher_hidden.detach())
 
 
-def attr_match(student_attr: torch.Tensor, teacher_attr: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def attr_match(student_attr: torch.Tensor, teacher_attr: torch.Tensor, mask: torch.Tensor | None = None,
+               floor: float = ATTR_MATCH_FLOOR) -> torch.Tensor:
     """Match word attributions: mean over texts of ``1 - cos(student_attr, teacher_attr)``.
 
     Inputs are ``[batch, words]`` (padded); ``mask`` is 1 for real words, 0 for padding.
@@ -81,6 +85,13 @@ def attr_match(student_attr: torch.Tensor, teacher_attr: torch.Tensor, mask: tor
     exactly half the squared-error form; we return ``1 - cos`` because it reads directly
     (0 = same pattern, 1 = unrelated, 2 = opposite). A text whose vector is all zero has
     cosine 0 (loss 1); texts with no real words are left out; with none left the loss is 0.
+
+    The student's vector is divided by ``max(norm, floor)``, not its norm: below ``floor``
+    (in the scores' own unit, logits for gradient x input) the loss is ``1 - <s, t>/floor``,
+    linear in the scores, so its gradient stays below ``1 / floor`` per text. Dividing by
+    the bare norm gives a gradient of ``1 / norm``, about 1e12 at the all-zero scores of a
+    zero-initialised linear student, which wrecks Adam's second-moment estimates. At or
+    above ``floor`` the loss is exactly the cosine form.
     """
     if student_attr.shape != teacher_attr.shape:
         raise ValueError(f"attr_match needs equal shapes; got {tuple(student_attr.shape)} and {tuple(teacher_attr.shape)}.")
@@ -89,7 +100,7 @@ def attr_match(student_attr: torch.Tensor, teacher_attr: torch.Tensor, mask: tor
     mask = mask.to(student_attr.dtype)
     student = student_attr * mask
     teacher = teacher_attr.detach().to(student_attr.dtype) * mask
-    student_unit = student / student.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+    student_unit = student / student.norm(dim=-1, keepdim=True).clamp_min(floor)
     teacher_unit = teacher / teacher.norm(dim=-1, keepdim=True).clamp_min(_EPS)
     per_text = 1.0 - (student_unit * teacher_unit).sum(dim=-1)
     has_words = mask.sum(dim=-1) > 0

@@ -98,6 +98,6 @@ def tiny_run_dir(tmp_path_factory, tiny_model_dir):
     from kdcore.distill import build_run
 
     runs = tmp_path_factory.mktemp("runs")
-    students = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=20),
-                StudentConfig(kind="mlp", name="mlp", min_count=1, epochs=20, hidden_size=8))
+    students = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=20),
+                StudentConfig(kind="mlp", name="mlp", min_count=1, max_steps=20, hidden_size=8))
     return build_run(tiny_spec("tiny", tiny_model_dir, students), runs_dir=runs, corpus=make_toy_corpus())

@@ -35,7 +35,7 @@ def _linear_student(ngram_max=1, seed=0):
     texts = ["good film", "bad film", "good fun film", "bad boring plot", "fun plot", "good good fun",
              "boring bad film", "a good plot"]
     labels = np.array([1, 0, 1, 0, 1, 1, 0, 1])
-    student = LinearStudent(ngram_max=ngram_max, weighting="count", min_count=1, epochs=1).fit(
+    student = LinearStudent(ngram_max=ngram_max, weighting="count", min_count=1, max_steps=1).fit(
         texts, labels=labels, label_names=["neg", "pos"])
     # Hand-set weights (random but fixed) so every feature matters.
     generator = torch.Generator().manual_seed(seed)
@@ -128,7 +128,7 @@ def test_mlp_student_ig_is_complete():
     from kdcore.students import MLPStudent
 
     texts = ["good film", "bad film", "good fun film", "bad boring plot", "fun plot", "boring bad"]
-    student = MLPStudent(weighting="count", min_count=1, epochs=3, hidden_size=8).fit(
+    student = MLPStudent(weighting="count", min_count=1, max_steps=3, hidden_size=8).fit(
         texts, labels=np.array([1, 0, 1, 0, 1, 0]), label_names=["neg", "pos"])
     expl = explain(student, "good fun plot", "integrated_gradients", target=1, n_steps=64)[0]
     empty_logit = student.predict_logits([""])[0][1]
@@ -296,3 +296,24 @@ def test_teacher_without_token_type_ids(tiny_teacher):
     reference, gap = _wordpiece_reference(teacher, "good fun film", target=1)
     np.testing.assert_allclose(expl.scores, reference, atol=1e-4)
     assert abs(expl.scores.sum() - gap) <= abs(expl.convergence_delta) + 1e-4
+
+
+def test_lime_surrogate_is_sklearn_ridge_with_the_kernel_weights():
+    # LIME (the lime package, Captum's SkLearnRidge) fits Ridge(alpha=1) with
+    # sample_weight = kernel weights: sum_i w_i (y_i - x_i b - c)^2 + alpha ||b||^2.
+    from sklearn.linear_model import Ridge
+
+    from kdcore.attribution import _WeightedRidge
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 5)) > 0.5).astype(np.float64)
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + rng.normal(0.0, 0.3, 60)
+    w = np.exp(-rng.random(60))  # kernel weights in (0, 1], as LIME's exponential kernel gives
+    for alpha in (1.0, 5.0):
+        reference = Ridge(alpha=alpha).fit(x, y, sample_weight=w)
+        batches = [(torch.tensor(x[i:i + 16]), torch.tensor(y[i:i + 16]), torch.tensor(w[i:i + 16]))
+                   for i in range(0, 60, 16)]  # Captum hands the samples over in batches
+        surrogate = _WeightedRidge(alpha)
+        surrogate.fit(batches)
+        np.testing.assert_allclose(surrogate.representation()[0].numpy(), reference.coef_, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(float(surrogate.intercept_), reference.intercept_, rtol=1e-6, atol=1e-8)

@@ -325,11 +325,11 @@ def test_distill_view_builds_a_run_in_the_background(tiny_run_dir, tmp_path, mon
     bad = _start_distill(view("distill").run(), "broken", str(tmp_path / "no-teacher-here"))
     assert any("Started" in m.value for m in bad.success), [e.value for e in bad.error]
     assert len(list((runs / ".uploads").glob("*.csv"))) == 1  # the upload, saved once for the jobs
-    from kdcore.config import RunSpec, student_training_length
+    from kdcore.config import RunSpec
 
     spec = RunSpec.from_json((runs / ".specs" / "fresh.json").read_text(encoding="utf-8"))  # what the job builds
     assert spec.name == "fresh" and spec.data.path.endswith(".csv") and spec.distill.augment_copies == 0
-    assert all(getattr(s, student_training_length()[0]) == 2 for s in spec.students)
+    assert all(s.max_steps == 2 for s in spec.students)
 
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from conftest import make_toy_corpus, tiny_spec
-from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, default_students, student_training_length
+from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, default_students
 from kdcore.distill import PIPELINE_STAGES, STAGES_FILE, build_run
 from kdcore.records import STAGES, MetricsRow, ProgressEvent, RunManifest
 from kdcore.runs import list_runs, load_run
 
-STUDENTS = (StudentConfig(kind="linear", name="lin", min_count=1, epochs=5),)
+STUDENTS = (StudentConfig(kind="linear", name="lin", min_count=1, max_steps=5),)
 
 
 class Killed(Exception):
@@ -143,9 +143,8 @@ def test_run_spec_round_trips_through_json():
 
 
 def test_default_students_set_the_training_length():
-    length_field, default = student_training_length()
-    assert getattr(default_students(["mlp"])[0], length_field) == default
-    assert [getattr(s, length_field) for s in default_students(["linear", "mlp"], 7)] == [7, 7]
+    assert default_students(["mlp"])[0].max_steps == StudentConfig().max_steps
+    assert [s.max_steps for s in default_students(["linear", "mlp"], 7)] == [7, 7]
     with pytest.raises(ValueError, match="Unknown student kind"):
         default_students(["forest"])
 

@@ -159,7 +159,7 @@ def test_evaluate_explanations_and_summary_table(tiny_teacher):
     from kdcore.students import LinearStudent
 
     texts = ["good fun film", "bad boring plot", "a good plot", "boring film"]
-    student = LinearStudent(weighting="count", min_count=1, epochs=2, name="lin").fit(
+    student = LinearStudent(weighting="count", min_count=1, max_steps=2, name="lin").fit(
         texts, labels=np.array([1, 0, 1, 0]), label_names=["neg", "pos"])
     frame = em.evaluate_explanations(tiny_teacher, [student], texts[:2], methods=("integrated_gradients", "occlusion"),
                                      n_steps=8)
@@ -184,7 +184,7 @@ def test_global_word_attribution_and_weights(tiny_teacher):
     assert table.iloc[0]["word"] == "good" and table.iloc[0]["count"] == 2
     assert table.set_index("word").loc["bad", "mean_attribution"] < 0
 
-    student = LinearStudent(ngram_max=1, weighting="count", min_count=1, epochs=1).fit(
+    student = LinearStudent(ngram_max=1, weighting="count", min_count=1, max_steps=1).fit(
         ["good film", "bad film", "fun"], labels=np.array([1, 0, 1]), label_names=["neg", "pos"])
     ids = {name: i for i, name in enumerate(student.featurizer_.features_)}
     with torch.no_grad():

@@ -132,3 +132,14 @@ def test_compute_loss_weights_and_logs_unweighted_parts():
 def test_losses_table():
     assert set(LOSSES) == {"kd_kl", "kd_mse", "hard_ce", "feature_align", "attr_match"}
     assert LOSSES["kd_kl"] is kd_kl
+
+
+def test_attr_match_gradient_is_bounded_at_all_zero_student_scores():
+    # A zero-initialised linear student's word scores are exactly zero; dividing them by
+    # their norm clamped at 1e-12 gave a gradient of ~5e11.
+    student = torch.zeros(2, 3, requires_grad=True)
+    loss = attr_match(student, torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 1.0]]))
+    loss.backward()
+    assert loss.item() == pytest.approx(1.0)
+    assert torch.isfinite(student.grad).all() and 0 < student.grad.abs().max() < 1e3
+    assert student.grad[0, 0] < 0 and student.grad[1, 1] < 0  # still towards the teacher's pattern

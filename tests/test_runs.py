@@ -12,7 +12,7 @@ from kdcore.config import StudentConfig
 from kdcore.distill import build_run
 from kdcore.runs import RunError, RunWriter, list_runs, load_run, resolve_run_path, update_run_metrics
 
-STUDENTS = (StudentConfig(kind="linear", name="linear", min_count=1, epochs=5),)
+STUDENTS = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=5),)
 
 
 def _build(name, runs_dir, model_dir, progress=None):

@@ -3,13 +3,17 @@
 import json
 import math
 import random
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from kdcore.config import DistillConfig, StudentConfig
-from kdcore.students import Featurizer, LinearStudent, MLPStudent, _AttrTable, load_student
+from kdcore.students import ConvergenceWarning, Featurizer, LinearStudent, MLPStudent, load_student
+from kdcore.students.tables import _AttrTable
+from kdcore.students.train import choose_solver
+from kdcore.students.train_adam import word_scores
 from kdcore.words import normalize_word, split_words
 
 torch.set_num_threads(1)
@@ -18,7 +22,9 @@ POSITIVE = ["good great fine", "great good movie", "fine and good", "a great fin
 NEGATIVE = ["bad awful poor", "awful bad movie", "poor and bad", "a poor awful film"]
 TOY_TEXTS = POSITIVE + NEGATIVE
 TOY_LABELS = np.array([1] * 4 + [0] * 4)
-FAST = dict(min_count=1, epochs=60, batch_size=4, learning_rate=0.05, solver="adam")
+FAST_EPOCHS = 60  # passes over the 8 toy texts, 2 batches of 4 each; no early stop, so the count is exact
+FAST = dict(min_count=1, max_steps=2 * FAST_EPOCHS, n_iter_no_change=0, batch_size=4, learning_rate=0.05,
+            solver="adam")
 
 
 def _synthetic(n=240, seed=0):
@@ -148,14 +154,14 @@ def test_linear_student_fits_toy_labels_perfectly():
     student = LinearStudent(**FAST).fit(TOY_TEXTS, labels=TOY_LABELS, label_names=["neg", "pos"],
                                         dev_texts=TOY_TEXTS, dev_labels=TOY_LABELS, progress=events.append)
     assert (student.predict(TOY_TEXTS) == TOY_LABELS).all()
-    assert len(events) == FAST["epochs"] and events[-1]["stage"] == "student_fit"
-    assert events[-1]["step"] == events[-1]["total"] == FAST["epochs"] and events[-1]["dev_accuracy"] == 1.0
+    assert len(events) == FAST_EPOCHS and events[-1]["stage"] == "student_fit"
+    assert events[-1]["step"] == events[-1]["total"] == FAST["max_steps"] and events[-1]["dev_accuracy"] == 1.0
     assert student.history_[-1]["dev_macro_f1"] == 1.0
     proba = student.predict_proba(TOY_TEXTS)
     assert proba.shape == (8, 2) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     assert student.name == "linear" and student.label_names == ["neg", "pos"]
-    assert len(student.history_) == FAST["epochs"] and student.history_[-1]["loss"] < student.history_[0]["loss"]
+    assert len(student.history_) == FAST_EPOCHS and student.history_[-1]["steps"] == FAST["max_steps"] and student.history_[-1]["loss"] < student.history_[0]["loss"]
 
 
 def test_linear_student_distills_given_logits():
@@ -165,7 +171,7 @@ def test_linear_student_distills_given_logits():
         student = LinearStudent(**FAST).fit(TOY_TEXTS, teacher, distill=DistillConfig(loss=loss))
         assert (student.predict_logits(TOY_TEXTS).argmax(1) == teacher.argmax(1)).all(), loss
         assert loss in student.history_[-1]["parts"] or "teacher_ce" in student.history_[-1]["parts"]
-    student = LinearStudent(**{**FAST, "epochs": 200}).fit(TOY_TEXTS, teacher, distill=DistillConfig(loss="kd_mse"))
+    student = LinearStudent(**{**FAST, "max_steps": 400}).fit(TOY_TEXTS, teacher, distill=DistillConfig(loss="kd_mse"))
     np.testing.assert_allclose(student.predict_logits(TOY_TEXTS), teacher, atol=0.3)
 
 
@@ -195,7 +201,7 @@ def test_save_load_round_trip_is_exact(tmp_path):
     texts, labels = _synthetic(60)
     probe = texts[:20] + ["unknown words only", "good w1 😍 Café"]
     for cls in (LinearStudent, MLPStudent):
-        student = cls(min_count=1, epochs=3, weighting="tfidf").fit(texts, labels=labels, label_names=["neg", "pos"])
+        student = cls(min_count=1, max_steps=3, weighting="tfidf").fit(texts, labels=labels, label_names=["neg", "pos"])
         folder = student.save(tmp_path / cls.__name__)
         assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
         for loaded in (cls.load(folder), load_student(folder)):
@@ -216,18 +222,18 @@ def test_load_refuses_pickles_and_missing_files(tmp_path):
 
 def test_training_is_deterministic_given_seed():
     texts, labels = _synthetic(80)
-    first = MLPStudent(min_count=1, epochs=2, hidden_size=8).fit(texts, labels=labels).predict_logits(texts)
-    second = MLPStudent(min_count=1, epochs=2, hidden_size=8).fit(texts, labels=labels).predict_logits(texts)
-    other = MLPStudent(min_count=1, epochs=2, hidden_size=8, seed=1).fit(texts, labels=labels).predict_logits(texts)
+    first = MLPStudent(min_count=1, max_steps=4, hidden_size=8).fit(texts, labels=labels).predict_logits(texts)
+    second = MLPStudent(min_count=1, max_steps=4, hidden_size=8).fit(texts, labels=labels).predict_logits(texts)
+    other = MLPStudent(min_count=1, max_steps=4, hidden_size=8, seed=1).fit(texts, labels=labels).predict_logits(texts)
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
 
 
 def test_l1_and_top_k_reduce_nonzero_weights():
     texts, labels = _synthetic(240)
-    base = LinearStudent(min_count=1, epochs=4).fit(texts, labels=labels)
-    sparse = LinearStudent(min_count=1, epochs=4, l1=0.01).fit(texts, labels=labels)
-    pruned = LinearStudent(min_count=1, epochs=4, top_k=5).fit(texts, labels=labels)
+    base = LinearStudent(min_count=1, max_steps=16).fit(texts, labels=labels)
+    sparse = LinearStudent(min_count=1, max_steps=16, l1=0.01).fit(texts, labels=labels)
+    pruned = LinearStudent(min_count=1, max_steps=16, top_k=5).fit(texts, labels=labels)
     assert sparse.n_nonzero_ < base.n_nonzero_ / 2
     assert pruned.n_nonzero_ <= 5 * 2 < base.n_nonzero_
     # the cue words survive pruning and still decide the label
@@ -266,15 +272,15 @@ def test_feature_align_lowers_its_loss():
     rng = np.random.default_rng(0)
     teacher_hidden = np.where(labels[:, None] == 1, 1.0, -1.0) * rng.normal(1.0, 0.1, size=(120, 6))
     teacher = np.stack([-2.0 * labels + 1, 2.0 * labels - 1], axis=1)
-    student = MLPStudent(min_count=1, epochs=6, hidden_size=8, learning_rate=0.03, batch_size=32).fit(
+    student = MLPStudent(min_count=1, max_steps=24, hidden_size=8, learning_rate=0.03, batch_size=32).fit(
         texts, teacher, teacher_hidden=teacher_hidden, distill=DistillConfig(feature_align=1.0))
     parts = [h["parts"]["feature_align"] for h in student.history_]
     assert parts[-1] < 0.2 * parts[0]
     assert not any(name.startswith("projection") for name in student.module_.state_dict())
     with pytest.raises(ValueError, match="teacher_hidden"):
-        MLPStudent(min_count=1, epochs=1).fit(texts, teacher, distill=DistillConfig(feature_align=1.0))
+        MLPStudent(min_count=1, max_steps=2).fit(texts, teacher, distill=DistillConfig(feature_align=1.0))
     with pytest.warns(UserWarning, match="ignores"):
-        LinearStudent(min_count=1, epochs=1).fit(texts, teacher, teacher_hidden=teacher_hidden,
+        LinearStudent(min_count=1, max_steps=2).fit(texts, teacher, teacher_hidden=teacher_hidden,
                                                  distill=DistillConfig(feature_align=1.0))
 
 
@@ -285,12 +291,12 @@ def test_attr_match_lowers_its_loss():
     # The teacher credits only the cue word (positively, towards its predicted class).
     attributions = [np.array([1.0 if w.text in cues else 0.0 for w in split_words(t)]) for t in texts]
     for cls in (LinearStudent, MLPStudent):
-        student = cls(min_count=1, epochs=5, hidden_size=8, learning_rate=0.02).fit(
+        student = cls(min_count=1, max_steps=10, hidden_size=8, learning_rate=0.02).fit(
             texts, teacher, teacher_attributions=attributions, distill=DistillConfig(attr_match=1.0))
         parts = [h["parts"]["attr_match"] for h in student.history_]
         assert parts[-1] < 0.7 * parts[0], (cls.__name__, parts)
     with pytest.raises(ValueError, match="words"):
-        LinearStudent(min_count=1, epochs=1).fit(texts, teacher, teacher_attributions=[np.zeros(1)] * len(texts),
+        LinearStudent(min_count=1, max_steps=2).fit(texts, teacher, teacher_attributions=[np.zeros(1)] * len(texts),
                                                  distill=DistillConfig(attr_match=1.0))
 
 
@@ -300,7 +306,7 @@ def test_linear_word_scores_are_weight_times_value_split_over_words():
     words = [split_words(t) for t in texts]
     table = _AttrTable(student.featurizer_, texts, [np.zeros(len(w)) for w in words])
     batch = table.batch([0, 1], "cpu")
-    scores = student._word_scores(student.module_, batch, torch.tensor([1, 1])).detach().numpy()
+    scores = word_scores(student.module_, batch, torch.tensor([1, 1])).detach().numpy()
     coef, names = student.coef_[:, 1], student.featurizer_.features_
     w = {name: coef[names.index(name)] for name in ("good", "great", "movie", "good great", "great good", "good movie")}
     # "good" (count 2, value 2) gives each of its two words half of 2 * w; a bigram splits over its two words.
@@ -336,8 +342,8 @@ def test_fit_errors_say_what_to_pass():
 
 
 def test_config_overrides():
-    student = MLPStudent(StudentConfig(kind="mlp", hidden_size=16), epochs=3)
-    assert student.config.hidden_size == 16 and student.config.epochs == 3 and student.name == "mlp"
+    student = MLPStudent(StudentConfig(kind="mlp", hidden_size=16), max_steps=3)
+    assert student.config.hidden_size == 16 and student.config.max_steps == 3 and student.name == "mlp"
     assert LinearStudent(name="sparse").name == "sparse"
 
 
@@ -362,7 +368,7 @@ def test_lbfgs_is_the_linear_default_and_fits_toy_labels():
     events = []
     student = LinearStudent(min_count=1).fit(TOY_TEXTS, labels=TOY_LABELS, label_names=["neg", "pos"],
                                              dev_texts=TOY_TEXTS, dev_labels=TOY_LABELS, progress=events.append)
-    assert student._solver(False) == "lbfgs"
+    assert choose_solver(student.config, False) == "lbfgs"
     assert (student.predict(TOY_TEXTS) == TOY_LABELS).all()
     # one progress event per round of iterations; a converged fit ends its bar at total
     assert events and events[-1]["step"] == events[-1]["total"] and events[-1]["dev_accuracy"] == 1.0
@@ -410,11 +416,11 @@ def test_lbfgs_mixes_gold_labels_with_alpha():
 
 
 def test_solver_choice_and_its_errors():
-    assert LinearStudent(l1=0.01)._solver(False) == "adam"  # L1 is not smooth: Adam's proximal step
-    assert LinearStudent()._solver(True) == "adam"  # attr_match trains on minibatches
-    assert MLPStudent()._solver(False) == "adam"
+    assert choose_solver(LinearStudent(l1=0.01).config, False) == "adam"  # L1 is not smooth: Adam's proximal step
+    assert choose_solver(LinearStudent().config, True) == "adam"  # attr_match trains on minibatches
+    assert choose_solver(MLPStudent().config, False) == "adam"
     with pytest.raises(ValueError, match="lbfgs"):
-        LinearStudent(solver="lbfgs", l1=0.01)._solver(False)
+        choose_solver(LinearStudent(solver="lbfgs", l1=0.01).config, False)
     with pytest.raises(ValueError, match="linear student"):
         MLPStudent(solver="lbfgs")
     with pytest.raises(ValueError):
@@ -428,7 +434,7 @@ def test_label_twin_keeps_the_solver_with_the_better_dev_accuracy():
     texts, labels = _synthetic(n=160, seed=1)
     dev_texts, dev_labels = _synthetic(n=80, seed=2)
     dev = TextDataset(dev_texts, dev_labels, ["neg", "pos"])
-    config = StudentConfig(kind="linear", name="linear-labels", min_count=1, epochs=3)
+    config = StudentConfig(kind="linear", name="linear-labels", min_count=1, max_steps=9)
     twin = _fit_label_twin(config, texts, labels, ["neg", "pos"], dev, None, "cpu")
     scores = {}
     for solver in ("lbfgs", "adam"):
@@ -439,3 +445,138 @@ def test_label_twin_keeps_the_solver_with_the_better_dev_accuracy():
     assert (twin.predict(dev_texts) == dev_labels).mean() == max(scores.values())
     # without a labelled dev split there is nothing to choose on: the configured solver
     assert _fit_label_twin(config, texts, labels, ["neg", "pos"], None, None, "cpu").config.solver == "auto"
+
+
+# -- L-BFGS convergence is decided by the gradient ---------------------------------------------
+
+
+def _curved_problem():
+    """A small kd_kl problem with very uneven feature values (3 words repeated ~12 times per
+    text, 27 rare ones), on which strong-Wolfe line searches need several evaluations an
+    iteration: torch's default max_eval used to end round one after 24 iterations, which
+    the old loop took for convergence with max |gradient| ~8e-3."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(30)]
+    texts = []
+    for _ in range(200):
+        words = []
+        for j, word in enumerate(vocab):
+            words += [word] * rng.poisson(0.3 * (1 + 40 * (j < 3)))
+        texts.append(" ".join(words) or "w0")
+    featurizer = Featurizer(ngram_max=1, min_count=1, weighting="log").fit(texts)
+    dense = _dense(featurizer, texts)
+    teacher = dense.float() @ torch.tensor(rng.normal(size=(featurizer.n_features, 3)), dtype=torch.float32) * 3.0
+    return texts, teacher.numpy()
+
+
+def _dense(featurizer, texts) -> torch.Tensor:
+    batch = featurizer.transform(texts)
+    lengths = torch.diff(batch.offsets, append=torch.tensor([batch.indices.numel()]))
+    rows = torch.repeat_interleave(torch.arange(len(texts)), lengths)
+    matrix = torch.zeros(len(texts), featurizer.n_features, dtype=torch.float64)
+    return matrix.index_put_((rows, batch.indices), batch.values.double(), accumulate=True)
+
+
+def _penalised_gradient_max(student, texts, teacher) -> float:
+    """max |gradient| of kd_kl(T=2) + l2 ||W||^2 / n at the fitted weights, in float64."""
+    from kdcore.losses import kd_kl
+
+    weight = torch.tensor(student.coef_, dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(student.bias_, dtype=torch.float64, requires_grad=True)
+    logits = _dense(student.featurizer_, texts) @ weight + bias
+    objective = kd_kl(logits, torch.tensor(teacher, dtype=torch.float64), 2.0)
+    objective = objective + student.config.l2 / len(texts) * weight.pow(2).sum()
+    objective.backward()
+    return max(float(weight.grad.abs().max()), float(bias.grad.abs().max()))
+
+
+def test_lbfgs_stops_only_where_the_gradient_is_small():
+    texts, teacher = _curved_problem()
+    events = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        student = LinearStudent(min_count=1, ngram_max=1, weighting="log", l2=1e-3).fit(
+            texts, teacher, progress=events.append)
+    last = student.history_[-1]
+    assert last["iterations"] < student.config.max_iter  # it stopped on its own ...
+    assert _penalised_gradient_max(student, texts, teacher) <= 1.5e-4  # ... at a stationary point
+    assert student.converged_ is True and last["converged"] is True and events[-1]["converged"] is True
+    assert last["grad_max"] <= 1e-4 and all(not h["converged"] for h in student.history_[:-1])
+
+
+def test_lbfgs_reports_an_unconverged_fit():
+    texts, teacher = _curved_problem()
+    events = []
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        student = LinearStudent(min_count=1, ngram_max=1, weighting="log", l2=1e-3, max_iter=3).fit(
+            texts, teacher, progress=events.append)
+    assert student.converged_ is False and student.history_[-1]["iterations"] == 3
+    assert student.history_[-1]["converged"] is False and events[-1]["converged"] is False
+    assert student.history_[-1]["grad_max"] > 1e-4
+
+
+# -- Adam trains a number of steps, not of epochs ----------------------------------------------
+
+
+SMALL_POSITIVE = ["great fun", "loved it", "great acting", "wonderful film", "loved the cast",
+                  "fun and great", "wonderful acting", "a great film", "loved this", "wonderful fun"]
+SMALL_NEGATIVE = ["awful plot", "hated it", "boring acting", "terrible film", "hated the cast",
+                  "boring and awful", "terrible acting", "an awful film", "hated this", "terrible plot"]
+
+
+def test_default_mlp_learns_a_twenty_text_file():
+    # 20 texts are one batch: 8 epochs were 8 Adam steps and left p at 0.50-0.57.
+    texts = SMALL_POSITIVE + SMALL_NEGATIVE
+    labels = np.array([1] * 10 + [0] * 10)
+    teacher = np.where(labels[:, None] == 1, [[-3.0, 3.0]], [[3.0, -3.0]])
+    for student in (MLPStudent().fit(texts, labels=labels), MLPStudent().fit(texts, teacher)):
+        proba = student.predict_proba(texts)
+        assert proba[np.arange(20), labels].min() > 0.8
+        assert student.history_[-1]["steps"] <= student.config.max_steps
+
+
+def test_adam_stops_on_a_loss_plateau_and_keeps_one_record_per_pass():
+    texts = SMALL_POSITIVE + SMALL_NEGATIVE
+    labels = np.array([1] * 10 + [0] * 10)
+    events = []
+    student = MLPStudent(hidden_size=8, batch_size=8, tol=1e-2, n_iter_no_change=3).fit(
+        texts, labels=labels, progress=events.append)
+    history = student.history_
+    assert student.converged_ is True and history[-1]["steps"] < student.config.max_steps
+    assert [h["steps"] for h in history] == [3 * (i + 1) for i in range(len(history))]  # 3 batches a pass
+    assert len(events) == len(history) and events[-1]["step"] == events[-1]["total"] == student.config.max_steps
+    capped = MLPStudent(hidden_size=8, batch_size=8, max_steps=7, n_iter_no_change=0).fit(texts, labels=labels)
+    assert [h["steps"] for h in capped.history_] == [3, 6, 7] and capped.converged_ is False
+
+
+def test_a_student_saved_with_epochs_still_loads(tmp_path):
+    student = MLPStudent(min_count=1, max_steps=3, hidden_size=4).fit(TOY_TEXTS, labels=TOY_LABELS)
+    folder = student.save(tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["config"]["max_steps"], meta["config"]["tol"], meta["config"]["n_iter_no_change"]
+    meta["config"]["epochs"] = 8  # as the code before max_steps wrote it
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.warns(DeprecationWarning, match="epochs"):
+        loaded = load_student(folder)
+    np.testing.assert_array_equal(loaded.predict_logits(TOY_TEXTS), student.predict_logits(TOY_TEXTS))
+    assert loaded.config.max_steps == StudentConfig().max_steps
+
+
+# -- attr_match from the zero-initialised linear student ----------------------------------------
+
+
+def test_attr_match_from_zero_weights_does_not_freeze_the_linear_student():
+    texts, labels = _synthetic(200)
+    teacher = np.stack([-3.0 * labels + 1.5, 3.0 * labels - 1.5], axis=1)
+    cues = {"good", "nice", "superb", "bad", "dull", "awful"}
+    attributions = [np.array([1.0 if w.text in cues else 0.0 for w in split_words(t)]) for t in texts]
+    errors, attr_loss = {}, None
+    for weight in (0.0, 1.0):
+        student = LinearStudent(min_count=1, solver="adam", learning_rate=0.05, batch_size=32, max_steps=300).fit(
+            texts, teacher, teacher_attributions=attributions, distill=DistillConfig(loss="kd_mse", attr_match=weight))
+        errors[weight] = np.abs(student.predict_logits(texts) - teacher).mean()
+        attr_loss = student.history_[-1]["parts"].get("attr_match", attr_loss)
+    # The first step's attr_match gradient (1e12 at zero scores) used to fill Adam's second
+    # moments so that the rows seen in that batch hardly moved afterwards: error 0.031 vs 0.019.
+    assert errors[1.0] <= 1.25 * errors[0.0], errors
+    assert attr_loss < 0.01

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from kdcore.config import DataSource, DistillConfig, RunSpec, TeacherConfig, default_students, student_training_length
+from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, TeacherConfig, default_students
 
 from dashboard import jobs, state
 from dashboard.components import charts, upload
@@ -113,10 +113,10 @@ def _form(current: state.RunKey | None) -> None:
     cols = st.columns(4)
     alpha = cols[0].slider("alpha (gold-label weight)", 0.0, 1.0, 0.0, 0.05, key="distill_alpha")
     augment = cols[1].number_input("Augmented copies", 0, 10, 2, key="distill_augment")
-    length_field, length_default = student_training_length()
-    steps = cols[2].number_input("MLP training steps", 1, 1_000_000, int(length_default), key="distill_student_steps",
-                                 help=f"How long the MLP trains with Adam (StudentConfig.{length_field}); the linear "
-                                      "student trains with L-BFGS until it converges.")
+    steps = cols[2].number_input("MLP training steps", 1, 1_000_000, StudentConfig().max_steps,
+                                 key="distill_student_steps",
+                                 help="Most Adam steps of the MLP (it stops sooner on a training-loss plateau); the "
+                                      "linear student trains with L-BFGS until it converges.")
     teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0, 10.0, 0.0, 0.5,
                                           key="distill_teacher_epochs",
                                           help="0 uses the teacher as loaded (it must already be a classifier).")

@@ -1,0 +1,107 @@
+"""Full-batch L-BFGS for the linear student: the distillation (or label) loss, a mean over the
+texts, plus ``l2 * ||W||^2 / n``; a smooth convex problem solved to a gradient tolerance, so
+the result depends on neither a learning rate, an epoch count nor the text order."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from ..config import DistillConfig
+from ..losses import compute_loss
+from ..utils import emit
+from .featurize import FeatureBatch
+from .targets import ConvergenceWarning, DevSet, Targets, output_parts
+
+__all__ = ["fit_lbfgs"]
+
+LBFGS_ROUND = 25  # L-BFGS iterations per history entry / progress event
+# torch's default max_eval (1.25 x max_iter) ends a round early whenever strong-Wolfe line
+# searches need more than one evaluation per iteration; give them room, so that a round ends
+# at its iteration count, on the gradient test, or on a stalled objective.
+LBFGS_EVALS_PER_ITER = 4
+# Converged when max |gradient| of the penalised mean objective is at most this (the
+# objective is a mean over texts, as in scikit-learn's LogisticRegression, whose lbfgs gtol
+# is its tol = 1e-4) ...
+LBFGS_GRAD_TOL = 1e-4
+# ... or when a whole round moved the objective by less than float32 can resolve.
+LBFGS_REL_CHANGE = 1e-7
+
+
+def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: DistillConfig, dev: DevSet,
+              progress, device) -> tuple[list[dict], bool]:
+    """Fit ``student.module_`` with L-BFGS in rounds of ``LBFGS_ROUND`` iterations (one
+    ``history_`` entry and one progress event each) until converged or ``config.max_iter``.
+
+    Each history record holds the objective at the round's end point, its parts, the
+    iterations so far, ``grad_max`` (max |gradient| there) and ``converged``; the progress
+    events carry ``converged`` too. Reaching ``max_iter`` unconverged warns with a
+    :class:`ConvergenceWarning`. Returns ``(history, converged)``.
+    """
+    config = student.config
+    n_texts, n_features = features.n_texts, student.featurizer_.n_features
+    matrix = _csr_matrix(features, n_features, device)
+    module = student._build_module(n_features, targets.n_classes).to(device)
+    weight, bias = module.bag.weight, module.bias
+    penalty = config.l2 / n_texts
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=LBFGS_ROUND, history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=LBFGS_GRAD_TOL,
+                                  tolerance_change=1e-10)
+    last_parts: dict[str, float] = {}
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        parts = output_parts(matrix @ weight + bias, targets.teacher, targets.gold, distill, targets.weights)
+        total, logged = compute_loss(parts, {k: targets.weights[k] for k in parts})
+        if penalty > 0:
+            total = total + penalty * weight.pow(2).sum()
+        total.backward()
+        last_parts.clear()
+        last_parts.update(logged)
+        return total
+
+    student.module_ = module
+    history: list[dict] = []
+    rounds = max(1, math.ceil(config.max_iter / LBFGS_ROUND))  # the progress bar's length
+    previous, converged, done = None, False, 0
+    while done < config.max_iter and not converged:
+        budget = min(LBFGS_ROUND, config.max_iter - done)
+        optimizer.param_groups[0].update(max_iter=budget, max_eval=budget * LBFGS_EVALS_PER_ITER)
+        module.train()
+        optimizer.step(closure)
+        # One more evaluation at the point the round ended on: the line search's last
+        # evaluation may lie elsewhere, and the convergence test needs this point's gradient.
+        loss = float(closure().detach())
+        grad_max = max(float(weight.grad.abs().max()), float(bias.grad.abs().max()))
+        module.eval()
+        stalled = optimizer.state[weight].get("n_iter", 0) == done  # no iteration was possible
+        done = optimizer.state[weight].get("n_iter", 0)
+        converged = grad_max <= LBFGS_GRAD_TOL or (
+            previous is not None and abs(previous - loss) <= LBFGS_REL_CHANGE * max(abs(previous), abs(loss), 1.0))
+        record = {"epoch": len(history) + 1, "loss": loss, "parts": dict(last_parts), "iterations": done,
+                  "grad_max": grad_max, "converged": converged, **dev.metrics(student)}
+        history.append(record)
+        step = rounds if converged else min(len(history), rounds)  # a converged fit fills its progress bar
+        emit(progress, stage="student_fit", student=student.name, epoch=len(history), step=step,
+             total=rounds, loss=loss, dev_accuracy=record.get("dev_accuracy"), converged=converged)
+        if stalled:
+            break
+        previous = loss
+    optimizer.zero_grad(set_to_none=True)
+    if not converged:
+        warnings.warn(ConvergenceWarning(
+            f"L-BFGS for student {student.name!r} stopped after {done} of max_iter={config.max_iter} iterations "
+            f"before converging (max |gradient| {history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter "
+            "or l2."), stacklevel=4)
+    return history, converged
+
+
+def _csr_matrix(features: FeatureBatch, n_features: int, device) -> torch.Tensor:
+    """The transfer set as one sparse ``[n_texts, n_features]`` matrix (full-batch logits)."""
+    crow = torch.cat([features.offsets, torch.tensor([features.indices.numel()])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, features.indices, features.values, (features.n_texts, n_features),
+                                       device=device)
