@@ -163,9 +163,13 @@ def spec_from_args(args):
     if not args.data and (args.text_column or args.label_column):
         raise ValueError("--text-column and --label-column name columns of a data file: add --data FILE.")
     kinds = [k.strip() for k in args.students.split(",") if k.strip()]
+    # No teacher named: the embedded encoder, fine-tuned on the data (never an untrained head).
+    encoder = args.encoder or args.teacher is None
+    epochs = args.teacher_epochs if args.teacher_epochs is not None else (TeacherConfig().epochs if encoder else 0.0)
     return RunSpec(
-        args.name, teacher_source=args.teacher, teacher_is_encoder=args.encoder,
-        teacher=TeacherConfig(epochs=args.teacher_epochs, max_steps=args.teacher_steps),
+        args.name, teacher_source=args.teacher or "embedded-minilm", teacher_is_encoder=encoder,
+        teacher=TeacherConfig(epochs=epochs, max_steps=args.teacher_steps),
+        label_map=args.label_map or {}, labels_by_index=args.labels_by_index,
         students=default_students(kinds, args.student_steps),
         distill=DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
                               augment_copies=args.augment_copies, attr_match=args.attr_match,
@@ -244,7 +248,7 @@ def cmd_report(args) -> int:
 
 
 def _add_distill_parser(sub, common) -> None:
-    from .config import StudentConfig
+    from .config import DistillConfig, StudentConfig, TeacherConfig
 
     dist = sub.add_parser("distill", help="Distill a teacher into students on your data (or the default corpus).")
     common(dist)
@@ -254,9 +258,19 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
     dist.add_argument("--text-column", help="Text column of a CSV/JSONL (detected if omitted).")
     dist.add_argument("--label-column", help="Label column (detected if omitted; none = pure distillation).")
-    dist.add_argument("--teacher", default="embedded-minilm", help="Teacher: local folder or hub id.")
+    dist.add_argument("--teacher", default=None,
+                      help="Teacher: a trained classifier's local folder or hub id. Without it the embedded MiniLM "
+                      "encoder gets a new head fine-tuned on the data's labels (the data must have labels).")
     dist.add_argument("--encoder", action="store_true", help="The teacher is a bare encoder: add a head and fine-tune.")
-    dist.add_argument("--teacher-epochs", type=float, default=0.0, help="Fine-tuning epochs for the teacher (0 = as loaded).")
+    dist.add_argument("--teacher-epochs", type=float, default=None,
+                      help=f"Fine-tuning epochs for the teacher (default: {TeacherConfig().epochs:g} for an encoder, "
+                      "0 = use a trained classifier as loaded).")
+    dist.add_argument("--label-map", default=None,
+                      help="Match a trained teacher's classes to the data's: TEACHER_CLASS=DATA_CLASS,... "
+                      "(needed when the names differ; same names in another order are matched by name).")
+    dist.add_argument("--labels-by-index", action="store_true",
+                      help="The teacher's classes are placeholders (LABEL_0, ...): match them to the data's classes "
+                      "(sorted names) by position.")
     dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
     dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
     default_steps = StudentConfig().max_steps
@@ -264,7 +278,9 @@ def _add_distill_parser(sub, common) -> None:
                       help=f"Most Adam steps of the MLP (StudentConfig.max_steps, default {default_steps}; it stops "
                       "sooner on a training-loss plateau); the linear student trains with L-BFGS until it converges.")
     dist.add_argument("--loss", default="kd_kl", choices=["kd_kl", "kd_mse", "hard_ce"])
-    dist.add_argument("--temperature", type=float, default=2.0)
+    dist.add_argument("--temperature", type=float, default=DistillConfig().temperature,
+                      help=f"kd_kl temperature (default {DistillConfig().temperature:g}, chosen on the default "
+                      "corpus's dev split).")
     dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")
     dist.add_argument("--augment-copies", type=int, default=2)
     dist.add_argument("--no-clauses", action="store_true",
@@ -278,6 +294,8 @@ def _add_distill_parser(sub, common) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import DistillConfig
+
     parser = argparse.ArgumentParser(prog="python -m kdcore", description="kd-lens: distill a text classifier into "
                                      "readable students and compare their explanations.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -297,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="Rebuild even if the run exists.")
     demo.add_argument("--teacher-steps", type=int, default=450, help="Teacher fine-tuning steps of 32 texts.")
     demo.add_argument("--augment-copies", type=int, default=2, help="Augmented copies per training text.")
-    demo.add_argument("--temperature", type=float, default=0.5,
-                      help="Distillation temperature (0.5 gave the highest fidelity on this corpus).")
+    demo.add_argument("--temperature", type=float, default=DistillConfig().temperature,
+                      help="Distillation temperature (0.5 gave the highest dev fidelity on this corpus).")
     demo.add_argument("--explain-sample", type=int, default=60, help="Test texts used for explanation metrics.")
     demo.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
     demo.set_defaults(func=cmd_demo)

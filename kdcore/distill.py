@@ -199,6 +199,7 @@ class BuildState:
     dirs: dict = field(default_factory=dict)       # name -> folder
     histories: dict = field(default_factory=dict)  # name -> {"history", "seconds", "distilled"}
     metrics: dict | None = None
+    findings: list = field(default_factory=list)   # what the label checks and the teacher check found
 
 
 def load_corpus(source: DataSource):
@@ -210,19 +211,62 @@ def load_corpus(source: DataSource):
     return split_dataset(read_any(source.path, **source.reader_options()), seed=source.seed)
 
 
+def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:
+    """Refuse what cannot make a sound run, before any work; returns the corpus to use and the findings.
+
+    A bare encoder needs gold labels to train its head. The label column is checked
+    (:func:`kdcore.labels.check_labels`): errors are raised, classes with too few training rows are
+    dropped from every split and the finding is kept (it is written into the run's metrics).
+    """
+    from .data import Corpus, DataError, TextDataset
+    from .labels import check_labels, drop_classes, rare_classes
+
+    if not isinstance(corpus, Corpus):  # any object with train / dev / test (/ unlabelled) splits
+        unlabelled = getattr(corpus, "unlabelled", None) or TextDataset([], None, [], name="unlabelled")
+        corpus = Corpus(corpus.train, getattr(corpus, "dev", None), getattr(corpus, "test", None), unlabelled,
+                        getattr(corpus, "report", None))
+    train = corpus.train
+    if spec.teacher_is_encoder and not train.has_labels:
+        raise DataError("These texts have no labels, so a bare encoder's new classification head cannot be trained. "
+                        "Give a trained classifier as the teacher (--teacher FOLDER, without --encoder), or add a "
+                        "label column (--label-column).")
+    findings = check_labels(train)
+    errors = [f.message for f in findings if f.level == "error"]
+    if errors:
+        raise DataError(" ".join(errors))
+    rare = rare_classes(train) if train.has_labels else []
+    if rare:
+        corpus = Corpus(*(drop_classes(split, rare) if split is not None and split.labels is not None else split
+                                for split in (corpus.train, corpus.dev, corpus.test, corpus.unlabelled)),
+                              corpus.report)
+    return corpus, [f.to_dict() for f in findings]
+
+
 def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
-    """Load the teacher, fine-tune it when asked and save it into the run (or load the saved one)."""
+    """Load the teacher, fine-tune it when asked and save it into the run (or load the saved one).
+
+    A pretrained teacher's classes are matched to the data's by name (or through the spec's label
+    map); the data is then re-indexed to the teacher's output order, so no metric is scrambled.
+    """
     from .teacher import Teacher
 
-    label_names = state.corpus.train.label_names
+    train = state.corpus.train
+    label_names = train.label_names if train.has_labels else None
     if writer.exists("teacher/config.json"):
         state.teacher = Teacher.from_pretrained(writer.path / "teacher", config=spec.teacher, label_names=label_names,
                                                 device=state.device)
         emit(state.progress, stage="teacher_fit", step=1, total=1, resumed=True, note="teacher already trained")
     else:
         started = time.perf_counter()
-        load = Teacher.from_encoder if spec.teacher_is_encoder else Teacher.from_pretrained
-        state.teacher = load(spec.teacher_source, label_names=label_names, config=spec.teacher, device=state.device)
+        if spec.teacher_is_encoder:
+            state.teacher = Teacher.from_encoder(spec.teacher_source, label_names=label_names, config=spec.teacher,
+                                                 device=state.device)
+        else:
+            state.teacher = Teacher.from_pretrained(spec.teacher_source, label_names=label_names, config=spec.teacher,
+                                                    label_map=spec.label_map, labels_by_index=spec.labels_by_index,
+                                                    device=state.device)
+        if label_names is not None:  # before fine-tuning, which trains on the ids
+            state.corpus = state.corpus.with_label_order(state.teacher.label_names)
         if spec.teacher.epochs > 0 and state.corpus.train.has_labels:
             state.teacher.fit(state.corpus.train, dev=state.corpus.dev, progress=state.progress,
                               checkpoint_dir=writer.path / "checkpoints" / "teacher")
@@ -230,6 +274,8 @@ def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
         state.teacher.save(writer.file("teacher/.keep").parent)
         (writer.path / "teacher" / ".keep").unlink(missing_ok=True)
         state.timings["teacher_fit_s"] = time.perf_counter() - started
+    if label_names is not None:  # also on resume: the saved teacher keeps its own order
+        state.corpus = state.corpus.with_label_order(state.teacher.label_names)
     state.teacher.name = "teacher"
     state.teacher.cache_dir = Path(spec.cache_dir) if spec.cache_dir else None
 
@@ -353,6 +399,8 @@ def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
                            roles=roles)
     if corpus.dev is not None and corpus.dev.has_labels and getattr(teacher, "best_dev_accuracy_", None):
         metrics["models"]["teacher"]["dev_accuracy"] = teacher.best_dev_accuracy_
+    state.findings += _teacher_findings(metrics["models"]["teacher"], corpus)
+    metrics["findings"] = list(state.findings)
     gold = state.transfer.labels >= 0
     metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),
                                "augmented_or_unlabelled": int((~gold).sum())}
@@ -361,6 +409,25 @@ def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
     state.timings["evaluate_s"] = time.perf_counter() - started
     state.metrics = metrics
     writer.write_json("metrics.json", metrics)
+
+
+def _teacher_findings(teacher_entry: dict, corpus) -> list[dict]:
+    """A teacher that does no better than always answering the majority class is probably not the
+    teacher meant (an untrained head, the wrong folder, labels that do not match): say so loudly."""
+    from .labels import majority_accuracy
+
+    found = []
+    for split, key in (("dev", "dev_accuracy"), ("test", "accuracy")):
+        data, accuracy = getattr(corpus, split, None), teacher_entry.get(key)
+        if data is None or data.labels is None or accuracy is None:
+            continue
+        baseline = majority_accuracy(data.labels)
+        if accuracy <= baseline:
+            found.append({"level": "warning", "message": (
+                f"The teacher's {split} accuracy ({accuracy:.3f}) is no better than always answering the most "
+                f"frequent class ({baseline:.3f}): it is probably not the teacher you meant (untrained head, wrong "
+                "folder, or labels that do not match its classes). Its students imitate that.")})
+    return found
 
 
 def stage_explanations(writer, spec: RunSpec, state: BuildState) -> None:
@@ -402,11 +469,11 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     configure_threads(spec.threads)
     # Read the data before creating the run folder, so a bad file leaves nothing behind.
     corpus_given = corpus is not None
-    corpus = corpus if corpus_given else load_corpus(spec.data)
+    corpus, findings = check_corpus(spec, corpus if corpus_given else load_corpus(spec.data))
     writer = RunWriter(spec.name, runs_dir)
     state = BuildState(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
-                       timings=writer.read_json("timings.json", {}) or {})
+                       timings=writer.read_json("timings.json", {}) or {}, findings=findings)
     started = time.perf_counter()
     try:
         for name, stage in zip(PIPELINE_STAGES, PIPELINE):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 __all__ = ["LabelMismatch", "GENERIC_LABEL", "is_generic", "parse_label_map", "align_labels", "LabelFinding",
-           "check_labels", "drop_rare_classes", "majority_accuracy"]
+           "check_labels", "rare_classes", "drop_rare_classes", "drop_classes", "majority_accuracy"]
 
 # transformers names the classes of a config without id2label LABEL_0, LABEL_1, ...
 GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
@@ -144,11 +144,11 @@ def check_labels(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS, max_clas
     if long_names and len(long_names) * 2 >= len(present):
         findings.append(LabelFinding("error", (
             f"The label column reads like text (e.g. {long_names[0][:60]!r}); choose the column that holds the "
-            "class with --label-column, or pass --no-labels to use these texts unlabelled.")))
+            "class with --label-column, or pass --label-column none to use these texts unlabelled (with a trained teacher).")))
     if len(present) < 2:
         findings.append(LabelFinding("error", (
             f"The labels hold {len(present)} class(es) ({', '.join(present) or 'none'}); a classifier needs at "
-            "least two. Check the label column, or pass --no-labels to distill from a trained teacher only.")))
+            "least two. Check the label column, or pass --label-column none to distill from a trained teacher only.")))
     rare = {name: n for name, n in present.items() if n < min_rows_per_class}
     if rare and not any(f.level == "error" for f in findings):
         listed = ", ".join(f"{name} ({n})" for name, n in sorted(rare.items(), key=lambda kv: kv[1]))
@@ -158,17 +158,25 @@ def check_labels(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS, max_clas
     return findings
 
 
+def rare_classes(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> list[str]:
+    """The classes of a labelled dataset with fewer than ``min_rows_per_class`` rows (absent ones included)."""
+    counts = dataset.label_counts()
+    return [name for name in dataset.label_names if counts.get(name, 0) < min_rows_per_class] if counts else []
+
+
 def drop_rare_classes(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS):
     """The rows of classes with at least ``min_rows_per_class`` rows, those classes' names only."""
+    return drop_classes(dataset, rare_classes(dataset, min_rows_per_class))
+
+
+def drop_classes(dataset, names: Sequence[str]):
+    """``dataset`` without the rows (and the names) of the classes ``names``; ids re-indexed."""
     import numpy as np
 
     from .data import TextDataset
 
-    if dataset.labels is None:
-        return dataset
-    counts = dataset.label_counts()
-    kept = [name for name in dataset.label_names if counts.get(name, 0) >= min_rows_per_class]
-    if len(kept) == len(dataset.label_names):
+    kept = [name for name in dataset.label_names if name not in set(names)]
+    if dataset.labels is None or len(kept) == len(dataset.label_names):
         return dataset
     new_id = np.asarray([kept.index(n) if n in kept else -2 for n in dataset.label_names] + [-1], dtype=np.int64)
     labels = new_id[dataset.labels]

@@ -394,11 +394,14 @@ def test_progress_events_and_fraction(tmp_path):
 def test_distill_spec():
     from dashboard.views.distill import build_spec
 
-    spec = build_spec("r1", "/t", True, Path("/d.csv"), "review", None, ["linear"], "kd_mse", 2.0, 0.5, 1, 3, 0.0)
+    spec = build_spec("r1", "/t", True, Path("/d.csv"), "review", None, ["linear"], "kd_mse", 2.0, 0.5, 1, 3, 1.5)
     assert spec.name == "r1" and spec.teacher_source == "/t" and spec.teacher_is_encoder
     assert spec.data.path == "/d.csv" and spec.data.text_column == "review" and spec.data.label_column is None
-    assert spec.distill.loss == "kd_mse" and spec.distill.alpha == 0.5 and spec.teacher.epochs == 0.0
+    assert spec.distill.loss == "kd_mse" and spec.distill.alpha == 0.5 and spec.teacher.epochs == 1.5
     assert [s.kind for s in spec.students] == ["linear"]
+    # A bare encoder left untrained would be distilled from a random head: refused with the fix.
+    with pytest.raises(ValueError, match="needs fine-tuning"):
+        build_spec("r1", "/t", True, None, None, None, ["linear"], "kd_kl", 0.5, 0.0, 1, 3, 0.0)
 
 
 # ----------------------------------------------------------------------------- components

@@ -108,8 +108,9 @@ def _form(current: state.RunKey | None) -> None:
     loss = cols[1].selectbox("Loss", ["kd_kl", "kd_mse", "hard_ce"], key="distill_loss",
                              help="kd_kl: T²·KL of softened distributions (Hinton); kd_mse: MSE on logits "
                                   "(Tang et al.); hard_ce: the teacher's argmax as a label.")
-    temperature = cols[2].slider("Temperature", 1.0, 10.0, 2.0, 0.5, key="distill_temperature",
-                                 disabled=loss != "kd_kl")
+    temperature = cols[2].slider("Temperature", 0.1, 10.0, DistillConfig().temperature, 0.1, key="distill_temperature",
+                                 disabled=loss != "kd_kl",
+                                 help="kd_kl only; the default was chosen on the default corpus's dev split.")
     cols = st.columns(4)
     alpha = cols[0].slider("alpha (gold-label weight)", 0.0, 1.0, 0.0, 0.05, key="distill_alpha")
     augment = cols[1].number_input("Augmented copies", 0, 10, 2, key="distill_augment")
@@ -117,9 +118,11 @@ def _form(current: state.RunKey | None) -> None:
                                  key="distill_student_steps",
                                  help="Most Adam steps of the MLP (it stops sooner on a training-loss plateau); the "
                                       "linear student trains with L-BFGS until it converges.")
-    teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0, 10.0, 0.0, 0.5,
-                                          key="distill_teacher_epochs",
-                                          help="0 uses the teacher as loaded (it must already be a classifier).")
+    # A bare encoder's head starts random, so it is always fine-tuned (the spec refuses 0 epochs for it).
+    teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0 if not encoder else 0.5, 10.0,
+                                          TeacherConfig().epochs if encoder else 0.0, 0.5,
+                                          key=f"distill_teacher_epochs_{'encoder' if encoder else 'trained'}",
+                                          help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned.")
 
     if not st.button("Start distillation", type="primary", key="distill_start"):
         return

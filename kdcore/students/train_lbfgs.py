@@ -26,7 +26,8 @@ LBFGS_EVALS_PER_ITER = 4
 # objective is a mean over texts, as in scikit-learn's LogisticRegression, whose lbfgs gtol
 # is its tol = 1e-4) ...
 LBFGS_GRAD_TOL = 1e-4
-# ... or when a whole round moved the objective by less than float32 can resolve.
+# A whole round that moved the objective by less than float32 can resolve ends the fit as
+# stalled (reported unconverged unless the gradient test passes).
 LBFGS_REL_CHANGE = 1e-7
 
 
@@ -78,23 +79,27 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         module.eval()
         stalled = optimizer.state[weight].get("n_iter", 0) == done  # no iteration was possible
         done = optimizer.state[weight].get("n_iter", 0)
-        converged = grad_max <= LBFGS_GRAD_TOL or (
-            previous is not None and abs(previous - loss) <= LBFGS_REL_CHANGE * max(abs(previous), abs(loss), 1.0))
+        # Only the gradient test says converged; a round that no longer moves the objective (float32
+        # resolution) ends the fit too, but is reported as what it is: stalled, not converged.
+        converged = grad_max <= LBFGS_GRAD_TOL
+        stalled = stalled or (previous is not None and
+                              abs(previous - loss) <= LBFGS_REL_CHANGE * max(abs(previous), abs(loss), 1.0))
         record = {"epoch": len(history) + 1, "loss": loss, "parts": dict(last_parts), "iterations": done,
                   "grad_max": grad_max, "converged": converged, **dev.metrics(student)}
         history.append(record)
         step = rounds if converged else min(len(history), rounds)  # a converged fit fills its progress bar
         emit(progress, stage="student_fit", student=student.name, epoch=len(history), step=step,
              total=rounds, loss=loss, dev_accuracy=record.get("dev_accuracy"), converged=converged)
-        if stalled:
+        if stalled and not converged:
             break
         previous = loss
     optimizer.zero_grad(set_to_none=True)
     if not converged:
+        why = (f"stalled after {done} iterations (the objective stopped changing)" if done < config.max_iter else
+               f"stopped at max_iter={config.max_iter}")
         warnings.warn(ConvergenceWarning(
-            f"L-BFGS for student {student.name!r} stopped after {done} of max_iter={config.max_iter} iterations "
-            f"before converging (max |gradient| {history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter "
-            "or l2."), stacklevel=4)
+            f"L-BFGS for student {student.name!r} {why} before converging (max |gradient| "
+            f"{history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter or l2."), stacklevel=4)
     return history, converged
 
 
