@@ -9,23 +9,27 @@ import importlib
 
 __version__ = "0.1.0"
 
+# What a user of the library calls: configure, load a teacher, distill, explain, measure, store,
+# report. Internals (the featurizer, the loss table, the word splitter) stay in their modules.
 _EXPORTS = {
+    # configuration
     "TeacherConfig": "config", "StudentConfig": "config", "DistillConfig": "config", "RunSpec": "config",
-    "DataSource": "config", "RunManifest": "records", "ModelEntry": "records", "MetricsRow": "records",
-    "ProgressEvent": "records", "STAGES": "records",
-    "TextDataset": "data", "DataError": "data", "read_any": "data", "read_csv": "data", "read_jsonl": "data",
-    "read_txt": "data", "from_pandas": "data", "from_hf": "data", "load_default_corpus": "data",
-    "split_dataset": "data",
-    "Teacher": "teacher", "TeacherError": "teacher",
-    "Featurizer": "students", "LinearStudent": "students", "MLPStudent": "students", "load_student": "students",
-    "LOSSES": "losses",
-    "augment_texts": "augment",
-    "distill": "distill", "build_run": "distill", "DistillResult": "distill",
-    "explain": "attribution", "explain_many": "attribution", "METHODS": "attribution",
-    "Explanation": "explanation",
-    "Run": "runs", "RunError": "runs", "load_run": "runs", "list_runs": "runs",
-    "write_report": "report", "build_report": "report",
-    "split_words": "words",
+    "DataSource": "config",
+    # data
+    "TextDataset": "data", "DataError": "data", "read_any": "data", "from_pandas": "data", "from_hf": "data",
+    "split_dataset": "data", "load_corpus": "corpora",
+    # teacher and students
+    "Teacher": "teacher", "TeacherError": "teacher", "LabelMismatch": "labels",
+    "LinearStudent": "students", "MLPStudent": "students", "make_student": "students", "load_student": "students",
+    # distillation
+    "distill": "distill", "build_run": "distill",
+    # explanations and the numbers that say how far a student stands in for the teacher
+    "explain": "attribution", "explain_many": "attribution", "METHODS": "attribution", "Explanation": "explanation",
+    "agreement": "explain_metrics", "faithfulness": "explain_metrics", "evaluate_explanations": "explain_metrics",
+    "fidelity": "metrics", "task_metrics": "metrics",
+    # runs and reports
+    "Run": "runs", "RunError": "runs", "RunManifest": "records", "load_run": "runs", "list_runs": "runs",
+    "build_report": "report", "write_report": "report",
 }
 
 __all__ = sorted(_EXPORTS)
