@@ -163,6 +163,7 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
         "timings": metrics.get("timings", {}),
         "examples": explained,
         "notes": notes,
+        "findings": metrics.get("findings", []),
     }
     return _clean(report)
 

@@ -226,3 +226,66 @@ def test_progress_events_name_known_stages():
                 emitted |= {k.value.value for k in node.keywords
                             if k.arg == "stage" and isinstance(k.value, ast.Constant)}
     assert emitted and emitted <= set(STAGES), emitted - set(STAGES)
+
+
+# ----------------------------------------------------------------------------- your own teacher and data
+def test_teacher_saved_in_another_class_order_gives_the_right_metrics(tmp_path):
+    """A head saved as [pos, neg] against data labelled [neg, pos]: the data is re-indexed to the
+    teacher, so the run's numbers equal those computed by class name."""
+    import numpy as np
+
+    from conftest import make_tiny_model_dir
+    from kdcore.runs import load_run
+    from kdcore.teacher import Teacher
+
+    folder = make_tiny_model_dir(tmp_path / "reversed", label_names=("pos", "neg"), seed=5)
+    corpus = make_toy_corpus()
+    path = build_run(tiny_spec("reordered", folder, STUDENTS), runs_dir=tmp_path / "runs", corpus=corpus)
+    run = load_run(path)
+    assert run.label_names == ["pos", "neg"]
+    teacher = Teacher.from_pretrained(folder, device="cpu")
+    predicted = [teacher.label_names[i] for i in teacher.predict_logits(corpus.test.texts).argmax(axis=1)]
+    gold = [corpus.test.label_names[i] for i in corpus.test.labels]
+    expected = float(np.mean([p == g for p, g in zip(predicted, gold)]))
+    assert run.metrics["models"]["teacher"]["accuracy"] == pytest.approx(expected)
+    assert run.split("test").label_names == ["pos", "neg"]
+
+
+def test_a_mismatched_teacher_is_refused_naming_both_label_sets(tmp_path):
+    from conftest import make_tiny_model_dir
+    from kdcore.labels import LabelMismatch
+
+    folder = make_tiny_model_dir(tmp_path / "fresh", label_names=("rotten", "fresh"), seed=6)
+    with pytest.raises(LabelMismatch, match=r"\[rotten, fresh\].*\[neg, pos\]"):
+        build_run(tiny_spec("foreign", folder, STUDENTS), runs_dir=tmp_path / "runs", corpus=make_toy_corpus())
+    assert not list((tmp_path / "runs").glob("foreign"))  # nothing published
+
+
+def test_data_without_a_teacher_never_distills_an_untrained_head(tmp_path):
+    from kdcore.cli import build_parser, spec_from_args
+
+    spec = spec_from_args(build_parser().parse_args(["distill", "--name", "mine", "--data", "reviews.csv"]))
+    assert spec.teacher_is_encoder and spec.teacher.epochs > 0  # the embedded encoder, fine-tuned
+    with pytest.raises(ValueError, match="needs fine-tuning"):
+        RunSpec("r", teacher_is_encoder=True, teacher={"epochs": 0})
+    unlabelled = make_toy_corpus()
+    unlabelled.train = unlabelled.train.subset(range(len(unlabelled.train)))
+    unlabelled.train.labels = None
+    from kdcore.data import DataError
+
+    with pytest.raises(DataError, match="no labels"):
+        build_run(RunSpec("enc", students=STUDENTS), runs_dir=tmp_path / "runs", corpus=unlabelled)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_a_teacher_no_better_than_the_majority_class_is_flagged(tmp_path, tiny_model_dir):
+    from kdcore.runs import load_run
+
+    corpus = make_toy_corpus()
+    # Every test text is 'pos': the majority answer is right on all of them, the random teacher is not.
+    keep = [i for i, label in enumerate(corpus.test.labels) if label == 1]
+    corpus.test = corpus.test.subset(keep)
+    run = load_run(build_run(tiny_spec("weak", tiny_model_dir, STUDENTS), runs_dir=tmp_path, corpus=corpus))
+    # The majority answer scores 1.0 here, which no teacher beats: the check must speak.
+    assert any("test accuracy" in f["message"] and "no better than always answering" in f["message"]
+               for f in run.metrics["findings"])

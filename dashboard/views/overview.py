@@ -108,6 +108,8 @@ def render() -> None:
         f"{metrics.get('test_size', '?')} texts · transfer set "
         f"{run.manifest.get('transfer_set', {}).get('size', '?')} texts"
     )
+    for finding in metrics.get("findings", []):  # label checks and the teacher check, made by kdcore
+        (st.error if finding.get("level") == "error" else st.warning)(finding.get("message", ""))
     if card.empty:
         st.warning("This run has no metrics.json; rebuild it or run `python -m kdcore evaluate`.")
         return
