@@ -72,7 +72,7 @@ def bench_student(text: str, repeats: int):
     except ImportError as err:
         print(f"linear student                      : skipped (kdcore.students is not ready: {err})")
         return None
-    from kdcore.data import load_default_corpus
+    from kdcore.corpora import load_default_corpus
 
     corpus = load_default_corpus()
     n = min(400, len(corpus.train))

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from kdcore.data import load_default_corpus  # noqa: E402
+from kdcore.corpora import load_default_corpus  # noqa: E402
 from kdcore.metrics import model_bytes  # noqa: E402
 from kdcore.students import LinearStudent, MLPStudent  # noqa: E402
 from kdcore.teacher import Teacher  # noqa: E402

@@ -161,7 +161,8 @@ def test_split(key: RunKey) -> tuple[list[str], list[int] | None]:
 @st.cache_data(show_spinner=False)
 def example_texts() -> list[str]:
     """Texts of the example files shipped in assets/examples (read by kdcore's readers)."""
-    from kdcore.data import DataError, read_any
+    from kdcore.data import DataError
+    from kdcore.readers import read_any
 
     texts: list[str] = []
     if EXAMPLES_DIR.is_dir():

@@ -16,7 +16,7 @@ _EXPORTS = {
     "TeacherConfig": "config", "StudentConfig": "config", "DistillConfig": "config", "RunSpec": "config",
     "DataSource": "config",
     # data
-    "TextDataset": "data", "DataError": "data", "read_any": "data", "from_pandas": "data", "from_hf": "data",
+    "TextDataset": "data", "DataError": "data", "read_any": "readers", "from_pandas": "readers", "from_hf": "readers",
     "split_dataset": "data", "load_corpus": "corpora",
     # teacher and students
     "Teacher": "teacher", "TeacherError": "teacher", "LabelMismatch": "labels",

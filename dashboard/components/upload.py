@@ -76,7 +76,8 @@ def read_upload(data: bytes, filename: str, text_column: str = DETECT, label_col
                 limit_mb: int | None = None):
     """A kdcore TextDataset from uploaded bytes; raises kdcore.data.DataError (a ValueError)
     with a message for the user when the file cannot be used."""
-    from kdcore.data import DataError, read_any
+    from kdcore.data import DataError
+    from kdcore.readers import read_any
 
     too_big = check_size(len(data), limit_mb)
     if too_big:
