@@ -174,7 +174,8 @@ def spec_from_args(args):
         distill=DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
                               augment_copies=args.augment_copies, attr_match=args.attr_match,
                               feature_align=args.feature_align, clauses=not args.no_clauses),
-        data=DataSource(path=args.data, text_column=args.text_column, label_column=args.label_column, seed=args.seed),
+        data=DataSource(path=args.data, text_column=args.text_column, label_column=args.label_column, seed=args.seed,
+                        corpus=args.corpus),
         explain_sample=args.explain_sample, threads=args.threads)
 
 
@@ -256,6 +257,9 @@ def _add_distill_parser(sub, common) -> None:
                       "--runs-dir, --threads and --progress-file is taken from it.")
     dist.add_argument("--name", help="Name of the new run (required without --spec).")
     dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
+    dist.add_argument("--corpus", default="rotten_tomatoes", choices=["rotten_tomatoes", "debates"],
+                      help="Embedded corpus without --data: rotten_tomatoes (fresh / rotten reviews) or debates (2016 "
+                      "debate statements, the speaker's party: three classes).")
     dist.add_argument("--text-column", help="Text column of a CSV/JSONL (detected if omitted).")
     dist.add_argument("--label-column", help="Label column (detected if omitted; none = pure distillation).")
     dist.add_argument("--teacher", default=None,

@@ -208,8 +208,13 @@ class DataSource(_Config):
     label_column: str | None = field(default=None, metadata={"help": "Label column (detected when None; 'none' = "
                                                              "no labels, pure distillation)."})
     seed: int = field(default=0, metadata={"help": "Seed of the train/dev/test split."})
+    corpus: str = field(default="rotten_tomatoes", metadata={"help": "Embedded corpus used when path is None: "
+                                                           "rotten_tomatoes (2 classes) or debates (3 classes)."})
 
     def __post_init__(self) -> None:
+        from .corpora import CORPORA
+
+        _check_choice("corpus", self.corpus, tuple(CORPORA))
         if self.path is not None:
             self.path = str(self.path)
             if not self.path.strip():

@@ -204,12 +204,12 @@ class BuildState:
 
 def load_corpus(source: DataSource):
     """The train/dev/test (+ unlabelled) corpus a DataSource names; DataError says what is wrong with a file."""
-    from .corpora import load_default_corpus
+    from .corpora import load_corpus as load_named_corpus
     from .data import split_dataset
     from .readers import read_any
 
     if source.path is None:
-        return load_default_corpus(seed=source.seed)
+        return load_named_corpus(source.corpus, seed=source.seed)
     return split_dataset(read_any(source.path, **source.reader_options()), seed=source.seed)
 
 

@@ -289,3 +289,17 @@ def test_a_teacher_no_better_than_the_majority_class_is_flagged(tmp_path, tiny_m
     # The majority answer scores 1.0 here, which no teacher beats: the check must speak.
     assert any("test accuracy" in f["message"] and "no better than always answering" in f["message"]
                for f in run.metrics["findings"])
+
+
+def test_the_three_class_example_is_one_choice_in_the_cli_and_the_view():
+    from dashboard.views.distill import build_spec
+    from kdcore.cli import build_parser, spec_from_args
+    from kdcore.distill import load_corpus
+
+    from_cli = spec_from_args(build_parser().parse_args(["distill", "--name", "deb", "--corpus", "debates"]))
+    from_view = build_spec("deb", "embedded-minilm", True, None, None, None, ["linear", "mlp"], "kd_kl", 0.5, 0.0,
+                           2, StudentConfig().max_steps, 1.5, corpus="debates")
+    assert from_cli.data.corpus == from_view.data.corpus == "debates"
+    assert load_corpus(from_cli.data).label_names == ["Democratic", "Moderator", "Republican"]
+    with pytest.raises(ValueError, match="rotten_tomatoes, debates"):
+        DataSource(corpus="imdb")

@@ -25,7 +25,9 @@ __all__ = ["render", "build_spec"]
 
 UPLOADS = ".uploads"
 _TEACHER_CHOICES = ("The current run's teacher", "A local folder", "A Hugging Face hub id")
-_DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file")
+_DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file", "The 2016 debates (three classes)")
+# The embedded corpus each choice names (the upload names none).
+_DATA_CORPORA = {_DATA_CHOICES[0]: "rotten_tomatoes", _DATA_CHOICES[2]: "debates"}
 
 
 def _save_upload(data: bytes, filename: str) -> Path:
@@ -42,7 +44,8 @@ def _save_upload(data: bytes, filename: str) -> Path:
 
 def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_column: str | None,
                label_column: str | None, students: list[str], loss: str, temperature: float, alpha: float,
-               augment_copies: int, student_steps: int, teacher_epochs: float) -> RunSpec:
+               augment_copies: int, student_steps: int, teacher_epochs: float,
+               corpus: str = "rotten_tomatoes") -> RunSpec:
     """The RunSpec of the form's choices: the same spec ``python -m kdcore distill`` builds from the same
     options (its ``--student-steps`` is ``student_steps``). ValueError says what to fix."""
     return RunSpec(
@@ -50,7 +53,7 @@ def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_c
         students=default_students(students, int(student_steps)),
         distill=DistillConfig(loss=loss, temperature=temperature, alpha=alpha, augment_copies=int(augment_copies)),
         data=DataSource(path=str(data) if data is not None else None, text_column=text_column,
-                        label_column=label_column))
+                        label_column=label_column, corpus=corpus))
 
 
 def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool]:
@@ -155,7 +158,8 @@ def _form(current: state.RunKey | None) -> None:
         data_path = _save_upload(data_bytes, filename)
     try:
         spec = build_spec(name.strip(), teacher, encoder, data_path, text_column, label_column, students, loss,
-                          temperature, alpha, augment, steps, teacher_epochs)
+                          temperature, alpha, augment, steps, teacher_epochs,
+                          corpus=_DATA_CORPORA.get(data_kind, "rotten_tomatoes"))
     except ValueError as err:
         st.error(str(err))
         return
