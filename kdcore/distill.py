@@ -123,13 +123,17 @@ def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = No
 def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray | None = None,
                  speed_texts: Sequence[str] | None = None, student_dirs: dict | None = None,
                  teacher_dir: str | os.PathLike | None = None, progress: ProgressFn | None = None,
-                 roles: dict | None = None) -> dict:
-    """Task metrics, fidelity and compression of the teacher and each student on ``test``.
+                 roles: dict | None = None, twins: dict | None = None) -> dict:
+    """Task metrics, fidelity and compression of the teacher and each student on ``test``, with 95%
+    intervals (:mod:`kdcore.intervals`).
 
     ``roles`` maps a student's name to ``"distilled"`` or ``"label-trained"`` (default: distilled);
-    ``models`` in the result holds one :class:`~kdcore.records.MetricsRow` dict per model.
+    ``twins`` maps a distilled student to its label-trained twin, whose fidelity it is compared with
+    on the same texts. ``models`` in the result holds one :class:`~kdcore.records.MetricsRow` dict per
+    model; ``gold_labels`` says whether the test split has labels (accuracy needs them).
     """
     from . import metrics as M
+    from .intervals import paired_difference
 
     label_names = list(teacher.label_names)
     if teacher_test_logits is None:
@@ -147,9 +151,11 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
     if test.labels is not None:
         teacher_row.update(M.task_metrics(test.labels, teacher_test_logits, label_names))
     rows = [teacher_row]
+    agreements = {}
     for name, student in students.items():
         emit(progress, stage="evaluate", model=name)
         logits = student.predict_logits(test.texts)
+        agreements[name] = logits.argmax(1) == np.asarray(teacher_test_logits).argmax(1)
         row = MetricsRow(name, METRICS_ROLES[(roles or {}).get(name, DISTILLED)], kind=student.config.kind)
         row.update(M.fidelity(logits, teacher_test_logits))
         if test.labels is not None:
@@ -160,7 +166,12 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
         if teacher_row.bytes is not None:
             row.smaller_than_teacher = teacher_row.bytes / max(row.bytes, 1)
         rows.append(row)
-    return {"test_size": len(test), "models": {row.name: row.to_dict() for row in rows}}
+    for row in rows:
+        twin = (twins or {}).get(row.name)
+        if twin in agreements and row.name in agreements:
+            row.fidelity_over_twin = {"twin": twin, **paired_difference(agreements[row.name], agreements[twin])}
+    return {"test_size": len(test), "gold_labels": test.labels is not None,
+            "models": {row.name: row.to_dict() for row in rows}}
 
 
 def _write_split(writer, name: str, dataset) -> None:
@@ -396,9 +407,10 @@ def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
     started = time.perf_counter()
     corpus, teacher = state.corpus, state.teacher
     roles = {name: entry.role for name, entry in state.entries.items()}
+    twins = {entry.twin_of: name for name, entry in state.entries.items() if entry.twin_of}
     metrics = evaluate_run(teacher, state.students, corpus.test, teacher_test_logits=state.test_logits,
                            student_dirs=state.dirs, teacher_dir=writer.path / "teacher", progress=state.progress,
-                           roles=roles)
+                           roles=roles, twins=twins)
     if corpus.dev is not None and corpus.dev.has_labels and getattr(teacher, "best_dev_accuracy_", None):
         metrics["models"]["teacher"]["dev_accuracy"] = teacher.best_dev_accuracy_
     state.findings += _teacher_findings(metrics["models"]["teacher"], corpus)

@@ -108,6 +108,44 @@ def test_overview_shows_explanation_metrics_when_the_run_has_them(tiny_run_dir, 
     assert card.loc[card["model"] == "teacher", "agreement (Spearman)"].isna().all()  # no agreement with itself
     assert card.loc[card["model"] == "linear", "comprehensiveness"].notna().all()
     assert not any("Not computed" in c.value for c in at.caption)
+    # each agreement and faithfulness mean has its bootstrap interval beside it
+    tables = [d.value for d in at.dataframe]
+    assert any("spearman 95% CI" in t.columns and t["spearman 95% CI"].str.contains("–").any() for t in tables)
+
+
+def test_overview_shows_intervals_and_twin_margins(app_env):
+    at = view("overview").run()
+    no_exceptions(at)
+    card = at.dataframe[0].value
+    assert {"accuracy 95% CI", "fidelity 95% CI", "macro_f1 95% CI"} <= set(card.columns)
+    assert card.loc[card["model"] == "linear", "fidelity 95% CI"].str.match(r"\d\.\d{3}–\d\.\d{3}").all()
+    twins = at.dataframe[1].value
+    assert {"fidelity margin", "margin 95% CI"} <= set(twins.columns)
+    assert any("95% intervals on" in c.value for c in at.caption)
+
+
+def test_overview_of_an_unlabelled_run_says_no_gold_labels(tiny_run_dir, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from kdcore.runs import load_run, update_run_metrics
+
+    copy = tmp_path / "runs" / "unlabelled"
+    shutil.copytree(tiny_run_dir, copy)
+    run = load_run(copy)
+    metrics = json.loads(json.dumps(run.metrics))
+    metrics["gold_labels"] = False
+    for entry in metrics["models"].values():
+        for key in ("accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "per_class", "confusion_matrix"):
+            entry.pop(key, None)
+    update_run_metrics(run, metrics)
+    monkeypatch.setenv("KDLENS_RUNS_DIR", str(copy.parent))
+    at = view("overview").run()
+    no_exceptions(at)
+    card = at.dataframe[0].value
+    assert set(card["accuracy"]) == {"no gold labels"} and card["fidelity"].notna().all()
+    assert any("no gold labels" in i.value for i in at.info)
+    assert at.metric[0].value == "no gold labels"
 
 
 def test_demo_build_progress_is_polled(tmp_path, monkeypatch):

@@ -64,15 +64,21 @@ def results_frame(texts: list[str], probs: dict[str, np.ndarray], label_names: l
 
 
 def _summary(probs: dict[str, np.ndarray], gold_ids: np.ndarray | None) -> pd.DataFrame:
-    """Per model: label agreement with the teacher, and accuracy when the file's labels are the run's classes."""
+    """Per model: label agreement with the teacher, and accuracy when the file's labels are the run's classes,
+    each with its 95% interval (kdcore's Wilson interval: a file of 50 texts says little)."""
+    from kdcore.intervals import format_interval, wilson
     from kdcore.metrics import accuracy, fidelity
 
     teacher_logits = np.log(np.clip(probs["teacher"], 1e-12, 1.0))
     rows = []
     for name, p in probs.items():
-        row = {"model": name, "fidelity": fidelity(np.log(np.clip(p, 1e-12, 1.0)), teacher_logits)["fidelity"]}
+        agreement = fidelity(np.log(np.clip(p, 1e-12, 1.0)), teacher_logits)
+        row = {"model": name, "fidelity": agreement["fidelity"],
+               "fidelity 95% CI": format_interval(agreement["fidelity_ci"])}
         if gold_ids is not None:
-            row["accuracy"] = accuracy(gold_ids, p.argmax(axis=1))
+            predicted = p.argmax(axis=1)
+            row["accuracy"] = accuracy(gold_ids, predicted)
+            row["accuracy 95% CI"] = format_interval(wilson(int((predicted == gold_ids).sum()), len(gold_ids)))
         rows.append(row)
     return pd.DataFrame(rows)
 
