@@ -197,6 +197,12 @@ def _open_run(args):
 
 def cmd_evaluate(args) -> int:
     run = _open_run(args)
+    if args.refresh:
+        from .distill import refresh_run_metrics
+
+        configure_threads(args.threads)
+        refresh_run_metrics(run)
+        print(f"Metrics measured again: {run.path / 'metrics.json'}")
     if args.explain_sample:
         from .runs import update_run_metrics
         from .explain_metrics import evaluate_explanations, summary_table
@@ -331,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(ev, run=True)
     ev.add_argument("--explain-sample", type=int, default=0, help="Test texts to compute explanation metrics on.")
     ev.add_argument("--methods", default="integrated_gradients", help="Comma-separated attribution methods.")
+    ev.add_argument("--refresh", action="store_true",
+                    help="Measure every model again on the run's test split (accuracy, fidelity, their 95%% "
+                         "intervals, twin margins, speed) and write the run's metrics.json.")
     ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser("explain", help="Word scores of the teacher and every student, side by side.")

@@ -17,8 +17,8 @@ from .config import DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec, Studen
 from .records import DISTILLED, LABEL_TRAINED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
 from .utils import ProgressFn, configure_threads, default_device, emit
 
-__all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "DEFAULT_STUDENTS",
-           "LABEL_TWIN_SUFFIX", "BuildState", "PIPELINE_STAGES", "PIPELINE", "load_corpus", "student_plan",
+__all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "refresh_run_metrics",
+           "DEFAULT_STUDENTS", "LABEL_TWIN_SUFFIX", "BuildState", "PIPELINE_STAGES", "PIPELINE", "load_corpus", "student_plan",
            "stage_teacher", "stage_transfer_set", "stage_labels", "stage_students", "stage_evaluation",
            "stage_explanations"]
 
@@ -172,6 +172,36 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
             row.fidelity_over_twin = {"twin": twin, **paired_difference(agreements[row.name], agreements[twin])}
     return {"test_size": len(test), "gold_labels": test.labels is not None,
             "models": {row.name: row.to_dict() for row in rows}}
+
+
+def refresh_run_metrics(run, progress: ProgressFn | None = None) -> dict:
+    """Measure a finished run's models again on its stored test split (task metrics, fidelity, their
+    95% intervals, twin margins, speed) and its stored per-text explanation metrics again into their
+    summary; everything else in metrics.json (findings, timings, training) is kept. Returns the new
+    metrics, also written to the run."""
+    from .explain_metrics import summary_table
+
+    import pandas as pd
+
+    info = run.info
+    old = dict(run.metrics or {})
+    fresh = evaluate_run(run.teacher, run.students, run.split("test"), progress=progress,
+                         student_dirs={n: run.path / "students" / n for n in run.student_names},
+                         teacher_dir=run.path / "teacher", roles={n: e.role for n, e in info.students.items()},
+                         twins=info.twins())
+    for name, entry in fresh["models"].items():
+        if "dev_accuracy" in old.get("models", {}).get(name, {}):
+            entry["dev_accuracy"] = old["models"][name]["dev_accuracy"]
+    metrics = {**old, **fresh}
+    per_text = run.path / "explanation_metrics.jsonl"
+    if metrics.get("explanations") and per_text.is_file():
+        frame = pd.read_json(per_text, lines=True)
+        metrics["explanations"] = {**metrics["explanations"],
+                                   "summary": summary_table(frame).to_dict(orient="records")}
+    from .runs import update_run_metrics
+
+    update_run_metrics(run, metrics)
+    return metrics
 
 
 def _write_split(writer, name: str, dataset) -> None:
