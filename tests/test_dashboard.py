@@ -283,6 +283,24 @@ def test_batch_scores_an_upload_and_explains_a_row(app_env):
     assert body.count('class="kdl-row"') == 5 and "dull" in body
 
 
+def test_batch_long_text_gets_the_window_notice_and_its_explanation(app_env):
+    long_text = " ".join(["a good film but a boring plot"] * 12)  # several of the tiny teacher's 32-token windows
+    payload = f"review,sentiment\na good film,pos\n\"{long_text}\",neg\n".encode()
+    at = view("batch").run()
+    at.file_uploader(key="batch_upload").upload("long.csv", payload, "text/csv")
+    at.run()
+    no_exceptions(at)
+    results = next(d.value for d in at.dataframe if "text" in d.value.columns)
+    assert results["teacher windows"].tolist()[0] == 1 and results["teacher windows"].tolist()[1] > 1
+    assert any("longer than the teacher's window" in i.value and "rows 2" in i.value for i in at.info)
+    at.selectbox(key="batch_row").set_value(2)
+    at.selectbox(key="batch_method").set_value("integrated_gradients")
+    at.run()
+    no_exceptions(at)
+    assert any("window by window" in i.value for i in at.info)
+    assert html_of(at).count('class="kdl-row"') == 5
+
+
 @pytest.mark.parametrize("filename, payload, fragment", [
     ("binary.csv", b"text\n\x00\x01\x02\x89PNG\x00\x00", "binary"),
     ("latin1.csv", "text,label\ncaf\xe9 cr\xe8me,pos\n".encode("cp1252"), "UTF-8"),

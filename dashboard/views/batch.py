@@ -83,6 +83,12 @@ def _summary(probs: dict[str, np.ndarray], gold_ids: np.ndarray | None) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _rows(rows: list[int], shown: int = 8) -> str:
+    """``"2, 5, 9 and 4 more"``."""
+    head = ", ".join(map(str, rows[:shown]))
+    return head + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
 def _source() -> tuple[bytes, str] | None:
     """The chosen file's bytes and name (uploaded, or one of the shipped examples)."""
     choice = st.radio("Data", ["Upload a file", "An example file"], horizontal=True, key="batch_source")
@@ -162,7 +168,15 @@ def render() -> None:
     else:
         probs = stored[1]
 
+    windows = state.window_counts(key, texts)
     frame = results_frame(texts, probs, run.label_names, gold)
+    long_rows = [i + 1 for i, n in enumerate(windows) if n > 1]
+    if long_rows:
+        frame.insert(2, "teacher windows", windows)
+        st.info(f"{len(long_rows)} of {len(texts)} texts are longer than the teacher's window "
+                f"({state.full_run(key).teacher.max_length} tokens; rows {_rows(long_rows)}): the teacher's "
+                "prediction is the mean of its windows' logits, and *Explain a row* explains them window by "
+                "window. The students read the whole text.")
     n_disagree = int(frame["disagreement"].sum())
     st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
     st.dataframe(_summary(probs, gold_ids), hide_index=True, width="stretch",
