@@ -179,8 +179,26 @@ def spec_from_args(args):
         explain_sample=args.explain_sample, threads=args.threads)
 
 
+def print_preflight(result, out=None) -> None:
+    """The checks' findings, one per line, then the data's splits and classes."""
+    out = out or sys.stdout
+    for finding in result.findings:
+        print(f"{finding['level']}: {finding['message']}", file=out)
+    if result.splits:
+        print("splits: " + ", ".join(f"{k} {v}" for k, v in result.splits.items()), file=out)
+    if result.class_counts:
+        print("training rows per class: " + ", ".join(f"{k} {v}" for k, v in result.class_counts.items()), file=out)
+
+
 def cmd_distill(args) -> int:
-    built = _build_with_progress(args, spec_from_args(args))
+    spec = spec_from_args(args)
+    if args.check:
+        from .preflight import preflight
+
+        result = preflight(spec)
+        print_preflight(result)
+        return 0 if result.ok else 2
+    built = _build_with_progress(args, spec)
     print(f"Run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     return 0
@@ -262,6 +280,9 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--spec", help="A run spec (JSON, written by RunSpec.to_json): every option below but "
                       "--runs-dir, --threads and --progress-file is taken from it.")
     dist.add_argument("--name", help="Name of the new run (required without --spec).")
+    dist.add_argument("--check", action="store_true",
+                      help="Only check the data and the teacher's classes (what the Distill view shows before its "
+                           "Start button), print the findings and exit: 0 when a run can start, 2 when not.")
     dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
     dist.add_argument("--corpus", default="rotten_tomatoes", choices=["rotten_tomatoes", "debates"],
                       help="Embedded corpus without --data: rotten_tomatoes (fresh / rotten reviews) or debates (2016 "

@@ -246,12 +246,19 @@ class BuildState:
 def load_corpus(source: DataSource):
     """The train/dev/test (+ unlabelled) corpus a DataSource names; DataError says what is wrong with a file."""
     from .corpora import load_corpus as load_named_corpus
-    from .data import split_dataset
+    from .data import DataError, split_dataset
     from .readers import read_any
+
+    from .labels import check_labels
 
     if source.path is None:
         return load_named_corpus(source.corpus, seed=source.seed)
-    return split_dataset(read_any(source.path, **source.reader_options()), seed=source.seed)
+    dataset = read_any(source.path, **source.reader_options())
+    # A broken label column (text spilled into it) is named as such, before the split trips over it.
+    errors = [f.message for f in check_labels(dataset) if f.level == "error"]
+    if errors:
+        raise DataError(" ".join(errors))
+    return split_dataset(dataset, seed=source.seed)
 
 
 def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:

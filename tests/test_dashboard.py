@@ -182,8 +182,39 @@ def test_demo_build_progress_is_polled(tmp_path, monkeypatch):
 def test_every_view_runs(app_env, name):
     at = view(name).run()
     no_exceptions(at)
-    assert not at.error, [e.value for e in at.error]
+    errors = [e.value for e in at.error]
+    if name == "distill":
+        # Its checks run before anything starts: the tiny run's teacher (neg / pos) against the default
+        # corpus (fresh / rotten) is refused, naming both class sets.
+        assert len(errors) == 1 and "[neg, pos]" in errors[0] and "--label-map" in errors[0], errors
+    else:
+        assert not errors, errors
     assert at.title, f"the {name} view shows no title"
+
+
+def test_distill_checks_labels_before_starting(app_env, tmp_path):
+    """The label checks and the teacher's classes, shown before Start; a mismatch can be mapped in the form."""
+    at = view("distill").run()
+    at.radio(key="distill_data_kind").set_value("Upload a file")
+    at.run()
+    at.file_uploader(key="distill_upload").upload("small.csv", SMALL_CSV.replace(b",pos", b",great")
+                                                  .replace(b",neg", b",awful"), "text/csv")
+    at.run()
+    no_exceptions(at)
+    assert any("[neg, pos]" in e.value and "[awful, great]" in e.value for e in at.error)
+    at.button(key="distill_start").click()
+    at.run()
+    assert any("fix it, then start again" in e.value for e in at.error)
+    from dashboard import jobs
+
+    assert not jobs.list_jobs(app_env) or all(j.name != at.text_input(key="distill_name").value
+                                               for j in jobs.list_jobs(app_env))
+    at.text_input(key="distill_label_map").set_value("neg=awful,pos=great")
+    at.run()
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("through the label map: neg→awful, pos→great" in i.value for i in at.info)
+    assert any("Training rows per class" in c.value for c in at.caption)
 
 
 def test_explain_highlights_every_model_and_escapes_html(app_env):
