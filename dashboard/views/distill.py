@@ -17,7 +17,7 @@ import streamlit as st
 
 from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, TeacherConfig, default_students
 
-from dashboard import jobs, state
+from dashboard import jobs, navigation, state
 from dashboard.components import charts, upload
 from dashboard.components.sidebar import choose_run
 
@@ -241,7 +241,7 @@ def _follow() -> None:
     elif status == "done":
         st.success(f"Run {job.name} is ready: pick it in the sidebar.")
         if st.button(f"Open {job.name}", key=f"distill_open_{job.name}", on_click=choose_run, args=(job.name,)):
-            st.rerun(scope="app")
+            navigation.go_to("overview")
     else:
         st.error(f"Run {job.name} failed: {message}")
         st.caption("Existing runs are untouched; a partial build is kept in `<name>.partial` and resumes if you "
