@@ -451,6 +451,7 @@ def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
     if corpus.dev is not None and corpus.dev.has_labels and getattr(teacher, "best_dev_accuracy_", None):
         metrics["models"]["teacher"]["dev_accuracy"] = teacher.best_dev_accuracy_
     state.findings += _teacher_findings(metrics["models"]["teacher"], corpus)
+    state.findings += _teacher_beaten_findings(metrics["models"])
     metrics["findings"] = list(state.findings)
     gold = state.transfer.labels >= 0
     metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),
@@ -478,6 +479,26 @@ def _teacher_findings(teacher_entry: dict, corpus) -> list[dict]:
                 f"The teacher's {split} accuracy ({accuracy:.3f}) is no better than always answering the most "
                 f"frequent class ({baseline:.3f}): it is probably not the teacher you meant (untrained head, wrong "
                 "folder, or labels that do not match its classes). Its students imitate that.")})
+    return found
+
+
+def _teacher_beaten_findings(models: dict) -> list[dict]:
+    """A student trained on the gold labels alone that is clearly more accurate than the teacher (their
+    95% intervals do not overlap) says the teacher is undertrained or not the one meant: its distilled
+    students would faithfully copy the weaker model."""
+    teacher = models.get("teacher", {})
+    low_high = teacher.get("accuracy_ci")
+    found = []
+    for name, entry in models.items():
+        ci = entry.get("accuracy_ci")
+        if name == "teacher" or entry.get("role") != METRICS_ROLES[LABEL_TRAINED] or not ci or not low_high:
+            continue
+        if ci[0] > low_high[1]:
+            found.append({"level": "warning", "message": (
+                f"The label-trained student {name} is more accurate than the teacher on the test split "
+                f"({entry['accuracy']:.3f} vs {teacher['accuracy']:.3f}; 95% intervals {ci[0]:.3f}–{ci[1]:.3f} and "
+                f"{low_high[0]:.3f}–{low_high[1]:.3f}): the teacher is probably undertrained for this data (fine-tune "
+                "it longer: --teacher-epochs) or not the teacher you meant. Its distilled students copy the weaker model.")})
     return found
 
 

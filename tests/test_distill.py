@@ -341,3 +341,15 @@ def test_twin_margin_has_a_paired_interval(tiny_run_dir):
             low, high = models[student][key]
             assert 0 <= low <= models[student][key[:-3]] <= high <= 1
     assert "fidelity_over_twin" not in models["linear-labels"]
+
+
+def test_a_teacher_clearly_beaten_by_a_label_trained_student_is_flagged():
+    from kdcore.distill import _teacher_beaten_findings
+
+    models = {"teacher": {"role": "teacher", "accuracy": 0.55, "accuracy_ci": [0.473, 0.626]},
+              "linear-labels": {"role": "label-trained student", "accuracy": 0.72, "accuracy_ci": [0.647, 0.786]},
+              "linear": {"role": "distilled student", "accuracy": 0.80, "accuracy_ci": [0.73, 0.86]}}
+    found = _teacher_beaten_findings(models)
+    assert len(found) == 1 and "linear-labels" in found[0]["message"] and "undertrained" in found[0]["message"]
+    models["linear-labels"]["accuracy_ci"] = [0.60, 0.79]  # overlapping intervals: no claim
+    assert _teacher_beaten_findings(models) == []
