@@ -193,6 +193,9 @@ def refresh_run_metrics(run, progress: ProgressFn | None = None) -> dict:
         if "dev_accuracy" in old.get("models", {}).get(name, {}):
             entry["dev_accuracy"] = old["models"][name]["dev_accuracy"]
     metrics = {**old, **fresh}
+    # The check that reads the measured accuracies is made again on the new numbers.
+    metrics["findings"] = ([f for f in old.get("findings", []) if f.get("check") != "teacher_beaten"]
+                           + _teacher_beaten_findings(fresh["models"]))
     per_text = run.path / "explanation_metrics.jsonl"
     if metrics.get("explanations") and per_text.is_file():
         frame = pd.read_json(per_text, lines=True)
@@ -494,7 +497,7 @@ def _teacher_beaten_findings(models: dict) -> list[dict]:
         if name == "teacher" or entry.get("role") != METRICS_ROLES[LABEL_TRAINED] or not ci or not low_high:
             continue
         if ci[0] > low_high[1]:
-            found.append({"level": "warning", "message": (
+            found.append({"level": "warning", "check": "teacher_beaten", "message": (
                 f"The label-trained student {name} is more accurate than the teacher on the test split "
                 f"({entry['accuracy']:.3f} vs {teacher['accuracy']:.3f}; 95% intervals {ci[0]:.3f}–{ci[1]:.3f} and "
                 f"{low_high[0]:.3f}–{low_high[1]:.3f}): the teacher is probably undertrained for this data (fine-tune "
