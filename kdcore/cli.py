@@ -236,7 +236,20 @@ def cmd_evaluate(args) -> int:
         update_run_metrics(run, metrics)
         print(f"Explanation metrics added to {run.path / 'metrics.json'}")
     _print_table(run.metrics if not args.explain_sample else metrics)
+    _print_trust(run, args)
     return 0
+
+
+def _print_trust(run, args) -> None:
+    """The run's trust curves, computed (and stored in the run) when it has none or --trust asks again."""
+    from .trust import load_trust, recompute_trust
+
+    record = None if args.trust else load_trust(run)
+    if record is None:
+        configure_threads(args.threads)
+        print("Computing the trust curves (stand-in score and calibration on dev, the curve on test)…")
+        record = recompute_trust(run)
+    print(record.text())
 
 
 def cmd_explain(args) -> int:
@@ -354,13 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_distill_parser(sub, common)
 
-    ev = sub.add_parser("evaluate", help="Print a run's metrics; add explanation metrics with --explain-sample.")
+    ev = sub.add_parser("evaluate", help="Print a run's metrics and trust curves; add explanation metrics with "
+                        "--explain-sample.")
     common(ev, run=True)
     ev.add_argument("--explain-sample", type=int, default=0, help="Test texts to compute explanation metrics on.")
     ev.add_argument("--methods", default="integrated_gradients", help="Comma-separated attribution methods.")
     ev.add_argument("--refresh", action="store_true",
                     help="Measure every model again on the run's test split (accuracy, fidelity, their 95%% "
                          "intervals, twin margins, speed) and write the run's metrics.json.")
+    ev.add_argument("--trust", action="store_true", help="Recompute the trust curves even when the run has them "
+                    "(a run without them gets them anyway).")
     ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser("explain", help="Word scores of the teacher and every student, side by side.")

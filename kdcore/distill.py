@@ -440,7 +440,8 @@ def _train_student(spec: RunSpec, state: BuildState, config: StudentConfig, dist
 
 
 def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
-    """Task metrics, fidelity and compression of every model (metrics.json, without explanations yet)."""
+    """Task metrics, fidelity and compression of every model (metrics.json, without explanations yet), and
+    each student's trust curve (trust.json)."""
     if "evaluation" in state.finished and writer.exists("metrics.json"):
         state.metrics = writer.read_json("metrics.json")
         return
@@ -455,6 +456,9 @@ def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
         metrics["models"]["teacher"]["dev_accuracy"] = teacher.best_dev_accuracy_
     state.findings += _teacher_findings(metrics["models"]["teacher"], corpus)
     state.findings += _teacher_beaten_findings(metrics["models"])
+    from .trust import write_trust  # the trust curve: its own file, trust.json
+
+    write_trust(writer, teacher, state.students, corpus.dev, corpus.test, state.test_logits)
     metrics["findings"] = list(state.findings)
     gold = state.transfer.labels >= 0
     metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),

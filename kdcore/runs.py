@@ -32,7 +32,8 @@ from .records import RunManifest
 from .utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, sha256_file
 
 __all__ = [
-    "RunError", "RunWriter", "Run", "load_run", "list_runs", "update_run_metrics", "resolve_run_path", "package_versions",
+    "RunError", "RunWriter", "Run", "load_run", "list_runs", "update_run_metrics", "update_run_file",
+    "resolve_run_path", "package_versions",
     "DEFAULT_RUNS_DIR", "MANIFEST", "FORMAT_VERSION",
 ]
 
@@ -290,13 +291,29 @@ def load_run(path: str | os.PathLike, verify: bool = True) -> Run:
     return Run(path=path, manifest=manifest, metrics=metrics)
 
 
+def update_run_file(run: Run, relative: str, content: dict | list | np.ndarray) -> Path:
+    """Write (or replace) one file of a finished run, JSON for a dict or list, ``.npy`` for an array,
+    and record its hash in the manifest (both atomically)."""
+    target = (run.path / relative).resolve()
+    if run.path.resolve() not in target.parents or target.name == MANIFEST:
+        raise RunError(f"{relative!r} is not a file a run can be updated with.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, np.ndarray):
+        atomic_save_npy(target, content)
+    else:
+        atomic_write_json(target, content)
+    manifest = dict(run.manifest)
+    manifest["files"] = {**manifest.get("files", {}), target.relative_to(run.path.resolve()).as_posix():
+                         sha256_file(target)}
+    atomic_write_json(run.path / MANIFEST, manifest)
+    run.manifest = manifest
+    return target
+
+
 def update_run_metrics(run: Run, metrics: dict) -> None:
     """Replace a finished run's metrics.json and its hash in the manifest (both atomically)."""
-    atomic_write_json(run.path / "metrics.json", metrics)
-    manifest = dict(run.manifest)
-    manifest["files"] = {**manifest.get("files", {}), "metrics.json": sha256_file(run.path / "metrics.json")}
-    atomic_write_json(run.path / MANIFEST, manifest)
-    run.manifest, run.metrics = manifest, metrics
+    update_run_file(run, "metrics.json", metrics)
+    run.metrics = metrics
 
 
 def list_runs(runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> list[Path]:
