@@ -56,6 +56,7 @@ import numpy as np
 from .attribution import delete_words, explain, explain_many, model_proba
 from .explanation import Explanation
 from .metrics import DEFINITIONS as _TASK_DEFINITIONS
+from .trust import DEFINITIONS as _TRUST_DEFINITIONS
 
 __all__ = [
     "DEFINITIONS", "ALL_DEFINITIONS", "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
@@ -102,8 +103,8 @@ DEFINITIONS = {
                              "faithful.",
 }
 
-# Every metric kd-lens shows, task metrics first: what the Overview and the report list.
-ALL_DEFINITIONS = {**_TASK_DEFINITIONS, **DEFINITIONS}
+# Every metric kd-lens shows, task metrics first, the trust curve's last: what the Overview and the report list.
+ALL_DEFINITIONS = {**_TASK_DEFINITIONS, **DEFINITIONS, **_TRUST_DEFINITIONS}
 
 HIGHER_IS_BETTER = {
     "spearman": True, "kendall": True, "top_k_overlap": True, "sign_agreement": True,

@@ -6,7 +6,8 @@ still has its row, and ``zero_division=0``: a precision, recall or F1 whose deno
 is 0 is reported as 0.
 
 Explanation metrics (agreement, faithfulness) live in :mod:`kdcore.explain_metrics`, whose
-``ALL_DEFINITIONS`` holds the definitions of both (this module's first).
+``ALL_DEFINITIONS`` holds the definitions of both (this module's first) and of the trust curve
+(:mod:`kdcore.trust`).
 """
 
 from __future__ import annotations

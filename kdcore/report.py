@@ -141,6 +141,9 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
                if rel.endswith((".safetensors", "vocab.json")) or rel == "teacher_logits.npy"}
     teacher = manifest.get("teacher", {})
     explained, notes = _explain_examples(run, examples, method) if examples else ([], [])
+    from .trust import load_trust
+
+    trust = load_trust(run)
     definitions = _definitions()
     report = {
         "report_version": REPORT_VERSION,
@@ -165,6 +168,7 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
         "confusion_matrices": {name: entry["confusion_matrix"] for name, entry in models.items()
                                if "confusion_matrix" in entry},
         "explanation_metrics": metrics.get("explanations"),
+        "trust": trust.to_dict() if trust is not None else None,
         "definitions": definitions,
         "test_size": metrics.get("test_size"),
         "transfer_set": {**manifest.get("transfer_set", {}), **metrics.get("transfer_set", {})},
@@ -259,6 +263,38 @@ def _explanation_metrics_table(block: dict | None) -> dict | None:
     }
 
 
+def _trust_chart(block: dict | None) -> dict | None:
+    """Each student's headline and numbers, and the geometry of the fidelity-coverage lines (inline SVG)."""
+    from .trust import StudentTrust
+
+    if not block or not block.get("students"):
+        return None
+    width, height, left, top = 420, 220, 44, 10
+    records = [StudentTrust.from_dict(entry) for entry in block["students"].values()]
+    low = min(0.5, *(float(r.curve.fidelity.min()) for r in records if r.curve.covered))
+    low = math.floor(low * 10) / 10
+
+    def y_of(fidelity: float) -> float:
+        return top + (1 - (fidelity - low) / (1 - low)) * height
+
+    lines = [{"name": r.name, "color": _PALETTE[i % len(_PALETTE)],
+              "points": " ".join(f"{left + c * width:.1f},{y_of(f):.1f}" for c, f in zip(r.curve.coverage,
+                                                                                         r.curve.fidelity))}
+             for i, r in enumerate(records)]
+    target = float(block.get("target", 0.95))
+    ticks = [{"y": y_of(v), "label": f"{v:.1f}"} for v in np.arange(low, 1.0001, 0.1)]
+    return {"width": left + width + 20, "height": top + height + 50, "left": left, "top": top,
+            "right": left + width, "bottom": top + height, "lines": lines, "ticks": ticks,
+            "target_y": y_of(target), "target": target,
+            "legend": [{"x": left + 110 * i, "name": line["name"], "color": line["color"]} for i, line in enumerate(lines)],
+            "rows": [{"student": r.name, "headline": r.headline(), "score": r.score, "auroc": r.chosen_auroc,
+                      "coverage": r.coverage, "coverage_se": r.coverage_se, "fidelity": r.fidelity_at_coverage,
+                      "test_fidelity": r.test_fidelity, "threshold_coverage": r.threshold_coverage,
+                      "threshold_fidelity": r.threshold_fidelity, "calibration": r.calibrator.method}
+                     for r in records],
+            "dev_size": block.get("dev_size"), "test_size": block.get("test_size")}
+
+
 def _example_explanation(name: str, data: dict) -> Explanation:
     """An Explanation record from the report's JSON (NaN scores were stored as null)."""
     return Explanation(
@@ -308,6 +344,7 @@ def render_html(report: dict) -> str:
         card_titles=[title for _, title, _ in _CARD_COLUMNS],
         chart=_bar_chart(card),
         explanation_metrics=_explanation_metrics_table(report.get("explanation_metrics")),
+        trust=_trust_chart(report.get("trust")),
         examples=_examples(report),
         legend=Markup(legend_html()),
         configs_json=json.dumps(report.get("configs", {}), indent=2, ensure_ascii=False),

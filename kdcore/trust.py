@@ -12,7 +12,8 @@ choice is made on the dev split, and the test split is read once for the reporte
   Platt regression of dev agreement on the score (scikit-learn), the one with the lower
   cross-validated Brier score on dev; both are non-decreasing in the score;
 - the dev threshold: the lowest score at which the dev texts scored at least as high still agree
-  with the teacher at the target fidelity (0.95); a text at or above it is a *likely stand-in*;
+  with the teacher at the target fidelity (0.95); a text at or above it is a *likely stand-in*
+  (every text is, when the whole dev split reaches the target);
 - on test, the curve of fidelity against coverage (texts sorted by score, surest first; tied
   scores enter together), the largest coverage whose fidelity reaches the target, with a bootstrap
   standard error, and the coverage and fidelity the dev threshold gives on test.
@@ -294,7 +295,8 @@ class StudentTrust:
     dev_auroc: dict
     calibrator: Calibrator
     target: float
-    dev_threshold: float | None
+    dev_threshold: float | None  # None: no dev texts reach the target, so no text is a likely stand-in
+    dev_coverage: float          # share of dev texts at or above it (1: every text counts as likely)
     dev_size: int
     curve: TrustCurve
     coverage: float          # largest test coverage with fidelity >= target
@@ -303,6 +305,16 @@ class StudentTrust:
     test_fidelity: float     # at full coverage
     threshold_coverage: float | None  # the dev threshold applied to test: coverage and fidelity
     threshold_fidelity: float | None
+
+    def likely(self, scores) -> np.ndarray:
+        """Whether each stand-in score is at or above the dev threshold (every score when the whole dev
+        split reached the target: below its lowest score dev says nothing worse)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.dev_threshold is None:
+            return np.zeros(scores.shape, bool)
+        if self.dev_coverage >= 1.0:
+            return np.ones(scores.shape, bool)
+        return scores >= self.dev_threshold
 
     @property
     def score_words(self) -> str:
@@ -364,19 +376,22 @@ def student_trust(name: str, dev_student_logits, dev_teacher_logits, test_studen
     dev_curve = trust_curve(dev_scores, dev_agree)
     dev_point = dev_curve.point_at(target)
     threshold = None if dev_point is None else dev_curve.thresholds[dev_point]
+    dev_coverage = 0.0 if dev_point is None else float(dev_curve.coverage[dev_point])
 
     scores = stand_in_scores(test_student_logits, score)
     agree = _agreement(test_student_logits, test_teacher_logits)
     curve = trust_curve(scores, agree)
     point = curve.point_at(target)
-    chosen = scores >= threshold if threshold is not None else np.zeros(scores.shape, bool)
-    return StudentTrust(
+    record = StudentTrust(
         name=name, score=score, dev_auroc=aurocs, calibrator=calibrator, target=target, dev_threshold=threshold,
-        dev_size=int(dev_scores.size), curve=curve, coverage=curve.coverage_at(target),
+        dev_coverage=dev_coverage, dev_size=int(dev_scores.size), curve=curve, coverage=curve.coverage_at(target),
         coverage_se=_bootstrap_se(scores, agree, target, bootstrap, seed),
         fidelity_at_coverage=None if point is None else float(curve.fidelity[point]),
-        test_fidelity=float(agree.mean()), threshold_coverage=float(chosen.mean()),
-        threshold_fidelity=float(agree[chosen].mean()) if chosen.any() else None)
+        test_fidelity=float(agree.mean()), threshold_coverage=None, threshold_fidelity=None)
+    chosen = record.likely(scores)
+    record.threshold_coverage = float(chosen.mean())
+    record.threshold_fidelity = float(agree[chosen].mean()) if chosen.any() else None
+    return record
 
 
 # ------------------------------------------------------------------------------ per run
@@ -516,7 +531,7 @@ def assess_logits(trust: StudentTrust, logits) -> list[StandIn]:
     """The stand-in verdict of ``trust``'s student for each row of its ``logits``."""
     scores = stand_in_scores(np.atleast_2d(np.asarray(logits)), trust.score)
     probabilities = trust.calibrator(scores)
-    likely = scores >= trust.dev_threshold if trust.dev_threshold is not None else np.zeros(scores.shape, bool)
+    likely = trust.likely(scores)
     return [StandIn(trust.name, float(s), float(p), bool(k)) for s, p, k in zip(scores, probabilities, likely)]
 
 

@@ -117,8 +117,9 @@ def test_metrics_table_rounds_and_orders():
 
 def test_definitions_cover_task_and_explanation_metrics():
     from kdcore.explain_metrics import ALL_DEFINITIONS, DEFINITIONS as EXPLANATION
+    from kdcore.trust import DEFINITIONS as TRUST
 
-    assert set(M.DEFINITIONS) | set(EXPLANATION) == set(ALL_DEFINITIONS)
+    assert set(M.DEFINITIONS) | set(EXPLANATION) | set(TRUST) == set(ALL_DEFINITIONS)
     assert list(ALL_DEFINITIONS)[0] == "accuracy"  # task metrics first
     assert "fidelity" in M.DEFINITIONS and "spearman" not in M.DEFINITIONS
 

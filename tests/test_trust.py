@@ -92,6 +92,10 @@ def test_dev_without_disagreement_falls_back_and_calibrates_to_a_constant():
     assert name == T.SCORE_NAMES[0] and all(np.isnan(v) for v in aurocs.values())
     calibrator = T.fit_calibrator(T.stand_in_scores(student, name), np.ones(6, bool))
     assert calibrator.method == "constant" and calibrator([0.0, 100.0]).tolist() == [1.0, 1.0]
+    # The whole dev split reaches the target: below its lowest score dev says nothing worse, so every
+    # text is a likely stand-in, even one less sure than any dev text.
+    record = T.student_trust("s", student, teacher, student[:2] * 0.01, teacher[:2], bootstrap=0)
+    assert record.dev_coverage == 1.0 and all(v.likely for v in T.assess_logits(record, student[:2] * 0.01))
 
 
 # ------------------------------------------------------------------------------ calibration
@@ -323,7 +327,7 @@ def test_report_has_the_trust_section_or_a_note(two_runs):
     page = render_html(with_trust)
     assert with_trust["trust"]["students"]["linear"]["score"] in T.SCORE_NAMES
     assert "Where each student stands in for the teacher" in page and "<polyline" in page
-    assert "own predicted class" in page
+    assert "comprehensiveness_own_class" in page  # its definition says which class it explains
     old = build_report(load_run(two_runs / "old"), examples=[])
     assert old["trust"] is None
     assert "no trust curve" in render_html(old)

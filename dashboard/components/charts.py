@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 __all__ = [
     "metric_bars", "size_speed_scatter", "confusion_heatmap", "probability_bars", "deletion_chart",
-    "weight_bars", "weights_scatter", "loss_chart", "importance_bars",
+    "weight_bars", "weights_scatter", "loss_chart", "importance_bars", "trust_curves",
 ]
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
@@ -154,4 +154,29 @@ def loss_chart(events: Sequence[dict]) -> go.Figure:
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name)
     fig.update_layout(title="Training loss", xaxis=dict(title="step / epoch"), yaxis=dict(title="loss"),
                       height=320, **_LAYOUT)
+    return fig
+
+
+def trust_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], target: float,
+                 marks: Mapping[str, tuple[float, float]] | None = None) -> go.Figure:
+    """Fidelity against coverage, one line per student (texts sorted by its stand-in score, surest first),
+    the target fidelity as a dashed line and each student's headline point (``marks``: coverage, fidelity)."""
+    fig = go.Figure()
+    palette = ("#2f6fde", "#e8833a", "#3aa655", "#9b59b6", "#d62728", "#17becf")
+    for i, (name, (coverage, fidelity)) in enumerate(curves.items()):
+        color = palette[i % len(palette)]
+        fig.add_scatter(x=list(coverage), y=list(fidelity), mode="lines", name=name, line=dict(color=color),
+                        hovertemplate=f"<b>{name}</b><br>surest %{{x:.0%}} of texts<br>fidelity %{{y:.3f}}"
+                                      "<extra></extra>")
+        if marks and name in marks:
+            x, y = marks[name]
+            fig.add_scatter(x=[x], y=[y], mode="markers", marker=dict(size=10, color=color, symbol="circle-open",
+                                                                      line=dict(width=2.5)),
+                            showlegend=False, hovertemplate=f"<b>{name}</b><br>{x:.0%} of texts at fidelity "
+                                                            f"{y:.3f}<extra></extra>")
+    fig.add_hline(y=target, line=dict(dash="dash", color="#888888", width=1),
+                  annotation_text=f"fidelity {target:.2f}", annotation_position="bottom left")
+    fig.update_layout(xaxis=dict(title="coverage: share of test texts, surest first", range=[0, 1],
+                                 tickformat=".0%"),
+                      yaxis=dict(title="fidelity on those texts"), title="Trust curves", **_LAYOUT)
     return fig

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import charts
+from dashboard.components import charts, trust_panel
 from dashboard.components.sidebar import require_run
 from kdcore.intervals import format_interval
 from kdcore.metrics import NO_GOLD_LABELS
@@ -35,6 +35,17 @@ def _metric_groups() -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str]]:
     return tuple(FAITHFULNESS_METRICS), tuple(AGREEMENT_METRICS), dict(DEFINITIONS)
 
 
+def _own_class_table(rows: pd.DataFrame, definitions: dict[str, str], method: str) -> None:
+    """ERASER's pair on each model's own predicted class (kdcore.explain_metrics.OWN_CLASS_METRICS), when computed."""
+    from kdcore.explain_metrics import OWN_CLASS_METRICS
+
+    own = [m for m in OWN_CLASS_METRICS if f"{m}_mean" in rows.columns]
+    if own:
+        st.markdown("**Faithfulness for each model's own predicted class** (ERASER's definition; the same numbers as "
+                    "above where the model predicts the teacher's class)")
+        _metric_table(rows, own, definitions, key=f"faithfulness_own_{method}")
+
+
 def _metric_table(frame: pd.DataFrame, metrics: list[str], definitions: dict[str, str], note: str = "",
                   key: str | None = None) -> None:
     """``model`` and the means of ``metrics`` (kdcore's numbers), each followed by its bootstrap 95%
@@ -61,7 +72,9 @@ def _explanation_tables(summary: pd.DataFrame) -> None:
         return
     faithful = [m for m in faithfulness if f"{m}_mean" in summary.columns]
     agree = [m for m in agreement if f"{m}_mean" in summary.columns]
-    known = {*faithful, *agree}
+    from kdcore.explain_metrics import OWN_CLASS_METRICS
+
+    known = {*faithful, *agree, *OWN_CLASS_METRICS}
     faithful += [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and c[: -len("_mean")] not in known]
     methods = list(dict.fromkeys(summary["method"])) if "method" in summary.columns else [""]
     tabs = st.tabs([m.replace("_", " ") or "explanations" for m in methods]) if len(methods) > 1 else [st.container()]
@@ -71,8 +84,9 @@ def _explanation_tables(summary: pd.DataFrame) -> None:
             left, right = st.columns([3, 2]) if faithful and agree else (st.container(), st.container())
             if faithful:
                 with left:
-                    st.markdown("**Faithfulness** (each model's explanation of itself)")
+                    st.markdown("**Faithfulness** (each model's explanation of itself, for the teacher's class)")
                     _metric_table(rows, faithful, definitions, key=f"faithfulness_{method}")
+                    _own_class_table(rows, definitions, method)
             if agree:
                 with right:
                     st.markdown("**Agreement with the teacher** (— for the teacher: it is the reference)")
@@ -187,6 +201,8 @@ def render() -> None:
     left.plotly_chart(charts.metric_bars(card, intervals=_intervals(models)), width="stretch", key="overview_bars")
     if {"MB", "texts/s"} <= set(card.columns) and card["MB"].notna().any():
         right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
+
+    trust_panel.trust_section(state.trust(key), run.path)
 
     st.subheader("Explanation agreement and faithfulness")
     explanations = metrics.get("explanations")
