@@ -265,6 +265,7 @@ def _explanation_metrics_table(block: dict | None) -> dict | None:
 
 def _trust_chart(block: dict | None) -> dict | None:
     """Each student's headline and numbers, and the geometry of the fidelity-coverage lines (inline SVG)."""
+    from .intervals import format_interval
     from .trust import StudentTrust
 
     if not block or not block.get("students"):
@@ -288,7 +289,8 @@ def _trust_chart(block: dict | None) -> dict | None:
             "target_y": y_of(target), "target": target,
             "legend": [{"x": left + 110 * i, "name": line["name"], "color": line["color"]} for i, line in enumerate(lines)],
             "rows": [{"student": r.name, "headline": r.headline(), "score": r.score, "auroc": r.chosen_auroc,
-                      "coverage": r.coverage, "coverage_se": r.coverage_se, "fidelity": r.fidelity_at_coverage,
+                      "coverage": r.coverage, "coverage_se": r.coverage_se,
+                      "coverage_ci": format_interval(r.coverage_ci) or None, "fidelity": r.fidelity_at_coverage,
                       "test_fidelity": r.test_fidelity, "threshold_coverage": r.threshold_coverage,
                       "threshold_fidelity": r.threshold_fidelity, "calibration": r.calibrator.method}
                      for r in records],

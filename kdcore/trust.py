@@ -41,7 +41,7 @@ __all__ = [
 TARGET_FIDELITY = 0.95
 TRUST_FILE = "trust.json"
 DEV_LOGITS_FILE = "teacher_dev_logits.npy"
-BOOTSTRAP_SAMPLES = 200
+BOOTSTRAP_SAMPLES = 1000  # as kdcore.intervals.N_BOOTSTRAP
 CV_FOLDS = 5
 _TIE = 1e-12
 
@@ -275,14 +275,15 @@ def trust_curve(scores, agree) -> TrustCurve:
                       [float(sorted_scores[e]) for e in ends], int(scores.size))
 
 
-def _bootstrap_se(scores, agree, target: float, samples: int, seed: int) -> float:
-    """Standard deviation of the coverage at ``target`` over bootstrap resamples of the texts."""
+def _bootstrap(scores, agree, target: float, samples: int, seed: int) -> tuple[float, list]:
+    """Standard deviation and percentile 95% interval of the coverage at ``target`` over bootstrap
+    resamples of the texts (the draws of :func:`kdcore.intervals.bootstrap`)."""
     if scores.size < 2 or samples < 2:
-        return float("nan")
+        return float("nan"), [float("nan"), float("nan")]
     rng = np.random.default_rng(seed)
     values = [trust_curve(scores[idx], agree[idx]).coverage_at(target)
-              for idx in (rng.integers(0, scores.size, scores.size) for _ in range(samples))]
-    return float(np.std(values, ddof=1))
+              for idx in (rng.integers(0, scores.size, size=scores.size) for _ in range(samples))]
+    return float(np.std(values, ddof=1)), [float(v) for v in np.percentile(values, [2.5, 97.5])]
 
 
 # ------------------------------------------------------------------------------ per student
@@ -301,6 +302,7 @@ class StudentTrust:
     curve: TrustCurve
     coverage: float          # largest test coverage with fidelity >= target
     coverage_se: float       # its bootstrap standard error
+    coverage_ci: list        # and its bootstrap 95% interval [low, high]
     fidelity_at_coverage: float | None
     test_fidelity: float     # at full coverage
     threshold_coverage: float | None  # the dev threshold applied to test: coverage and fidelity
@@ -348,6 +350,7 @@ class StudentTrust:
         values["curve"] = TrustCurve.from_dict(data["curve"])
         values["dev_auroc"] = {k: (float("nan") if v is None else v) for k, v in data.get("dev_auroc", {}).items()}
         values["coverage_se"] = float("nan") if data.get("coverage_se") is None else data["coverage_se"]
+        values["coverage_ci"] = [float("nan") if v is None else v for v in data.get("coverage_ci") or [None, None]]
         return cls(**values)
 
 
@@ -382,10 +385,11 @@ def student_trust(name: str, dev_student_logits, dev_teacher_logits, test_studen
     agree = _agreement(test_student_logits, test_teacher_logits)
     curve = trust_curve(scores, agree)
     point = curve.point_at(target)
+    se, interval = _bootstrap(scores, agree, target, bootstrap, seed)
     record = StudentTrust(
         name=name, score=score, dev_auroc=aurocs, calibrator=calibrator, target=target, dev_threshold=threshold,
         dev_coverage=dev_coverage, dev_size=int(dev_scores.size), curve=curve, coverage=curve.coverage_at(target),
-        coverage_se=_bootstrap_se(scores, agree, target, bootstrap, seed),
+        coverage_se=se, coverage_ci=interval,
         fidelity_at_coverage=None if point is None else float(curve.fidelity[point]),
         test_fidelity=float(agree.mean()), threshold_coverage=None, threshold_fidelity=None)
     chosen = record.likely(scores)
@@ -417,12 +421,15 @@ class RunTrust:
 
     def text(self) -> str:
         """The record in words: one line per student (score, dev AUROC, coverage with its SE) and its headline."""
+        from .intervals import format_interval
+
         if not self.students:
             return f"Trust curve: none. {self.note}".strip()
         lines = [f"Trust curves: stand-in score chosen on dev ({self.dev_size} texts), curve on test "
                  f"({self.test_size} texts), target fidelity {self.target:.2f}"]
         for name, t in self.students.items():
-            se = f" ± {t.coverage_se:.3f}" if math.isfinite(t.coverage_se) else ""
+            se = f" ± {t.coverage_se:.3f} (SE; 95% interval {format_interval(t.coverage_ci)})" \
+                if math.isfinite(t.coverage_se) else ""
             at = "—" if t.threshold_fidelity is None else f"{t.threshold_fidelity:.3f}"
             lines.append(f"  {name}: score {t.score} (dev AUROC {t.chosen_auroc:.3f}); coverage at fidelity "
                          f"{t.target:.2f}: {t.coverage:.3f}{se}; dev threshold on test: coverage "
@@ -431,9 +438,13 @@ class RunTrust:
         return "\n".join(lines)
 
     def summary(self) -> list[dict]:
-        """One row per student: the chosen score, its dev AUROC, coverage at the target (with its SE)."""
+        """One row per student: the chosen score, its dev AUROC, coverage at the target (with its SE and
+        95% interval)."""
+        from .intervals import format_interval
+
         return [{"student": name, "stand-in score": t.score, "dev AUROC": t.chosen_auroc,
                  f"coverage at {t.target:.0%} fidelity": t.coverage, "coverage SE": t.coverage_se,
+                 "coverage 95% interval": format_interval(t.coverage_ci),
                  "fidelity there": t.fidelity_at_coverage, "fidelity on all texts": t.test_fidelity,
                  "dev threshold": t.dev_threshold, "coverage at dev threshold": t.threshold_coverage,
                  "fidelity at dev threshold": t.threshold_fidelity}

@@ -128,6 +128,8 @@ def test_student_trust_threshold_from_dev_and_round_trip():
     test_agree = student[600:].argmax(1) == teacher[600:].argmax(1)
     assert record.test_fidelity == pytest.approx(test_agree.mean())
     assert record.fidelity_at_coverage >= 0.95 and 0 < record.coverage < 1 and record.coverage_se > 0
+    low, high = record.coverage_ci
+    assert low < high and high - low > 2 * record.coverage_se  # a 95% interval spans about 4 SE
     verdicts = T.assess_logits(record, student[600:])
     likely = np.array([v.likely for v in verdicts])
     assert likely.mean() == pytest.approx(record.threshold_coverage)
