@@ -287,7 +287,8 @@ def _trust_chart(block: dict | None) -> dict | None:
     return {"width": left + width + 20, "height": top + height + 50, "left": left, "top": top,
             "right": left + width, "bottom": top + height, "lines": lines, "ticks": ticks,
             "target_y": y_of(target), "target": target,
-            "legend": [{"x": left + 110 * i, "name": line["name"], "color": line["color"]} for i, line in enumerate(lines)],
+            "legend": [{"x": left + 110 * i, "name": line["name"], "color": line["color"]}
+                       for i, line in enumerate(lines)],
             "rows": [{"student": r.name, "headline": r.headline(), "score": r.score, "auroc": r.chosen_auroc,
                       "coverage": r.coverage, "coverage_se": r.coverage_se,
                       "coverage_ci": format_interval(r.coverage_ci) or None, "fidelity": r.fidelity_at_coverage,

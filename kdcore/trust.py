@@ -9,7 +9,7 @@ choice is made on the dev split, and the test split is read once for the reporte
   teacher on dev; ties (for two classes the candidates rank texts alike, except where
   probabilities round to 1) go to the earlier candidate;
 - the calibrated agreement probability p(student agrees with the teacher | score): isotonic or
-  Platt regression of dev agreement on the score (scikit-learn), the one with the lower
+  Platt regression of dev agreement on the score (:mod:`kdcore.calibration`), the one with the lower
   cross-validated Brier score on dev; both are non-decreasing in the score;
 - the dev threshold: the lowest score at which the dev texts scored at least as high still agree
   with the teacher at the target fidelity (0.95); a text at or above it is a *likely stand-in*
@@ -24,25 +24,25 @@ The engine computes all of it; the dashboard and the report only display it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .calibration import Calibrator, fit_calibrator
 from .metrics import softmax
 
 __all__ = [
-    "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEFINITIONS", "stand_in_scores", "auroc",
-    "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
-    "student_trust", "evaluate_trust", "trust_of_splits", "write_trust", "recompute_trust", "StandIn", "assess_logits", "assess",
-    "load_trust", "DEV_LOGITS_FILE",
+    "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEV_LOGITS_FILE", "DEFINITIONS", "stand_in_scores",
+    "auroc", "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
+    "student_trust", "evaluate_trust", "trust_of_splits", "write_trust", "recompute_trust", "StandIn",
+    "assess_logits", "assess", "load_trust",
 ]
 
 TARGET_FIDELITY = 0.95
 TRUST_FILE = "trust.json"
 DEV_LOGITS_FILE = "teacher_dev_logits.npy"
 BOOTSTRAP_SAMPLES = 1000  # as kdcore.intervals.N_BOOTSTRAP
-CV_FOLDS = 5
 _TIE = 1e-12
 
 
@@ -129,97 +129,6 @@ def choose_score(student_logits, teacher_logits) -> tuple[str, dict[str, float]]
         if math.isfinite(aurocs[name]) and (not math.isfinite(aurocs[best]) or aurocs[name] > aurocs[best] + _TIE):
             best = name
     return best, aurocs
-
-
-# ------------------------------------------------------------------------------ calibration
-@dataclass
-class Calibrator:
-    """p(agrees | score), non-decreasing in the score. ``method`` is ``"isotonic"`` (piecewise linear
-    through ``x``/``y``, flat beyond the ends, as scikit-learn's IsotonicRegression predicts),
-    ``"platt"`` (``1 / (1 + exp(-(slope * score + intercept)))``, slope >= 0) or ``"constant"``."""
-
-    method: str
-    x: list = field(default_factory=list)
-    y: list = field(default_factory=list)
-    slope: float = 0.0
-    intercept: float = 0.0
-    constant: float = float("nan")
-    brier: dict = field(default_factory=dict)  # cross-validated dev Brier score of each method tried
-    note: str = ""
-
-    def __call__(self, scores) -> np.ndarray:
-        scores = np.asarray(scores, dtype=np.float64)
-        if self.method == "isotonic":
-            return np.interp(scores, np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64))
-        if self.method == "platt":
-            return 1.0 / (1.0 + np.exp(-(self.slope * scores + self.intercept)))
-        return np.full(scores.shape, self.constant)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Calibrator":
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        values["constant"] = float("nan") if values.get("constant") is None else float(values["constant"])
-        return cls(**values)
-
-
-def _isotonic(scores, agree) -> Calibrator:
-    from sklearn.isotonic import IsotonicRegression
-
-    model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(scores, agree)
-    return Calibrator("isotonic", x=model.X_thresholds_.tolist(), y=model.y_thresholds_.tolist())
-
-
-def _platt(scores, agree) -> Calibrator | None:
-    """Logistic regression of agreement on the score (no penalty); None when it would decrease."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=1e6, max_iter=1000).fit(scores.reshape(-1, 1), agree)
-    slope = float(model.coef_[0, 0])
-    if slope < 0:
-        return None
-    return Calibrator("platt", slope=slope, intercept=float(model.intercept_[0]))
-
-
-_FITTERS = {"isotonic": _isotonic, "platt": _platt}
-
-
-def fit_calibrator(scores, agree, folds: int = CV_FOLDS, seed: int = 0) -> Calibrator:
-    """Isotonic or Platt regression of ``agree`` on ``scores``, whichever has the lower Brier score in
-    ``folds``-fold cross-validation (stratified); Platt when either outcome has fewer than ``folds``
-    texts; a constant (the observed agreement) when only one outcome occurs."""
-    scores, agree = np.asarray(scores, dtype=np.float64), np.asarray(agree, dtype=bool).astype(np.float64)
-    if scores.size == 0:
-        raise ValueError("fit_calibrator needs at least one text.")
-    positives = int(agree.sum())
-    if positives in (0, scores.size):
-        return Calibrator("constant", constant=float(agree.mean()),
-                          note="the student agreed with the teacher on every dev text" if positives else
-                          "the student agreed with the teacher on no dev text")
-    if min(positives, scores.size - positives) < folds:
-        fitted = _platt(scores, agree)
-        if fitted is None:
-            return Calibrator("constant", constant=float(agree.mean()), note="too few dev texts to fit a curve")
-        fitted.note = f"fewer than {folds} dev texts of one outcome: Platt scaling, not cross-validated"
-        return fitted
-    from sklearn.model_selection import StratifiedKFold
-
-    brier: dict[str, float] = {}
-    for name, fitter in _FITTERS.items():
-        errors = []
-        for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(scores, agree):
-            fitted = fitter(scores[train], agree[train])
-            if fitted is None:
-                break
-            errors.append(((fitted(scores[held]) - agree[held]) ** 2).sum())
-        else:
-            brier[name] = float(np.sum(errors) / scores.size)
-    best = min(brier, key=brier.get)  # isotonic never fails, so brier is never empty
-    chosen = _FITTERS[best](scores, agree) or _isotonic(scores, agree)
-    chosen.brier = brier
-    return chosen
 
 
 # ------------------------------------------------------------------------------ the curve

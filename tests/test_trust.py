@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from kdcore import trust as T
+from kdcore.calibration import _FITTERS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +105,7 @@ def test_calibration_is_monotone_and_a_probability(method):
     rng = np.random.default_rng(2)
     scores = rng.normal(0, 2, 400)
     agree = rng.random(400) < 1 / (1 + np.exp(-scores))
-    calibrator = T.fit_calibrator(scores, agree) if method == "chosen" else T._FITTERS[method](scores, agree)
+    calibrator = T.fit_calibrator(scores, agree) if method == "chosen" else _FITTERS[method](scores, agree)
     grid = np.linspace(-12, 12, 2001)
     p = calibrator(grid)
     assert np.all(np.diff(p) >= -1e-12) and p.min() >= 0 and p.max() <= 1

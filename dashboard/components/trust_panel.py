@@ -7,6 +7,7 @@ text, through :mod:`dashboard.state`); this module only lays them out.
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import streamlit as st
@@ -49,9 +50,13 @@ def trust_section(record, run_path) -> None:
              if entry.fidelity_at_coverage is not None}
     st.plotly_chart(charts.trust_curves(curves, record.target, marks), width="stretch", key="trust_curves")
     table = pd.DataFrame(record.summary())
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if c not in ("student",
-                                                                                              "stand-in score")})
+    st.dataframe(table, hide_index=True, width="stretch", placeholder="—", column_config={
+        c: st.column_config.NumberColumn(c, format="%.3f") for c in table.select_dtypes("number").columns})
+
+
+def _escaped(name: str) -> str:
+    """A model name as literal text inside Streamlit markdown (a student may be named anything)."""
+    return re.sub(r"([\\`*_\[\]{}<>#|~$:])", r"\\\1", str(name))
 
 
 def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:
@@ -63,10 +68,11 @@ def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:
         return
     if not verdicts:
         return
-    columns = st.columns(min(len(verdicts), 4))
-    for i, (name, (verdict, *_)) in enumerate(verdicts.items()):
-        with columns[i % len(columns)]:
-            st.badge(f"{name}: {verdict.label} · p(agrees) {verdict.probability:.2f}",
-                     icon=":material/verified:" if verdict.likely else ":material/help:",
-                     color="green" if verdict.likely else "orange",
-                     help=f"{DEFINITIONS['likely stand-in']} {DEFINITIONS['p(agrees)']}")
+    badges = []
+    for name, (verdict, *_) in verdicts.items():
+        color, icon = ("green", ":material/verified:") if verdict.likely else ("orange", ":material/help:")
+        text = f"{_escaped(name)}: {verdict.label} · p(agrees) {verdict.probability:.2f}"
+        badges.append(f":{color}-badge[{icon} {text}]")
+    # One line of badges that wraps, so that no badge is cut short however many students there are.
+    st.markdown("**Stands in for the teacher here?** " + " ".join(badges),
+                help=f"{DEFINITIONS['likely stand-in']} {DEFINITIONS['p(agrees)']}")
