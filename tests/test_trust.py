@@ -209,6 +209,17 @@ def test_a_built_run_has_a_trust_record_for_every_student(tiny_run_dir):
     assert set(verdicts) == set(run.student_names) and all(len(v) == 2 for v in verdicts.values())
 
 
+def test_no_dev_split_gives_an_empty_record_that_says_why():
+    from kdcore.data import TextDataset
+
+    test = TextDataset(["good film", "bad film"], None, ["neg", "pos"], name="test")
+    record, dev_logits = T.trust_of_splits(None, {}, None, test)  # refuses before touching the teacher
+    assert record.students == {} and dev_logits is None and "no dev split" in record.note
+    assert "no dev split" in record.text()
+    again = T.RunTrust.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert again.note == record.note and again.test_size == 2
+
+
 def _without_trust(run_dir: Path, copy: Path) -> Path:
     """A copy of a run as it was before kd-lens computed trust curves (no trust.json, no dev logits)."""
     shutil.copytree(run_dir, copy)
