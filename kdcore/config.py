@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field, fields
 __all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict"]
 
 LOSS_CHOICES = ("kd_kl", "kd_mse", "hard_ce")
-STUDENT_KINDS = ("linear", "mlp")
+STUDENT_KINDS = ("linear", "mlp", "token_linear", "token_mlp")
+# The kinds that are one linear layer (convex; L-BFGS applies; no hidden layer for feature_align).
+LINEAR_KINDS = ("linear", "token_linear")
 WEIGHTINGS = ("count", "log", "tfidf")
 SOLVERS = ("auto", "lbfgs", "adam")
 
@@ -69,7 +71,7 @@ class TeacherConfig(_Config):
 class StudentConfig(_Config):
     """One student: its kind, featurizer and training options."""
 
-    kind: str = field(default="linear", metadata={"help": "linear or mlp."})
+    kind: str = field(default="linear", metadata={"help": "linear or mlp (token_linear / token_mlp for token classification)."})
     name: str = ""
     ngram_max: int = field(default=2, metadata={"help": "1 = words only, 2 = words and word pairs."})
     min_count: int = 2
@@ -99,7 +101,7 @@ class StudentConfig(_Config):
         _check_choice("kind", self.kind, STUDENT_KINDS)
         _check_choice("weighting", self.weighting, WEIGHTINGS)
         _check_choice("solver", self.solver, SOLVERS)
-        if self.solver == "lbfgs" and self.kind != "linear":
+        if self.solver == "lbfgs" and self.kind not in LINEAR_KINDS:
             raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
         if self.ngram_max not in (1, 2):
             raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec, StudentConfig
+from .config import DEFAULT_STUDENTS, LINEAR_KINDS, DataSource, DistillConfig, RunSpec, StudentConfig
 from .records import DISTILLED, LABEL_TRAINED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
 from .utils import ProgressFn, configure_threads, default_device, emit
 
@@ -75,7 +75,7 @@ def _fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, prog
     the baseline a distilled student is compared with is the stronger of the two."""
     from . import metrics as M
 
-    if not (config.kind == "linear" and config.solver == "auto" and dev is not None and dev.has_labels):
+    if not (config.kind in LINEAR_KINDS and config.solver == "auto" and dev is not None and dev.has_labels):
         return _make_student(config).fit(texts, labels=labels, label_names=label_names, progress=progress,
                                          device=device)
     best, best_accuracy = None, -1.0

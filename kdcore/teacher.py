@@ -70,9 +70,10 @@ def _resolve(name_or_dir: str | os.PathLike) -> str:
     return str(name_or_dir)
 
 
-def _load_model(source: str, **kwargs):
-    from transformers import AutoModelForSequenceClassification
+def _load_model(source: str, auto_class: str = "AutoModelForSequenceClassification", **kwargs):
+    import transformers
 
+    kind = "token" if "TokenClassification" in auto_class else "sequence"
     local = Path(source)
     if local.is_dir() and not any(local.glob("*.safetensors")):
         raise TeacherError(
@@ -81,12 +82,12 @@ def _load_model(source: str, **kwargs):
         )
     try:
         with _quiet_transformers():
-            return AutoModelForSequenceClassification.from_pretrained(
+            return getattr(transformers, auto_class).from_pretrained(
                 source, trust_remote_code=False, use_safetensors=True, attn_implementation="sdpa", **kwargs
             )
     except (OSError, ValueError, RuntimeError) as err:
         raise TeacherError(
-            f"Could not load a sequence classifier from {source!r}: {err}. Pass a local folder with "
+            f"Could not load a {kind} classifier from {source!r}: {err}. Pass a local folder with "
             "config.json, tokenizer files and model.safetensors, or a hub id when online."
         ) from err
 
@@ -106,6 +107,9 @@ def _load_tokenizer(source: str):
 
 class Teacher:
     """A sequence classifier with batched, cached prediction and a fine-tuning loop."""
+
+    # The transformers auto class the loaders use (the token teacher names its own).
+    _auto_class = "AutoModelForSequenceClassification"
 
     def __init__(self, model, tokenizer, label_names: Sequence[str], config: TeacherConfig | None = None,
                  name: str = "teacher", source: str = "", device: str | torch.device | None = None,
@@ -143,7 +147,7 @@ class Teacher:
         from .labels import align_labels
 
         source = _resolve(name_or_dir)
-        model = _load_model(source)
+        model = _load_model(source, cls._auto_class)
         tokenizer = _load_tokenizer(source)
         id2label = model.config.id2label or {}
         model_names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
@@ -162,7 +166,7 @@ class Teacher:
         torch.manual_seed(config.seed)
         source = _resolve(encoder)
         model = _load_model(
-            source, num_labels=len(label_names), ignore_mismatched_sizes=True,
+            source, cls._auto_class, num_labels=len(label_names), ignore_mismatched_sizes=True,
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
         )
         tokenizer = _load_tokenizer(source)
