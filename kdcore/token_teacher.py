@@ -77,13 +77,14 @@ class TokenTeacher(Teacher):
             out.append([p if p else [unk] for p in pieces])
         return out
 
-    def _windows(self, pieces: list[list[int]]) -> list[tuple[list[int], list[int], list[int]]]:
-        """Windows of one sentence: ``(input_ids with [CLS]/[SEP], word index of each position (-1 for
-        special tokens and later pieces), words read from this window)``."""
+    def _windows(self, pieces: list[list[int]]) -> list[tuple[list[int], list[int], list[int], list[int]]]:
+        """Windows of one sentence: ``(input_ids with [CLS]/[SEP], the word whose *first* piece sits at each
+        position (-1 elsewhere: special tokens, later pieces), words read from this window, the word of
+        every piece (-1 for special tokens))``."""
         flat, first_of = [], []
         for word, word_pieces in enumerate(pieces):
             first_of.append(len(flat))
-            flat.extend((piece, word if k == 0 else -1) for k, piece in enumerate(word_pieces))
+            flat.extend((piece, word if k == 0 else -1, word) for k, piece in enumerate(word_pieces))
         bounds = self._window_bounds(len(flat))
         # Each word is read from the window where its first piece is farthest from an edge.
         owner = [max(range(len(bounds)), key=lambda w: min(pos - bounds[w][0], bounds[w][1] - 1 - pos))
@@ -91,9 +92,10 @@ class TokenTeacher(Teacher):
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         windows = []
         for w, (start, end) in enumerate(bounds):
-            ids = [cls_id, *(p for p, _ in flat[start:end]), sep_id]
-            words = [-1, *(wd for _, wd in flat[start:end]), -1]
-            windows.append((ids, words, [k for k, o in enumerate(owner) if o == w]))
+            ids = [cls_id, *(p for p, _, _ in flat[start:end]), sep_id]
+            firsts = [-1, *(first for _, first, _ in flat[start:end]), -1]
+            piece_words = [-1, *(word for _, _, word in flat[start:end]), -1]
+            windows.append((ids, firsts, [k for k, o in enumerate(owner) if o == w], piece_words))
         return windows
 
     # ----------------------------------------------------------------- prediction
@@ -133,7 +135,7 @@ class TokenTeacher(Teacher):
                 input_ids, attention = self._pad([w[1] for w in batch])
                 logits = self.model(input_ids=input_ids.to(self.device),
                                     attention_mask=attention.to(self.device)).logits.float().cpu().numpy()
-                for row, (sentence, _, words, read_here) in enumerate(batch):
+                for row, (sentence, _, words, read_here, _) in enumerate(batch):
                     wanted = set(read_here)
                     for position, word in enumerate(words):
                         if word in wanted:
@@ -166,7 +168,7 @@ class TokenTeacher(Teacher):
             raise TeacherError("Fine-tuning needs gold tags; pass a tagged dataset or use the teacher as loaded.")
         examples = []  # (ids, labels) per window
         for pieces, tags in zip(self._word_pieces(train.sentences), train.tags):
-            for ids, words, read_here in self._windows(pieces):
+            for ids, words, _, _ in self._windows(pieces):
                 labels = [int(tags[w]) if w >= 0 else IGNORE for w in words]
                 examples.append((ids, labels))
         steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)

@@ -117,3 +117,22 @@ def test_token_students_reject_texts():
     student = TokenLinearStudent(StudentConfig(kind="token_linear"))
     with pytest.raises(ValueError, match="word_slots"):
         student.fit(["a plain text"], labels=[0], label_names=["O", "B-x"])
+
+
+def test_word_explanations_share_words_and_teacher_ig_is_complete(trained):
+    from kdcore.token_explain import entity_agreement_records, word_explanations
+
+    teacher, corpus, _ = trained
+    student = TokenLinearStudent(StudentConfig(kind="token_linear", min_count=1))
+    student.fit_sentences(corpus.train.sentences, teacher_logits=teacher.predict_word_logits(corpus.train.sentences),
+                          label_names=teacher.label_names)
+    words = ["the", "great", "film", "was", "very", "fun"]
+    explained = word_explanations(teacher, {"linear": student}, words, 2, n_steps=64)
+    t, s = explained["teacher"], explained["linear"]
+    assert t.spans == s.spans and t.text == "the great film was very fun" and t.target == s.target
+    # completeness: word scores sum to f(x) - f(baseline) for the explained tag at that word
+    assert abs(t.convergence_delta) < 0.05
+    assert s.scores[5] == 0 and s.scores[0] != 0  # "fun" is 3 words after "film": outside the student's window
+    tags = decode(teacher.predict_word_logits(corpus.test.sentences), teacher.label_names)
+    rows = entity_agreement_records(teacher, {"linear": student}, corpus.test.sentences, tags, max_entities=5)
+    assert 0 < len(rows) <= 5 and all(-1 <= r["spearman"] <= 1 for r in rows if r["spearman"] == r["spearman"])
