@@ -468,6 +468,10 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
 
     if not isinstance(spec, RunSpec):
         raise TypeError(f"build_run takes a RunSpec (kdcore.config.RunSpec), got {type(spec).__name__}.")
+    if spec.task == "token":
+        from .token_pipeline import build_token_run
+
+        return build_token_run(spec, runs_dir=runs_dir, progress=progress, corpus=corpus)
     configure_threads(spec.threads)
     # Read the data before creating the run folder, so a bad file leaves nothing behind.
     corpus_given = corpus is not None

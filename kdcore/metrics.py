@@ -174,6 +174,11 @@ def metrics_table(metrics: dict):
     """One row per model: the numbers of the run's model card (a pandas DataFrame)."""
     import pandas as pd
 
+    if metrics.get("task") == "token":
+        from .token_metrics import token_metrics_table
+
+        return token_metrics_table(metrics)
+
     rows = []
     for name, entry in metrics.get("models", {}).items():
         rows.append({

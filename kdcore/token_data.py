@@ -24,7 +24,7 @@ from .bio import entities, entity_types, iob1_to_bio, is_valid_sequence, is_vali
 from .data import DataError, DataReport, _check_fractions
 from .readers import _decode, _read_bytes, _source_name
 
-__all__ = ["TokenDataset", "TokenCorpus", "read_conll", "read_token_jsonl", "read_tokens", "looks_like_token_file",
+__all__ = ["TokenDataset", "TokenCorpus", "TOKEN_CORPORA", "read_conll", "read_token_jsonl", "read_tokens", "looks_like_token_file",
            "split_token_dataset", "load_wnut16_corpus", "TOKEN_EXTENSIONS", "WNUT16_FILE"]
 
 TOKEN_EXTENSIONS = (".conll", ".conllu", ".bio", ".iob", ".iob2", ".ner")
@@ -384,3 +384,7 @@ def load_wnut16_corpus(seed: int = 0, dev_fraction: float = 0.15, test_fraction:
                         f"`{_INSTALL_HINT}`, or give your own CoNLL file.") from None
     dataset = read_conll(path, scheme="bio", name="wnut16")
     return split_token_dataset(dataset, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction)
+
+
+# The embedded token corpora by name (DataSource.corpus of a token run).
+TOKEN_CORPORA = {"wnut16": load_wnut16_corpus}

@@ -20,7 +20,7 @@ import numpy as np
 from .bio import entities, viterbi_bio
 
 __all__ = ["decode", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
-           "entity_counts", "bootstrap_f1_difference"]
+           "entity_counts", "bootstrap_f1_difference", "token_metrics_table"]
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -126,3 +126,20 @@ def bootstrap_f1_difference(counts_a: np.ndarray, counts_b: np.ndarray, n_boot: 
     low, high = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
     return {"difference": difference, "low": float(low), "high": float(high), "se": float(boot.std(ddof=1)),
             "level": level, "n_boot": n_boot, "sentences": int(len(counts_a))}
+
+
+def token_metrics_table(metrics: dict):
+    """One row per model of a token run's metrics.json (a pandas DataFrame): gold entity F1, word fidelity,
+    entity agreement F1 with the teacher, size and speed."""
+    import pandas as pd
+
+    rows = []
+    for name, entry in metrics.get("models", {}).items():
+        rows.append({"model": name, "role": entry.get("role", ""), "entity_f1": entry.get("entity_f1"),
+                     "word_fidelity": entry.get("fidelity"), "entity_agreement_f1": entry.get("entity_agreement_f1"),
+                     "parameters": entry.get("parameters"), "MB": entry.get("megabytes"),
+                     "sentences/s": entry.get("texts_per_second")})
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.round({"entity_f1": 4, "word_fidelity": 4, "entity_agreement_f1": 4, "MB": 2, "sentences/s": 0})
+    return frame

@@ -162,3 +162,26 @@ def make_toy_token_corpus(n_sentences=80, seed=0):
 @pytest.fixture(scope="session")
 def tiny_token_model_dir(tmp_path_factory):
     return make_tiny_token_model_dir(tmp_path_factory.mktemp("tiny_token_bert"))
+
+
+def tiny_token_spec(name, model_dir, **options):
+    """A token RunSpec over the tiny token teacher in ``model_dir``, fine-tuned briefly in the run."""
+    from kdcore.config import DistillConfig, RunSpec, StudentConfig, TeacherConfig
+
+    students = (StudentConfig(kind="token_linear", name="linear", min_count=1),
+                StudentConfig(kind="token_mlp", name="mlp", min_count=1, max_steps=150, hidden_size=8))
+    return RunSpec(name, task="token", teacher_source=str(model_dir), teacher_is_encoder=False,
+                   teacher=TeacherConfig(epochs=30, max_steps=160, eval_every=20, learning_rate=3e-3, batch_size=8,
+                                         max_length=16, stride=4, patience=4),
+                   students=students, distill=DistillConfig(augment_copies=1, swap_prob=0.2), cache_dir=None,
+                   threads=1, **{"explain_sample": 4, **options})
+
+
+@pytest.fixture(scope="session")
+def tiny_token_run_dir(tmp_path_factory, tiny_token_model_dir):
+    """A finished token run: tiny BERT token teacher fine-tuned on the toy sentences, linear + MLP token
+    students and their label twins."""
+    from kdcore.distill import build_run
+
+    runs = tmp_path_factory.mktemp("token_runs")
+    return build_run(tiny_token_spec("tiny-ner", tiny_token_model_dir), runs_dir=runs, corpus=make_toy_token_corpus())
