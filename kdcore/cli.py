@@ -12,6 +12,7 @@ from .records import STAGE_LABELS
 from .utils import configure_threads
 
 DEMO_NAME = "demo"
+TOKEN_DEMO_NAME = "demo-ner"
 # The readers name their options as Python keywords; on the command line they are flags.
 _CLI_WORDS = (("label_column=False", "--label-column none"), ("text_column=", "--text-column"),
               ("label_column=", "--label-column"), ("label_column", "--label-column"),
@@ -132,6 +133,9 @@ def demo_spec(args):
 def cmd_demo(args) -> int:
     from .runs import list_runs, resolve_run_path
 
+    token = args.task in ("ner", "token")
+    if token and args.name == DEMO_NAME:
+        args.name = TOKEN_DEMO_NAME
     path = resolve_run_path(args.name, args.runs_dir)
     if path.exists() and not args.force:
         print(f"The demo run is ready at {path} (use --force to rebuild it).")
@@ -144,7 +148,14 @@ def cmd_demo(args) -> int:
     partial = path.with_name(path.name + ".partial")
     if partial.exists():
         print(f"Resuming the interrupted demo run in {partial}")
-    built = _build_with_progress(args, demo_spec(args))
+    if token:
+        from .token_pipeline import token_demo_spec
+
+        spec = token_demo_spec(args.name, threads=args.threads, augment_copies=args.augment_copies,
+                               explain_sample=args.explain_sample)
+    else:
+        spec = demo_spec(args)
+    built = _build_with_progress(args, spec)
     print(f"Demo run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     print(f"Open the dashboard: streamlit run dashboard/app.py   (runs listed: {len(list_runs(args.runs_dir))})")
@@ -165,10 +176,15 @@ def spec_from_args(args):
     kinds = [k.strip() for k in args.students.split(",") if k.strip()]
     # No teacher named: the embedded encoder, fine-tuned on the data (never an untrained head).
     encoder = args.encoder or args.teacher is None
+    task = _task_of(args)
+    if task == "token":
+        from .token_pipeline import token_spec_from_args
+
+        return token_spec_from_args(args, kinds, encoder)
     epochs = args.teacher_epochs if args.teacher_epochs is not None else (TeacherConfig().epochs if encoder else 0.0)
     return RunSpec(
         args.name, teacher_source=args.teacher or "embedded-minilm", teacher_is_encoder=encoder,
-        teacher=TeacherConfig(epochs=epochs, max_steps=args.teacher_steps),
+        teacher=TeacherConfig(epochs=epochs, **({"max_steps": args.teacher_steps} if args.teacher_steps else {})),
         label_map=args.label_map or {}, labels_by_index=args.labels_by_index,
         students=default_students(kinds, args.student_steps),
         distill=DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
@@ -177,6 +193,20 @@ def spec_from_args(args):
         data=DataSource(path=args.data, text_column=args.text_column, label_column=args.label_column, seed=args.seed,
                         corpus=args.corpus),
         explain_sample=args.explain_sample, threads=args.threads)
+
+
+def _task_of(args) -> str:
+    """The task ``--task`` names, or (``auto``) the one the data file and the teacher's head show."""
+    if args.task != "auto":
+        return "token" if args.task in ("token", "ner") else "sequence"
+    from .token_data import TOKEN_CORPORA, looks_like_token_file
+    from .token_teacher import head_task
+
+    if args.data and Path(args.data).is_file() and looks_like_token_file(args.data):
+        return "token"
+    if args.teacher and head_task(args.teacher) == "token":
+        return "token"
+    return "token" if not args.data and args.corpus in TOKEN_CORPORA else "sequence"
 
 
 def cmd_distill(args) -> int:
@@ -256,10 +286,15 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--spec", help="A run spec (JSON, written by RunSpec.to_json): every option below but "
                       "--runs-dir, --threads and --progress-file is taken from it.")
     dist.add_argument("--name", help="Name of the new run (required without --spec).")
-    dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
-    dist.add_argument("--corpus", default="rotten_tomatoes", choices=["rotten_tomatoes", "debates"],
-                      help="Embedded corpus without --data: rotten_tomatoes (fresh / rotten reviews) or debates (2016 "
-                      "debate statements, the speaker's party: three classes).")
+    dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file, or for token classification a CoNLL file "
+                      "(word<TAB>tag lines) or JSONL with tokens / tags (default: the embedded corpus).")
+    dist.add_argument("--corpus", default="rotten_tomatoes", choices=["rotten_tomatoes", "debates", "wnut16"],
+                      help="Embedded corpus without --data: rotten_tomatoes (fresh / rotten reviews), debates (2016 "
+                      "debate statements, the speaker's party: three classes) or wnut16 (tweets, 10 entity types: "
+                      "token classification).")
+    dist.add_argument("--task", default="auto", choices=["auto", "sequence", "token", "ner"],
+                      help="sequence (one label a text) or token (one BIO tag a word); auto: token when --data is a "
+                      "CoNLL / tokens-tags JSONL file or --teacher is a token classifier.")
     dist.add_argument("--text-column", help="Text column of a CSV/JSONL (detected if omitted).")
     dist.add_argument("--label-column", help="Label column (detected if omitted; none = pure distillation).")
     dist.add_argument("--teacher", default=None,
@@ -275,7 +310,9 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--labels-by-index", action="store_true",
                       help="The teacher's classes are placeholders (LABEL_0, ...): match them to the data's classes "
                       "(sorted names) by position.")
-    dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
+    dist.add_argument("--teacher-steps", type=int, default=None,
+                      help=f"Cap on teacher fine-tuning steps (default {TeacherConfig().max_steps}; 400 for token "
+                      "classification).")
     dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
     default_steps = StudentConfig().max_steps
     dist.add_argument("--student-steps", type=int, default=default_steps,
@@ -323,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Distillation temperature (0.5 gave the highest dev fidelity on this corpus).")
     demo.add_argument("--explain-sample", type=int, default=60, help="Test texts used for explanation metrics.")
     demo.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
+    demo.add_argument("--task", default="sequence", choices=["sequence", "ner", "token"],
+                      help="sequence: the reviews demo; ner (or token): the MiniLM token tagger fine-tuned on the "
+                      "WNUT-16 tweets, distilled into per-word students (run name demo-ner).")
     demo.set_defaults(func=cmd_demo)
 
     _add_distill_parser(sub, common)

@@ -1,0 +1,44 @@
+"""python -m kdcore distill on a CoNLL file with a token teacher: the task read from the file and the head."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import make_toy_token_corpus
+from kdcore.cli import build_parser, main, spec_from_args
+
+
+def _write_conll(path, dataset):
+    lines = []
+    for i, words in enumerate(dataset.sentences):
+        lines += [f"{w}\t{t}" for w, t in zip(words, dataset.tag_names(i))] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_distill_reads_the_task_from_the_file_and_builds_a_token_run(tmp_path, tiny_token_model_dir, capsys):
+    corpus = make_toy_token_corpus(n_sentences=60)
+    data = _write_conll(tmp_path / "toy.conll", corpus.train)
+    argv = ["distill", "--data", str(data), "--teacher", str(tiny_token_model_dir), "--name", "toy-ner",
+            "--runs-dir", str(tmp_path / "runs"), "--threads", "1", "--student-steps", "50", "--augment-copies", "1"]
+    spec = spec_from_args(build_parser().parse_args(argv))
+    assert spec.task == "token" and not spec.teacher_is_encoder and spec.teacher.epochs == 0
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "entity_agreement_f1" in out and "linear-labels" in out
+    manifest = json.loads((tmp_path / "runs" / "toy-ner" / "manifest.json").read_text())
+    assert manifest["task"] == "token"
+
+
+def test_a_sequence_file_stays_a_sequence_run(tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood film,pos\nbad film,neg\n", encoding="utf-8")
+    spec = spec_from_args(build_parser().parse_args(["distill", "--data", str(data), "--name", "r"]))
+    assert spec.task == "sequence" and spec.teacher.max_steps == 450
+
+
+def test_demo_task_ner_spec():
+    from kdcore.token_pipeline import token_demo_spec
+
+    spec = token_demo_spec("demo-ner")
+    assert spec.task == "token" and spec.data.corpus == "wnut16" and spec.teacher_is_encoder
