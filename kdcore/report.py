@@ -303,8 +303,13 @@ def write_report(run, out_path: str | os.PathLike, examples: list[str] | None = 
                  method: str = "integrated_gradients") -> tuple[Path, Path]:
     """Write the HTML report to ``out_path`` and its JSON beside it (same name, ``.json``).
 
-    Both files are written atomically. Returns ``(html_path, json_path)``.
+    Both files are written atomically. Returns ``(html_path, json_path)``. A token run gets the token
+    report (:mod:`kdcore.token_report`).
     """
+    if getattr(run, "task", "sequence") == "token":
+        from .token_report import write_token_report
+
+        return write_token_report(run, out_path)
     html_path = Path(out_path)
     if html_path.suffix.lower() not in (".html", ".htm"):
         html_path = html_path.with_name(html_path.name + ".html")

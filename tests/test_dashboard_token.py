@@ -1,0 +1,62 @@
+"""The views render a token run under Streamlit's AppTest (each view as the entry file runs it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from test_dashboard import ROOT, TIMEOUT, _view_script, html_of, no_exceptions
+
+
+@pytest.fixture()
+def token_env(tiny_token_run_dir, monkeypatch):
+    runs = Path(tiny_token_run_dir).parent
+    monkeypatch.setenv("KDLENS_RUNS_DIR", str(runs))
+    monkeypatch.setenv("KDLENS_THREADS", "1")
+    return runs
+
+
+def view(name: str) -> AppTest:
+    return AppTest.from_function(_view_script, args=(name, str(ROOT)), default_timeout=TIMEOUT)
+
+
+def test_overview_shows_the_per_type_table_of_every_model(token_env, tiny_token_run_dir):
+    at = view("overview").run()
+    no_exceptions(at)
+    assert any("tiny-ner" in t.value for t in at.title)
+    metrics = json.loads((Path(tiny_token_run_dir) / "metrics.json").read_text())
+    assert len(at.tabs) == len(metrics["models"])  # one per-type table per model
+    tables = [df.value for df in at.dataframe]
+    assert any({"type", "precision", "recall", "f1", "support"} <= set(t.columns) for t in tables)
+    assert any("difference" in t.columns for t in tables)  # the twins' margins
+
+
+def test_explain_shows_entities_and_word_attributions(token_env):
+    at = view("explain").run()
+    no_exceptions(at)
+    assert "teacher" in [m.value.strip("*") for m in at.markdown if m.value.startswith("**")]
+    # the label-trained twin learned the toy rule (film -> work), so this sentence has an entity to pick
+    at.text_input(key="token_explain_words").set_value("the film was fun").run()
+    no_exceptions(at)
+    assert at.radio and "[work]" in " ".join(at.radio[0].options)
+    page = html_of(at)
+    assert "kdl-heatmap" in page and "linear-labels" in page
+    at.text_input(key="token_explain_words").set_value("the great film was <b>fun</b>").run()
+    no_exceptions(at)
+    assert "<b>fun</b>" not in html_of(at)  # typed words are escaped
+
+
+def test_weights_and_batch_and_report(token_env):
+    at = view("weights").run()
+    no_exceptions(at)
+    assert at.dataframe and "feature" in at.dataframe[0].value.columns
+    at = view("batch").run()
+    no_exceptions(at)
+    table = at.dataframe[0].value
+    assert "total" in table.columns and "linear: entity mismatches" in table.columns
+    at = view("report").run()
+    no_exceptions(at)
+    assert any("Download HTML" in b.label for b in at.get("download_button"))
