@@ -336,35 +336,20 @@ class Teacher:
         stops early after ``config.patience`` evaluations without improvement. With a
         ``checkpoint_dir`` it saves its state at every evaluation and resumes from it.
         """
-        from transformers import get_linear_schedule_with_warmup
-
         cfg = self.config
         if not getattr(train, "has_labels", False):
             raise TeacherError("Fine-tuning needs gold labels; pass a labelled dataset or use the teacher as loaded.")
         labels = np.asarray(train.labels)
         if len(np.unique(labels)) < 2:
             raise TeacherError("Fine-tuning needs at least two classes in the training labels.")
-        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-        total_steps = math.ceil(steps_per_epoch * cfg.epochs)
-        if cfg.max_steps:
-            total_steps = min(total_steps, cfg.max_steps)
+        steps_per_epoch, total_steps, orders = self._training_plan(len(train))
         if total_steps == 0:
             return self
-        torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        orders = [rng.permutation(len(train)) for _ in range(math.ceil(total_steps / steps_per_epoch))]
         ids, _ = self._token_ids(train.texts)
         body = self.max_length - 2
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         examples = [[cls_id, *t[:body], sep_id] for t in ids]
-
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-        groups = [
-            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+        optimizer, scheduler = self._optimizer(total_steps)
         state = {"step": 0, "best_score": -1.0, "bad_evals": 0, "history": []}
         best_weights = None
         ckpt = Path(checkpoint_dir) if checkpoint_dir else None
@@ -416,6 +401,32 @@ class Teacher:
         self.history_ = state["history"]
         self.best_dev_accuracy_ = state["best_score"] if state["best_score"] >= 0 else None
         return self
+
+    def _training_plan(self, n_examples: int) -> tuple[int, int, list[np.ndarray]]:
+        """``(steps per epoch, total steps, one seeded order of the examples per epoch)`` of a fine-tuning run
+        (``config.epochs`` capped by ``config.max_steps``); seeds torch with ``config.seed``."""
+        cfg = self.config
+        steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
+        total_steps = math.ceil(steps_per_epoch * cfg.epochs)
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        orders = [rng.permutation(n_examples) for _ in range(math.ceil(total_steps / max(steps_per_epoch, 1)))]
+        return steps_per_epoch, total_steps, orders
+
+    def _optimizer(self, total_steps: int):
+        """AdamW (no weight decay on biases and norms) with linear warm-up and decay over ``total_steps``."""
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        groups = [
+            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+        return optimizer, get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
 
     def _save_checkpoint(self, ckpt: Path, state: dict, optimizer, scheduler, best_weights) -> None:
         from safetensors.torch import save_file

@@ -10,7 +10,6 @@ overlapping windows, each word read from the window where it sits farthest from 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -159,8 +158,6 @@ class TokenTeacher(Teacher):
         the tag of a word on its first wordpiece, later pieces ignored). Every ``config.eval_every`` steps
         the dev entity F1 (BIO Viterbi decoding, exact span and type) is measured, the best weights kept,
         and training stops after ``config.patience`` evaluations without improvement."""
-        from transformers import get_linear_schedule_with_warmup
-
         from .token_metrics import decode, entity_scores
 
         cfg = self.config
@@ -171,22 +168,10 @@ class TokenTeacher(Teacher):
             for ids, words, _, _ in self._windows(pieces):
                 labels = [int(tags[w]) if w >= 0 else IGNORE for w in words]
                 examples.append((ids, labels))
-        steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
-        total_steps = math.ceil(steps_per_epoch * cfg.epochs)
-        if cfg.max_steps:
-            total_steps = min(total_steps, cfg.max_steps)
+        steps_per_epoch, total_steps, orders = self._training_plan(len(examples))
         if total_steps == 0:
             return self
-        torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        orders = [rng.permutation(len(examples)) for _ in range(math.ceil(total_steps / steps_per_epoch))]
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-        groups = [
-            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+        optimizer, scheduler = self._optimizer(total_steps)
         best_score, bad_evals, best_weights, history = -1.0, 0, None, []
         self.model.train()
         self._fingerprint = None

@@ -60,3 +60,26 @@ def test_weights_and_batch_and_report(token_env):
     at = view("report").run()
     no_exceptions(at)
     assert any("Download HTML" in b.label for b in at.get("download_button"))
+
+
+def test_distill_view_spec_for_the_token_corpus():
+    from dashboard.views.distill import build_spec
+
+    spec = build_spec("ner", "embedded-minilm", True, None, None, None, ["linear", "mlp"], "kd_kl", 0.5, 0.0, 2, 500,
+                      8.0, corpus="wnut16")
+    assert spec.task == "token" and [s.kind for s in spec.students] == ["token_linear", "token_mlp"]
+    assert spec.teacher.learning_rate == 2e-4
+    assert build_spec("r", "embedded-minilm", True, None, None, None, ["linear"], "kd_kl", 0.5, 0.0, 2, 500,
+                      1.5).task == "sequence"
+
+
+def test_token_report_is_self_contained_and_escaped(token_env, tiny_token_run_dir, tmp_path):
+    from kdcore.report import write_report
+    from kdcore.runs import load_run
+
+    html_path, json_path = write_report(load_run(tiny_token_run_dir), tmp_path / "r.html")
+    page = html_path.read_text(encoding="utf-8")
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    assert report["task"] == "token" and "<script" not in page.lower()
+    assert "precision" in page and "micro avg" in page and "linear-labels" in page
+    assert set(report["per_type"]) == set(report["margins"]) | {"teacher", "linear-labels", "mlp-labels"}
