@@ -227,7 +227,19 @@ def _open_run(args):
 
 def cmd_evaluate(args) -> int:
     run = _open_run(args)
-    if args.explain_sample:
+    if args.explain_sample and run.task == "token":
+        from .runs import update_run_metrics
+        from .token_pipeline import explanation_metrics
+
+        configure_threads(args.threads)
+        test = run.split("test")
+        teacher = run.teacher
+        _, block = explanation_metrics(teacher, run.students, test.sentences,
+                                       teacher.predict_word_logits(test.sentences), args.explain_sample)
+        metrics = {**run.metrics, "explanations": block}
+        update_run_metrics(run, metrics)
+        print(f"Explanation metrics on {block['sample_size']} teacher entities added to {run.path / 'metrics.json'}")
+    elif args.explain_sample:
         from .runs import update_run_metrics
         from .explain_metrics import evaluate_explanations, summary_table
 
@@ -251,6 +263,8 @@ def cmd_explain(args) -> int:
     configure_threads(args.threads)
     run = _open_run(args)
     models = run.models()
+    if run.task == "token":
+        return _print_token_tags(models, args.text.split())
     explanations = explain_many(models, args.text, method=args.method)
     first = next(iter(explanations.values()))
     label = first.label_names[first.target] if first.label_names else first.target
@@ -266,6 +280,21 @@ def cmd_explain(args) -> int:
     for name, expl in explanations.items():
         for warning in expl.warnings:
             print(f"note ({name}): {warning}")
+    return 0
+
+
+def _print_token_tags(models: dict, words: list[str]) -> int:
+    """A token run's answer to ``explain``: every model's BIO tags of the words, side by side."""
+    from .token_analysis import model_tags
+
+    if not words:
+        raise ValueError("Give the sentence to tag as the text argument (words separated by spaces).")
+    tags = {name: rows[0] for name, rows in model_tags(models, [words]).items()}
+    rows = [["word", *tags], *[[word, *(t[i] for t in tags.values())] for i, word in enumerate(words)]]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    print("Word attributions for an entity: the dashboard's Explain page.")
     return 0
 
 

@@ -19,10 +19,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import DataSource, RunSpec, StudentConfig
-from .records import DISTILLED, LABEL_TRAINED, METRICS_ROLES, MetricsRow, RunManifest
+from .records import DISTILLED, METRICS_ROLES, MetricsRow, RunManifest
 from .utils import ProgressFn, configure_threads, default_device, emit
 
-__all__ = ["build_token_run", "load_token_corpus", "augment_sentences", "evaluate_token_run", "token_demo_spec",
+__all__ = ["build_token_run", "load_token_corpus", "augment_sentences", "evaluate_token_run", "explanation_metrics",
+           "token_demo_spec",
            "token_teacher_config", "token_spec_from_args"]
 
 # How many of the teacher's test entities the explanation metrics explain by default.
@@ -167,11 +168,12 @@ def _speed(predict, sentences) -> float:
 
 
 def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, roles: dict | None = None,
-                       student_dirs: dict | None = None, teacher_dir=None, progress: ProgressFn | None = None,
-                       n_boot: int = 2000) -> dict:
+                       twins: dict | None = None, student_dirs: dict | None = None, teacher_dir=None,
+                       progress: ProgressFn | None = None, n_boot: int = 2000) -> dict:
     """Every model's metrics on the test sentences (see :mod:`kdcore.token_metrics` for the definitions):
     word fidelity and entity agreement with the teacher, gold per-type P/R/F1, size and speed; and for each
-    distilled student with a label-trained twin, the entity agreement F1 margin with a bootstrap interval."""
+    distilled student with a label-trained twin (``twins``: {student: twin}, the manifest's), the entity
+    agreement F1 margin with a bootstrap interval over the test sentences."""
     from .metrics import model_bytes
     from .token_metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, per_type_report,
                                 word_fidelity)
@@ -221,9 +223,8 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
             row.update({"per_type": per_type, "entity_f1": micro["f1"], "entity_precision": micro["precision"],
                         "entity_recall": micro["recall"], "word_accuracy": float(np.mean(correct))})
     margins = {}
-    for name, role in (roles or {}).items():
-        twin = next((t for t, r in (roles or {}).items() if r == LABEL_TRAINED and t == f"{name}-labels"), None)
-        if role == DISTILLED and twin in counts_of:
+    for name, twin in (twins or {}).items():
+        if name in counts_of and twin in counts_of:
             margins[name] = {"twin": twin, **bootstrap_f1_difference(counts_of[name], counts_of[twin], n_boot=n_boot),
                              "word_fidelity_difference": rows[name].fidelity - rows[twin].fidelity}
     return {"task": "token", "decoding": "bio_viterbi", "test_size": len(test), "test_words": test.n_words,
@@ -233,13 +234,10 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
 def _stage_evaluation(writer, spec: RunSpec, state: TokenBuild) -> None:
     started = time.perf_counter()
     roles = {name: entry.role for name, entry in state.entries.items()}
-    # margins pair a student with its twin by the manifest's twin_of, not by name
     twins = {entry.twin_of: name for name, entry in state.entries.items() if entry.twin_of}
     metrics = evaluate_token_run(state.teacher, state.students, state.corpus.test, state.test_logits, roles=roles,
-                                 student_dirs=state.dirs, teacher_dir=writer.path / "teacher", progress=state.progress)
-    for name, margin in list(metrics["margins"].items()):
-        if twins.get(name) != margin["twin"]:
-            del metrics["margins"][name]
+                                 twins=twins, student_dirs=state.dirs, teacher_dir=writer.path / "teacher",
+                                 progress=state.progress)
     dev = writer.read_json("teacher_dev.json", {}) or {}
     if dev.get("dev_entity_f1") is not None:
         metrics["models"]["teacher"]["dev_entity_f1"] = dev["dev_entity_f1"]
@@ -257,15 +255,26 @@ def _stage_explanations(writer, spec: RunSpec, state: TokenBuild) -> None:
     ``explain_sample`` test entities (their first word, the teacher's tag)."""
     if not spec.explain_sample:
         return
+    started = time.perf_counter()
+    records, state.metrics["explanations"] = explanation_metrics(
+        state.teacher, state.students, state.corpus.test.sentences, state.test_logits, spec.explain_sample,
+        progress=state.progress)
+    writer.write_jsonl("explanation_metrics.jsonl", records)
+    writer.write_json("metrics.json", state.metrics)
+    state.timings["evaluate_s"] = state.timings.get("evaluate_s", 0.0) + (time.perf_counter() - started)
+
+
+def explanation_metrics(teacher, students: dict, sentences, teacher_logits, n_entities: int,
+                        progress: ProgressFn | None = None) -> tuple[list[dict], dict]:
+    """Explanation agreement on the teacher's first ``n_entities`` entities of ``sentences``: the records (one
+    per entity and student) and the ``metrics.json`` block (mean and std of each metric per student)."""
     import pandas as pd
 
     from .token_explain import entity_agreement_records
     from .token_metrics import decode
 
-    started = time.perf_counter()
-    tags = decode(state.test_logits, state.teacher.label_names)
-    records = entity_agreement_records(state.teacher, state.students, state.corpus.test.sentences, tags,
-                                       max_entities=spec.explain_sample, progress=state.progress)
+    tags = decode(teacher_logits, teacher.label_names)
+    records = entity_agreement_records(teacher, students, sentences, tags, max_entities=n_entities, progress=progress)
     frame = pd.DataFrame(records)
     summary = []
     for name, group in frame.groupby("model", sort=False) if len(frame) else []:
@@ -275,11 +284,9 @@ def _stage_explanations(writer, spec: RunSpec, state: TokenBuild) -> None:
             row[f"{metric}_mean"] = float(values.mean()) if values.notna().any() else float("nan")
             row[f"{metric}_std"] = float(values.std(ddof=1)) if values.notna().sum() > 1 else float("nan")
         summary.append(row)
-    state.metrics["explanations"] = {"unit": "entity", "sample_size": int(frame["sentence"].size // max(len(state.students), 1))
-                                     if len(frame) else 0, "methods": ["integrated_gradients"], "summary": summary}
-    writer.write_jsonl("explanation_metrics.jsonl", records)
-    writer.write_json("metrics.json", state.metrics)
-    state.timings["evaluate_s"] = state.timings.get("evaluate_s", 0.0) + (time.perf_counter() - started)
+    block = {"unit": "entity", "sample_size": len(records) // max(len(students), 1),
+             "methods": ["integrated_gradients"], "summary": summary}
+    return records, block
 
 
 TOKEN_PIPELINE = (("teacher", _stage_teacher), ("labels", _stage_labels), ("students", _stage_students),

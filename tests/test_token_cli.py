@@ -42,3 +42,19 @@ def test_demo_task_ner_spec():
 
     spec = token_demo_spec("demo-ner")
     assert spec.task == "token" and spec.data.corpus == "wnut16" and spec.teacher_is_encoder
+
+
+def test_evaluate_and_explain_on_a_token_run(tiny_token_run_dir, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_token_run_dir, copy)
+    assert main(["explain", "--run", str(copy), "the great film was fun", "--threads", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:2] == ["word", "teacher"] and out[3].split()[0] == "film"
+    assert main(["evaluate", "--run", str(copy), "--explain-sample", "2", "--threads", "1"]) == 0
+    metrics = json.loads((copy / "metrics.json").read_text())
+    assert metrics["explanations"]["sample_size"] == 2
+    from kdcore.runs import load_run
+
+    load_run(copy)  # hashes still verify after the update
