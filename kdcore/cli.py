@@ -300,9 +300,10 @@ def _print_token_tags(models: dict, words: list[str]) -> int:
 
 def cmd_report(args) -> int:
     from .report import write_report
+    from .token_report import write_token_report
 
     run = _open_run(args)
-    html_path, json_path = write_report(run, args.out)
+    html_path, json_path = (write_token_report if run.task == "token" else write_report)(run, args.out)
     print(f"Report written to {html_path} and {json_path}")
     return 0
 

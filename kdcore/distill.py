@@ -14,7 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import DEFAULT_STUDENTS, LINEAR_KINDS, DataSource, DistillConfig, RunSpec, StudentConfig
-from .records import DISTILLED, LABEL_TRAINED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
+from .records import DISTILLED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
+from .plan import student_plan
 from .utils import ProgressFn, configure_threads, default_device, emit
 
 __all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "DEFAULT_STUDENTS",
@@ -337,18 +338,6 @@ def _teacher_attributions(writer, state: BuildState) -> list:
         cached = [e.scores.tolist() for e in explain(state.teacher, chosen, n_steps=16)]
         writer.write_json("teacher_attributions.json", cached)
     return [np.asarray(a) for a in cached] + [None] * (len(state.transfer) - len(cached))
-
-
-def student_plan(spec: RunSpec, has_labels: bool) -> list[ModelEntry]:
-    """Every student a spec trains, in order: each distilled student, then (when the corpus has labels
-    and the spec asks for baselines) its label-trained twin, named ``<student>-labels``."""
-    plan = []
-    for config in spec.students:
-        plan.append(ModelEntry(config.name, config.kind, DISTILLED, None, config.to_dict()))
-        if spec.distill.train_label_baseline and has_labels:
-            twin = config.name + LABEL_TWIN_SUFFIX
-            plan.append(ModelEntry(twin, config.kind, LABEL_TRAINED, config.name, {**config.to_dict(), "name": twin}))
-    return plan
 
 
 def stage_students(writer, spec: RunSpec, state: BuildState) -> None:

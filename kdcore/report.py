@@ -110,6 +110,9 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
     ``examples`` are texts to explain with ``method`` by the teacher and every student
     (default: the first three texts of the run's test split; ``[]`` for none).
     """
+    if getattr(run, "task", "sequence") == "token":
+        raise ValueError(f"Run {run.name!r} is a token classification run; its report is "
+                         "kdcore.token_report.write_token_report (python -m kdcore report picks it).")
     manifest = run.manifest
     metrics = run.metrics or {}
     examples = default_examples(run) if examples is None else [str(t) for t in examples]
@@ -303,13 +306,8 @@ def write_report(run, out_path: str | os.PathLike, examples: list[str] | None = 
                  method: str = "integrated_gradients") -> tuple[Path, Path]:
     """Write the HTML report to ``out_path`` and its JSON beside it (same name, ``.json``).
 
-    Both files are written atomically. Returns ``(html_path, json_path)``. A token run gets the token
-    report (:mod:`kdcore.token_report`).
+    Both files are written atomically. Returns ``(html_path, json_path)``.
     """
-    if getattr(run, "task", "sequence") == "token":
-        from .token_report import write_token_report
-
-        return write_token_report(run, out_path)
     html_path = Path(out_path)
     if html_path.suffix.lower() not in (".html", ".htm"):
         html_path = html_path.with_name(html_path.name + ".html")

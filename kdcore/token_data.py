@@ -303,7 +303,7 @@ def read_token_jsonl(source, scheme: str = "auto", name: str | None = None, file
         raise DataError(f"{source_name} holds no sentences.")
     # Each sentence is one line: a tag's "line" in messages is its sentence's line.
     sentences, tag_rows, lines = _dedupe(sentences, tag_rows, lines, report)
-    return _tag_sentences(sentences, tag_rows, [n for n in lines], report, scheme, name or Path(source_name).stem)
+    return _tag_sentences(sentences, tag_rows, lines, report, scheme, name or Path(source_name).stem)
 
 
 def looks_like_token_file(path: str | os.PathLike) -> bool:

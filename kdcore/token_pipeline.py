@@ -126,7 +126,7 @@ def _stage_labels(writer, spec: RunSpec, state: TokenBuild) -> None:
 def _stage_students(writer, spec: RunSpec, state: TokenBuild) -> None:
     """Each distilled student on the teacher's soft labels of the transfer set, then its label-trained twin on
     the gold tags of the training sentences; a student already saved in the run is loaded instead."""
-    from .distill import student_plan
+    from .plan import student_plan
     from .students import load_student, make_student
 
     started = time.perf_counter()

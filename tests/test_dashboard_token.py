@@ -74,10 +74,10 @@ def test_distill_view_spec_for_the_token_corpus():
 
 
 def test_token_report_is_self_contained_and_escaped(token_env, tiny_token_run_dir, tmp_path):
-    from kdcore.report import write_report
-    from kdcore.runs import load_run
+    from kdcore.cli import main
 
-    html_path, json_path = write_report(load_run(tiny_token_run_dir), tmp_path / "r.html")
+    assert main(["report", "--run", str(tiny_token_run_dir), "--out", str(tmp_path / "r.html")]) == 0
+    html_path, json_path = tmp_path / "r.html", tmp_path / "r.json"
     page = html_path.read_text(encoding="utf-8")
     report = json.loads(json_path.read_text(encoding="utf-8"))
     assert report["task"] == "token" and "<script" not in page.lower()
