@@ -99,6 +99,10 @@ def _print_table(metrics: dict, out=None) -> None:
 
     frame = metrics_table(metrics)
     print(frame.to_string(index=False), file=out or sys.stdout)
+    if metrics.get("task") == "token":
+        from .token_metrics import margins_text
+
+        print(margins_text(metrics), file=out or sys.stdout)
 
 
 def _build_with_progress(args, spec):

@@ -20,7 +20,7 @@ import numpy as np
 from .bio import entities, viterbi_bio
 
 __all__ = ["decode", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
-           "entity_counts", "bootstrap_f1_difference", "token_metrics_table"]
+           "entity_counts", "bootstrap_f1_difference", "token_metrics_table", "margins_text"]
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -143,3 +143,14 @@ def token_metrics_table(metrics: dict):
     if not frame.empty:
         frame = frame.round({"entity_f1": 4, "word_fidelity": 4, "entity_agreement_f1": 4, "MB": 2, "sentences/s": 0})
     return frame
+
+
+def margins_text(metrics: dict) -> str:
+    """The distilled-minus-twin entity agreement margins of a token run's metrics.json, one line each."""
+    lines = []
+    for name, m in (metrics.get("margins") or {}).items():
+        lines.append(f"{name} - {m['twin']}: entity agreement F1 {m['difference']:+.4f} "
+                     f"[{m['low']:+.4f}, {m['high']:+.4f}] ({round(100 * m['level'])}% bootstrap over "
+                     f"{m['sentences']} sentences, se {m['se']:.4f}); word fidelity "
+                     f"{m.get('word_fidelity_difference', float('nan')):+.4f}")
+    return "\n".join(lines)

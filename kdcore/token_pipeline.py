@@ -143,10 +143,8 @@ def _stage_students(writer, spec: RunSpec, state: TokenBuild) -> None:
             options = {"label_names": list(teacher.label_names), "progress": state.progress, "device": state.device}
             if entry.distilled:
                 gold = None
-                if spec.distill.alpha > 0 and corpus.train.has_labels:
-                    n_variants = len(state.transfer) - len(corpus.train)
-                    gold = list(corpus.train.tags) + [np.full(len(s), -1) for s in state.transfer[-n_variants:]] \
-                        if n_variants else list(corpus.train.tags)
+                if spec.distill.alpha > 0 and corpus.train.has_labels:  # gold where there is, -1 on the variants
+                    gold = list(corpus.train.tags) + [np.full(len(s), -1) for s in state.transfer[len(corpus.train):]]
                 student.fit_sentences(state.transfer, teacher_logits=state.transfer_logits, tags=gold,
                                       distill=spec.distill, **options)
             else:

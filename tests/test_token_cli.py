@@ -25,7 +25,7 @@ def test_distill_reads_the_task_from_the_file_and_builds_a_token_run(tmp_path, t
     assert spec.task == "token" and not spec.teacher_is_encoder and spec.teacher.epochs == 0
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "entity_agreement_f1" in out and "linear-labels" in out
+    assert "entity_agreement_f1" in out and "linear - linear-labels: entity agreement F1" in out
     manifest = json.loads((tmp_path / "runs" / "toy-ner" / "manifest.json").read_text())
     assert manifest["task"] == "token"
 

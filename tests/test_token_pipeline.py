@@ -73,3 +73,18 @@ def test_unlabelled_sentences_refused_for_an_encoder(tmp_path, tiny_token_model_
     with pytest.raises(DataError, match="no tags"):
         build_run(spec, runs_dir=tmp_path, corpus=bare)
     assert not any(tmp_path.iterdir())
+
+
+def test_alpha_mixes_gold_tags_into_the_distilled_students(tmp_path, tiny_token_model_dir):
+    from kdcore.distill import build_run
+    from kdcore.students import load_student
+
+    spec = tiny_token_spec("alpha", tiny_token_model_dir, explain_sample=0)
+    spec = RunSpec.from_dict({**spec.to_dict(), "distill": {**spec.distill.to_dict(), "alpha": 0.5,
+                                                            "train_label_baseline": False},
+                              "teacher": {**spec.teacher.to_dict(), "epochs": 0.0}})
+    path = build_run(spec, runs_dir=tmp_path, corpus=make_toy_token_corpus(n_sentences=40))
+    student = load_student(path / "students" / "linear")
+    parts = student.history_[-1]["parts"]
+    assert "hard_ce" in parts and "kd_kl" in parts
+    assert load_run(path).twins() == {}
