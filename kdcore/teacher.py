@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import importlib.metadata
 import logging
 import math
@@ -23,7 +24,7 @@ import torch
 from .config import TeacherConfig
 from .utils import ProgressFn, atomic_write_bytes, atomic_write_json, default_device, emit, sha256_texts
 
-__all__ = ["Teacher", "TeacherError", "embedded_encoder_dir", "EMBEDDED_TEACHER"]
+__all__ = ["Teacher", "TeacherError", "embedded_encoder_dir", "head_task", "EMBEDDED_TEACHER"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,23 @@ def _resolve(name_or_dir: str | os.PathLike) -> str:
     if str(name_or_dir) == EMBEDDED_TEACHER:
         return str(embedded_encoder_dir())
     return str(name_or_dir)
+
+
+def head_task(name_or_dir: str | os.PathLike) -> str | None:
+    """``"token"`` or ``"sequence"`` for a local model folder whose config.json names its head; None
+    when unknown (a bare encoder, a hub id)."""
+    config = Path(_resolve(name_or_dir)) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, json.JSONDecodeError):
+        return None
+    if any(a.endswith("ForTokenClassification") for a in architectures):
+        return "token"
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return "sequence"
+    return None
 
 
 def _load_model(source: str, auto_class: str = "AutoModelForSequenceClassification", **kwargs):
@@ -146,6 +164,9 @@ class Teacher:
         """
         from .labels import align_labels
 
+        if cls is Teacher and head_task(name_or_dir) == "token":
+            raise TeacherError(f"{name_or_dir} holds a token classifier (one tag a word), not a sequence classifier; "
+                               "use it with --task token (kdcore.token_teacher.TokenTeacher).")
         source = _resolve(name_or_dir)
         model = _load_model(source, cls._auto_class)
         tokenizer = _load_tokenizer(source)

@@ -9,38 +9,18 @@ overlapping windows, each word read from the window where it sits farthest from 
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from .teacher import Teacher, TeacherError, _resolve
+from .teacher import Teacher, TeacherError, head_task
 from .utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
 
 __all__ = ["TokenTeacher", "head_task"]
 
 IGNORE = -100  # transformers' ignored label id (later wordpieces, padding)
-
-
-def head_task(name_or_dir: str | os.PathLike) -> str | None:
-    """``"token"`` or ``"sequence"`` for a local model folder whose config.json names its head; None
-    when unknown (a bare encoder, a hub id)."""
-    config = Path(_resolve(name_or_dir)) / "config.json"
-    if not config.is_file():
-        return None
-    try:
-        architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
-    except (OSError, json.JSONDecodeError):
-        return None
-    if any(a.endswith("ForTokenClassification") for a in architectures):
-        return "token"
-    if any(a.endswith("ForSequenceClassification") for a in architectures):
-        return "sequence"
-    return None
 
 
 class TokenTeacher(Teacher):

@@ -136,3 +136,11 @@ def test_word_explanations_share_words_and_teacher_ig_is_complete(trained):
     tags = decode(teacher.predict_word_logits(corpus.test.sentences), teacher.label_names)
     rows = entity_agreement_records(teacher, {"linear": student}, corpus.test.sentences, tags, max_entities=5)
     assert 0 < len(rows) <= 5 and all(-1 <= r["spearman"] <= 1 for r in rows if r["spearman"] == r["spearman"])
+
+
+def test_sequence_teacher_refuses_a_token_classifier(tiny_token_model_dir):
+    from kdcore.teacher import Teacher
+
+    assert head_task(tiny_token_model_dir) == "token"
+    with pytest.raises(TeacherError, match="token classifier"):
+        Teacher.from_pretrained(tiny_token_model_dir)
