@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import DEFAULT_STUDENTS, LINEAR_KINDS, DataSource, DistillConfig, RunSpec, StudentConfig
 from .records import DISTILLED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
-from .plan import student_plan
+from .plan import STAGES_FILE, run_stages, student_plan
 from .utils import ProgressFn, configure_threads, default_device, emit
 
 __all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "DEFAULT_STUDENTS",
@@ -176,8 +176,6 @@ def _write_split(writer, name: str, dataset) -> None:
 # what earlier stages left in ``state``, leaves its own output there and in the run's .partial
 # folder, and on a resumed build takes its output back from that folder instead of recomputing it.
 PIPELINE_STAGES = ("teacher", "transfer_set", "labels", "students", "evaluation", "explanations")
-# Which stages finished, with their seconds; under checkpoints/, which the run store drops on commit.
-STAGES_FILE = "checkpoints/stages.json"
 
 
 @dataclass
@@ -469,20 +467,8 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     state = BuildState(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {}, findings=findings)
-    started = time.perf_counter()
-    try:
-        for name, stage in zip(PIPELINE_STAGES, PIPELINE):
-            stage_started = time.perf_counter()
-            stage(writer, spec, state)
-            if name not in state.finished:
-                state.finished[name] = time.perf_counter() - stage_started
-                writer.write_json(STAGES_FILE, state.finished)
-        state.timings["total_s"] = state.timings.get("total_s", 0.0) + (time.perf_counter() - started)
-        path = _publish(writer, spec, state, corpus_given)
-    except BaseException:
-        writer.write_json("timings.json", state.timings)
-        writer.release()
-        raise
+    path = run_stages(writer, spec, state, zip(PIPELINE_STAGES, PIPELINE),
+                      lambda w, s, st: _publish(w, s, st, corpus_given))
     emit(progress, stage="done", path=str(path))
     return path
 

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import DataSource, RunSpec, StudentConfig
+from .plan import STAGES_FILE, run_stages
 from .records import DISTILLED, METRICS_ROLES, MetricsRow, RunManifest
 from .utils import ProgressFn, configure_threads, default_device, emit
 
@@ -64,6 +65,7 @@ class TokenBuild:
     corpus: Any
     device: str
     progress: ProgressFn | None = None
+    finished: dict = field(default_factory=dict)  # stage name -> seconds (checkpoints/stages.json)
     timings: dict = field(default_factory=dict)
     teacher: Any = None
     transfer: list = field(default_factory=list)        # sentences: the training ones first, then variants
@@ -308,17 +310,9 @@ def build_token_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", prog
                         "trained token classifier as the teacher (--teacher FOLDER), or tag the training sentences.")
     writer = RunWriter(spec.name, runs_dir)
     state = TokenBuild(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
+                       finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {})
-    started = time.perf_counter()
-    try:
-        for _, stage in TOKEN_PIPELINE:
-            stage(writer, spec, state)
-        state.timings["total_s"] = state.timings.get("total_s", 0.0) + (time.perf_counter() - started)
-        path = _publish(writer, spec, state, corpus_given)
-    except BaseException:
-        writer.write_json("timings.json", state.timings)
-        writer.release()
-        raise
+    path = run_stages(writer, spec, state, TOKEN_PIPELINE, lambda w, s, st: _publish(w, s, st, corpus_given))
     emit(progress, stage="done", path=str(path))
     return path
 
