@@ -58,3 +58,16 @@ def test_evaluate_and_explain_on_a_token_run(tiny_token_run_dir, tmp_path, capsy
     from kdcore.runs import load_run
 
     load_run(copy)  # hashes still verify after the update
+
+
+def test_distill_spec_for_the_embedded_token_corpus_and_bad_flags(tmp_path):
+    import pytest
+
+    spec = spec_from_args(build_parser().parse_args(["distill", "--corpus", "wnut16", "--name", "n"]))
+    assert spec.task == "token" and spec.data.corpus == "wnut16" and spec.teacher_is_encoder
+    assert spec.teacher.max_steps == 400 and spec.teacher.learning_rate == 2e-4
+    with pytest.raises(ValueError, match="token file holds words"):
+        spec_from_args(build_parser().parse_args(["distill", "--corpus", "wnut16", "--name", "n", "--task", "token",
+                                                  "--data", str(tmp_path / "x.conll"), "--label-column", "y"]))
+    assert main(["distill", "--name", "n", "--task", "token", "--corpus", "debates",
+                 "--runs-dir", str(tmp_path)]) == 2  # a text corpus for a token run: refused with the fix
