@@ -345,7 +345,7 @@ def _add_distill_parser(sub, common) -> None:
                       help="The teacher's classes are placeholders (LABEL_0, ...): match them to the data's classes "
                       "(sorted names) by position.")
     dist.add_argument("--teacher-steps", type=int, default=None,
-                      help=f"Cap on teacher fine-tuning steps (default {TeacherConfig().max_steps}; 400 for token "
+                      help=f"Cap on teacher fine-tuning steps (default {TeacherConfig().max_steps}; 300 for token "
                       "classification).")
     dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
     default_steps = StudentConfig().max_steps

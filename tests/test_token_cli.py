@@ -65,7 +65,7 @@ def test_distill_spec_for_the_embedded_token_corpus_and_bad_flags(tmp_path):
 
     spec = spec_from_args(build_parser().parse_args(["distill", "--corpus", "wnut16", "--name", "n"]))
     assert spec.task == "token" and spec.data.corpus == "wnut16" and spec.teacher_is_encoder
-    assert spec.teacher.max_steps == 400 and spec.teacher.learning_rate == 2e-4
+    assert spec.teacher.max_steps == 300 and spec.teacher.learning_rate == 2e-4
     with pytest.raises(ValueError, match="token file holds words"):
         spec_from_args(build_parser().parse_args(["distill", "--corpus", "wnut16", "--name", "n", "--task", "token",
                                                   "--data", str(tmp_path / "x.conll"), "--label-column", "y"]))
