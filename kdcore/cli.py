@@ -213,8 +213,26 @@ def _task_of(args) -> str:
     return "token" if not args.data and args.corpus in TOKEN_CORPORA else "sequence"
 
 
+def print_preflight(result, out=None) -> None:
+    """The checks' findings, one per line, then the data's splits and classes."""
+    out = out or sys.stdout
+    for finding in result.findings:
+        print(f"{finding['level']}: {finding['message']}", file=out)
+    if result.splits:
+        print("splits: " + ", ".join(f"{k} {v}" for k, v in result.splits.items()), file=out)
+    if result.class_counts:
+        print("training rows per class: " + ", ".join(f"{k} {v}" for k, v in result.class_counts.items()), file=out)
+
+
 def cmd_distill(args) -> int:
-    built = _build_with_progress(args, spec_from_args(args))
+    spec = spec_from_args(args)
+    if args.check:
+        from .preflight import preflight
+
+        result = preflight(spec)
+        print_preflight(result)
+        return 0 if result.ok else 2
+    built = _build_with_progress(args, spec)
     print(f"Run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     return 0
@@ -231,6 +249,15 @@ def _open_run(args):
 
 def cmd_evaluate(args) -> int:
     run = _open_run(args)
+    if args.refresh:
+        if run.task == "token":
+            raise ValueError("evaluate --refresh measures a sequence run again; a token run is measured when it is "
+                             "built (rebuild it, e.g. python -m kdcore demo --task ner --force).")
+        from .distill import refresh_run_metrics
+
+        configure_threads(args.threads)
+        refresh_run_metrics(run)
+        print(f"Metrics measured again: {run.path / 'metrics.json'}")
     if args.explain_sample and run.task == "token":
         from .runs import update_run_metrics
         from .token_pipeline import explanation_metrics
@@ -320,6 +347,9 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--spec", help="A run spec (JSON, written by RunSpec.to_json): every option below but "
                       "--runs-dir, --threads and --progress-file is taken from it.")
     dist.add_argument("--name", help="Name of the new run (required without --spec).")
+    dist.add_argument("--check", action="store_true",
+                      help="Only check the data and the teacher's classes (what the Distill view shows before its "
+                           "Start button), print the findings and exit: 0 when a run can start, 2 when not.")
     dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file, or for token classification a CoNLL file "
                       "(word<TAB>tag lines) or JSONL with tokens / tags (default: the embedded corpus).")
     dist.add_argument("--corpus", default="rotten_tomatoes", choices=["rotten_tomatoes", "debates", "wnut16"],
@@ -405,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(ev, run=True)
     ev.add_argument("--explain-sample", type=int, default=0, help="Test texts to compute explanation metrics on.")
     ev.add_argument("--methods", default="integrated_gradients", help="Comma-separated attribution methods.")
+    ev.add_argument("--refresh", action="store_true",
+                    help="Measure every model again on the run's test split (accuracy, fidelity, their 95%% "
+                         "intervals, twin margins, speed) and write the run's metrics.json.")
     ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser("explain", help="Word scores of the teacher and every student, side by side.")

@@ -473,10 +473,13 @@ def evaluate_explanations(teacher, students, texts: Sequence[str], methods: Sequ
 def summary_table(df):
     """Mean and std (over texts) of every metric, one row per (model, method).
 
-    Columns ``model, method, n_texts`` and ``<metric>_mean``, ``<metric>_std`` for the
-    faithfulness and agreement metrics (NaN values left out).
+    Columns ``model, method, n_texts`` and ``<metric>_mean``, ``<metric>_std``, ``<metric>_ci_low``,
+    ``<metric>_ci_high`` (the bootstrap 95% interval of the mean, :func:`kdcore.intervals.bootstrap_mean`)
+    for the faithfulness and agreement metrics (NaN values left out).
     """
     import pandas as pd
+
+    from .intervals import bootstrap_mean
 
     metrics = [m for m in (*FAITHFULNESS_METRICS, *AGREEMENT_METRICS) if m in df.columns]
     rows = []
@@ -487,6 +490,7 @@ def summary_table(df):
             values = pd.to_numeric(group[metric], errors="coerce")
             row[f"{metric}_mean"] = float(values.mean()) if values.notna().any() else _NAN
             row[f"{metric}_std"] = float(values.std(ddof=1)) if values.notna().sum() > 1 else _NAN
+            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = bootstrap_mean(values.to_numpy(dtype=float))
         rows.append(row)
     return pd.DataFrame(rows)
 

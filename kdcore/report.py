@@ -26,6 +26,8 @@ import numpy as np
 from markupsafe import Markup
 
 from .explanation import Explanation
+from .intervals import format_interval
+from .metrics import NO_GOLD_LABELS
 from .utils import atomic_write_bytes, json_default
 from .visualize import highlight_html, legend_html
 
@@ -36,8 +38,11 @@ DEFAULT_EXAMPLE_COUNT = 3
 # Numbers of the model card, in display order: (key in metrics.json, column title, format).
 _CARD_COLUMNS = (
     ("accuracy", "accuracy", "{:.3f}"),
+    ("accuracy_ci", "95% CI", "{}"),
     ("macro_f1", "macro-F1", "{:.3f}"),
+    ("macro_f1_ci", "95% CI", "{}"),
     ("fidelity", "fidelity", "{:.3f}"),
+    ("fidelity_ci", "95% CI", "{}"),
     ("mean_tvd", "mean TVD", "{:.3f}"),
     ("parameters", "parameters", "{:,.0f}"),
     ("megabytes", "MB", "{:.2f}"),
@@ -117,10 +122,19 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
     metrics = run.metrics or {}
     examples = default_examples(run) if examples is None else [str(t) for t in examples]
     models = metrics.get("models", {})
-    card = []
+    no_gold = metrics.get("gold_labels") is False
+    card, margins = [], []
     for name, entry in models.items():
         row = {"model": name, "role": entry.get("role", "")}
         row.update({k: entry.get(k) for k, _, _ in _CARD_COLUMNS})
+        for key in ("accuracy_ci", "macro_f1_ci", "fidelity_ci"):
+            row[key] = format_interval(entry.get(key)) or None
+        if no_gold:
+            row.update(accuracy=NO_GOLD_LABELS, macro_f1=NO_GOLD_LABELS)
+        margin = entry.get("fidelity_over_twin")
+        if margin:
+            margins.append({"student": name, "twin": margin.get("twin"), "difference": margin.get("difference"),
+                            "ci": format_interval(margin.get("ci")) or None})
         for extra in ("kind", "n_nonzero", "speedup_vs_teacher", "smaller_than_teacher", "dev_accuracy"):
             if extra in entry:
                 row[extra] = entry[extra]
@@ -148,6 +162,8 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
             "parameters": teacher.get("parameters"),
         },
         "model_card": card,
+        "gold_labels": not no_gold,
+        "twin_margins": margins,
         "per_class": {name: entry.get("per_class", []) for name, entry in models.items()},
         "confusion_matrices": {name: entry["confusion_matrix"] for name, entry in models.items()
                                if "confusion_matrix" in entry},
@@ -234,7 +250,7 @@ def _explanation_metrics_table(block: dict | None) -> dict | None:
         return None
     summary = block["summary"]
     columns = list(dict.fromkeys(k for row in summary for k in row))
-    labels = [c for c in columns if not c.endswith(("_mean", "_std"))]
+    labels = [c for c in columns if not c.endswith(("_mean", "_std", "_ci_low", "_ci_high"))]
     return {
         "sample_size": block.get("sample_size"),
         "methods": block.get("methods", []),

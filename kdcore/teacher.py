@@ -244,6 +244,12 @@ class Teacher:
                 return bounds
             start += step
 
+    def window_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many windows of :attr:`max_length` tokens each text takes (1 = it fits in one). A text
+        taking more is predicted as the mean of its windows' logits and explained window by window."""
+        ids, _ = self._token_ids(texts)
+        return [len(self._window_bounds(len(token_ids))) for token_ids in ids]
+
     def encode_windows(self, text: str) -> list[dict]:
         """Token windows of one text, each with [CLS]/[SEP]; offsets (0, 0) for special tokens."""
         ids, offsets = self._token_ids([text])

@@ -83,3 +83,12 @@ def test_token_report_is_self_contained_and_escaped(token_env, tiny_token_run_di
     assert report["task"] == "token" and "<script" not in page.lower()
     assert "precision" in page and "micro avg" in page and "linear-labels" in page
     assert set(report["per_type"]) == set(report["margins"]) | {"teacher", "linear-labels", "mlp-labels"}
+
+
+def test_distill_view_checks_the_token_corpus(token_env):
+    at = view("distill").run()
+    no_exceptions(at)
+    at.radio(key="distill_data_kind").set_value("WNUT-16 tweets (entities: one tag a word)").run()
+    no_exceptions(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "train 1,492" in captions and "person" in captions  # the token corpus's splits and entity types

@@ -71,3 +71,14 @@ def test_distill_spec_for_the_embedded_token_corpus_and_bad_flags(tmp_path):
                                                   "--data", str(tmp_path / "x.conll"), "--label-column", "y"]))
     assert main(["distill", "--name", "n", "--task", "token", "--corpus", "debates",
                  "--runs-dir", str(tmp_path)]) == 2  # a text corpus for a token run: refused with the fix
+
+
+def test_distill_check_on_token_data(tmp_path, tiny_token_model_dir, tiny_model_dir, capsys):
+    corpus = make_toy_token_corpus(n_sentences=60)
+    data = _write_conll(tmp_path / "toy.conll", corpus.train)
+    base = ["distill", "--check", "--data", str(data), "--name", "c"]
+    assert main(base + ["--teacher", str(tiny_token_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "tags match" in out and "splits: train" in out and "work" in out
+    assert main(base + ["--teacher", str(tiny_model_dir)]) == 2
+    assert "sequence classifier" in capsys.readouterr().out

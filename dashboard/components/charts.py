@@ -17,13 +17,24 @@ _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h",
 ROLE_COLORS = {"teacher": "#444444", "distilled student": "#2f6fde", "label-trained student": "#e8833a"}
 
 
-def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro_f1", "fidelity")) -> go.Figure:
-    """Grouped bars: one group per model, one bar per metric (all in [0, 1])."""
+def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro_f1", "fidelity"),
+                intervals: dict | None = None) -> go.Figure:
+    """Grouped bars: one group per model, one bar per metric (all in [0, 1]); numeric columns only
+    (a run without gold labels has none for accuracy). ``intervals`` ({metric: {model: [low, high]}})
+    draws each bar's 95% interval as an error bar."""
     colors = {"accuracy": "#2f6fde", "macro_f1": "#8da0cb", "fidelity": "#3aa655"}
     fig = go.Figure()
     for metric in metrics:
-        if metric in card.columns:
-            fig.add_bar(name=metric, x=card["model"], y=card[metric], marker_color=colors.get(metric),
+        if metric in card.columns and pd.api.types.is_numeric_dtype(card[metric]):
+            error = None
+            known = (intervals or {}).get(metric, {})
+            if known:
+                values = card[metric].to_numpy(dtype=float)
+                spans = [known.get(m) or [v, v] for m, v in zip(card["model"], values)]
+                error = dict(type="data", symmetric=False, color="#444", thickness=1,
+                             array=[max(0.0, hi - v) if hi is not None else 0 for (lo, hi), v in zip(spans, values)],
+                             arrayminus=[max(0.0, v - lo) if lo is not None else 0 for (lo, hi), v in zip(spans, values)])
+            fig.add_bar(name=metric, x=card["model"], y=card[metric], marker_color=colors.get(metric), error_y=error,
                         hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra></extra>")
     fig.update_layout(barmode="group", yaxis=dict(range=[0, 1.1], title="score"), title="Quality and fidelity",
                       **_LAYOUT)

@@ -64,17 +64,29 @@ def results_frame(texts: list[str], probs: dict[str, np.ndarray], label_names: l
 
 
 def _summary(probs: dict[str, np.ndarray], gold_ids: np.ndarray | None) -> pd.DataFrame:
-    """Per model: label agreement with the teacher, and accuracy when the file's labels are the run's classes."""
+    """Per model: label agreement with the teacher, and accuracy when the file's labels are the run's classes,
+    each with its 95% interval (kdcore's Wilson interval: a file of 50 texts says little)."""
+    from kdcore.intervals import format_interval, wilson
     from kdcore.metrics import accuracy, fidelity
 
     teacher_logits = np.log(np.clip(probs["teacher"], 1e-12, 1.0))
     rows = []
     for name, p in probs.items():
-        row = {"model": name, "fidelity": fidelity(np.log(np.clip(p, 1e-12, 1.0)), teacher_logits)["fidelity"]}
+        agreement = fidelity(np.log(np.clip(p, 1e-12, 1.0)), teacher_logits)
+        row = {"model": name, "fidelity": agreement["fidelity"],
+               "fidelity 95% CI": format_interval(agreement["fidelity_ci"])}
         if gold_ids is not None:
-            row["accuracy"] = accuracy(gold_ids, p.argmax(axis=1))
+            predicted = p.argmax(axis=1)
+            row["accuracy"] = accuracy(gold_ids, predicted)
+            row["accuracy 95% CI"] = format_interval(wilson(int((predicted == gold_ids).sum()), len(gold_ids)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _rows(rows: list[int], shown: int = 8) -> str:
+    """``"2, 5, 9 and 4 more"``."""
+    head = ", ".join(map(str, rows[:shown]))
+    return head + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
 
 
 def _source() -> tuple[bytes, str] | None:
@@ -160,7 +172,15 @@ def render() -> None:
     else:
         probs = stored[1]
 
+    windows = state.window_counts(key, texts)
     frame = results_frame(texts, probs, run.label_names, gold)
+    long_rows = [i + 1 for i, n in enumerate(windows) if n > 1]
+    if long_rows:
+        frame.insert(2, "teacher windows", windows)
+        st.info(f"{len(long_rows)} of {len(texts)} texts are longer than the teacher's window "
+                f"({state.full_run(key).teacher.max_length} tokens; rows {_rows(long_rows)}): the teacher's "
+                "prediction is the mean of its windows' logits, and *Explain a row* explains them window by "
+                "window. The students read the whole text.")
     n_disagree = int(frame["disagreement"].sum())
     st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
     st.dataframe(_summary(probs, gold_ids), hide_index=True, width="stretch",
