@@ -250,13 +250,11 @@ def _open_run(args):
 def cmd_evaluate(args) -> int:
     run = _open_run(args)
     if args.refresh:
-        if run.task == "token":
-            raise ValueError("evaluate --refresh measures a sequence run again; a token run is measured when it is "
-                             "built (rebuild it, e.g. python -m kdcore demo --task ner --force).")
         from .distill import refresh_run_metrics
+        from .token_pipeline import refresh_token_metrics
 
         configure_threads(args.threads)
-        refresh_run_metrics(run)
+        (refresh_token_metrics if run.task == "token" else refresh_run_metrics)(run)
         print(f"Metrics measured again: {run.path / 'metrics.json'}")
     if args.explain_sample and run.task == "token":
         from .runs import update_run_metrics

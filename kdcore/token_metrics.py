@@ -8,7 +8,9 @@
   precision = shared / student's, recall = shared / teacher's, F1 (micro over all sentences);
 - gold per-type precision / recall / F1 with support, and micro / macro / weighted averages, as in
   seqeval's classification report (computed by seqeval);
-- a bootstrap over sentences for the difference between two models' entity agreement F1.
+- 95% intervals from a bootstrap over sentences (the words and entities of one sentence move together):
+  each model's entity F1, word fidelity and entity agreement F1, and the difference between two models'
+  entity agreement F1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 from .bio import entities, viterbi_bio
 
 __all__ = ["decode", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
-           "entity_counts", "bootstrap_f1_difference", "token_metrics_table", "margins_text"]
+           "entity_counts", "bootstrap_f1_difference", "token_metrics_table", "margins_text", "f1_interval",
+           "share_interval"]
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -106,6 +109,37 @@ def per_type_text(rows: list[dict], digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _resample_f1(counts: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    summed = counts[draws].sum(axis=1)
+    denominator = summed[:, 1] + summed[:, 2]
+    return np.where(denominator > 0, 2 * summed[:, 0] / np.maximum(denominator, 1), 1.0)
+
+
+def _draws(n: int, n_boot: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def f1_interval(counts: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile interval of the micro entity F1 of :func:`entity_counts` rows, resampling sentences."""
+    counts = np.asarray(counts)
+    if not len(counts):
+        return [float("nan"), float("nan")]
+    boot = _resample_f1(counts, _draws(len(counts), n_boot, seed))
+    return [float(q) for q in np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])]
+
+
+def share_interval(hits: np.ndarray, totals: np.ndarray, n_boot: int = 2000, seed: int = 0,
+                   level: float = 0.95) -> list[float]:
+    """Percentile interval of ``sum(hits) / sum(totals)`` (e.g. words agreeing with the teacher over words),
+    resampling sentences, so the words of one sentence move together."""
+    hits, totals = np.asarray(hits, dtype=np.float64), np.asarray(totals, dtype=np.float64)
+    if not len(hits):
+        return [float("nan"), float("nan")]
+    draws = _draws(len(hits), n_boot, seed)
+    boot = hits[draws].sum(axis=1) / np.maximum(totals[draws].sum(axis=1), 1)
+    return [float(q) for q in np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])]
+
+
 def bootstrap_f1_difference(counts_a: np.ndarray, counts_b: np.ndarray, n_boot: int = 2000, seed: int = 0,
                             level: float = 0.95) -> dict:
     """F1(a) - F1(b) with a percentile interval and standard error from resampling sentences.
@@ -120,9 +154,8 @@ def bootstrap_f1_difference(counts_a: np.ndarray, counts_b: np.ndarray, n_boot: 
         return np.where(denominator > 0, 2 * c[..., 0] / np.maximum(denominator, 1), 1.0)
 
     difference = float(f1(counts_a.sum(0)) - f1(counts_b.sum(0)))
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(counts_a), size=(n_boot, len(counts_a)))
-    boot = f1(counts_a[draws].sum(axis=1)) - f1(counts_b[draws].sum(axis=1))
+    draws = _draws(len(counts_a), n_boot, seed)
+    boot = _resample_f1(counts_a, draws) - _resample_f1(counts_b, draws)
     low, high = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
     return {"difference": difference, "low": float(low), "high": float(high), "se": float(boot.std(ddof=1)),
             "level": level, "n_boot": n_boot, "sentences": int(len(counts_a))}
@@ -133,10 +166,15 @@ def token_metrics_table(metrics: dict):
     entity agreement F1 with the teacher, size and speed."""
     import pandas as pd
 
+    from .intervals import format_interval
+
     rows = []
     for name, entry in metrics.get("models", {}).items():
         rows.append({"model": name, "role": entry.get("role", ""), "entity_f1": entry.get("entity_f1"),
-                     "word_fidelity": entry.get("fidelity"), "entity_agreement_f1": entry.get("entity_agreement_f1"),
+                     "entity_f1 95% CI": format_interval(entry.get("entity_f1_ci")),
+                     "word_fidelity": entry.get("fidelity"), "word_fidelity 95% CI": format_interval(entry.get("fidelity_ci")),
+                     "entity_agreement_f1": entry.get("entity_agreement_f1"),
+                     "entity_agreement_f1 95% CI": format_interval(entry.get("entity_agreement_f1_ci")),
                      "parameters": entry.get("parameters"), "MB": entry.get("megabytes"),
                      "sentences/s": entry.get("texts_per_second")})
     frame = pd.DataFrame(rows)

@@ -24,6 +24,7 @@ from .records import DISTILLED, METRICS_ROLES, MetricsRow, RunManifest
 from .utils import ProgressFn, configure_threads, default_device, emit
 
 __all__ = ["build_token_run", "load_token_corpus", "augment_sentences", "evaluate_token_run", "explanation_metrics",
+           "refresh_token_metrics",
            "token_demo_spec",
            "token_teacher_config", "token_spec_from_args"]
 
@@ -199,8 +200,8 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
     distilled student with a label-trained twin (``twins``: {student: twin}, the manifest's), the entity
     agreement F1 margin with a bootstrap interval over the test sentences."""
     from .metrics import model_bytes
-    from .token_metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, per_type_report,
-                                word_fidelity)
+    from .token_metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, f1_interval,
+                                per_type_report, share_interval, word_fidelity)
 
     names = list(teacher.label_names)
     if teacher_test_logits is None:
@@ -225,12 +226,15 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
         counts_of[name] = entity_counts(teacher_tags, tags_of[name])
         agreement = entity_scores(teacher_tags, tags_of[name])
         fidelity = word_fidelity(tags_of[name], teacher_tags, logits, teacher_test_logits)
+        same = [sum(a == b for a, b in zip(s, t)) for s, t in zip(tags_of[name], teacher_tags)]
         row = MetricsRow(name, METRICS_ROLES[(roles or {}).get(name, DISTILLED)], kind=student.config.kind,
                          fidelity=fidelity["word_fidelity"], mean_tvd=fidelity["mean_tvd"],
                          parameters=int(student.n_parameters()),
                          n_nonzero=int(getattr(student, "n_nonzero_", 0)))
         row.update({"entity_agreement_f1": agreement["f1"], "entity_agreement_precision": agreement["precision"],
-                    "entity_agreement_recall": agreement["recall"]})
+                    "entity_agreement_recall": agreement["recall"],
+                    "entity_agreement_f1_ci": f1_interval(counts_of[name], n_boot=n_boot),
+                    "fidelity_ci": share_interval(same, [len(t) for t in teacher_tags], n_boot=n_boot)})
         speed = _speed(student.predict_word_logits, sentences)
         row.update({"texts_per_second": speed, "latency_ms": 1000 / speed, "speedup_vs_teacher": speed / teacher_speed})
         if student_dirs and name in student_dirs:
@@ -245,7 +249,8 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
             micro = next(r for r in per_type if r["type"] == "micro avg")
             correct = [a == b for g, p in zip(gold, tags_of[name]) for a, b in zip(g, p)]
             row.update({"per_type": per_type, "entity_f1": micro["f1"], "entity_precision": micro["precision"],
-                        "entity_recall": micro["recall"], "word_accuracy": float(np.mean(correct))})
+                        "entity_recall": micro["recall"], "word_accuracy": float(np.mean(correct)),
+                        "entity_f1_ci": f1_interval(entity_counts(gold, tags_of[name]), n_boot=n_boot)})
     margins = {}
     for name, twin in (twins or {}).items():
         if name in counts_of and twin in counts_of:
@@ -272,6 +277,27 @@ def _stage_evaluation(writer, spec: RunSpec, state: TokenBuild) -> None:
     state.timings["evaluate_s"] = time.perf_counter() - started
     state.metrics = metrics
     writer.write_json("metrics.json", metrics)
+
+
+def refresh_token_metrics(run) -> dict:
+    """Measure a finished token run's models again on its stored test split (same definitions; newer numbers
+    such as intervals included) and replace its metrics.json; what the build recorded besides (transfer set,
+    training, timings, explanation metrics) is kept."""
+    from .runs import update_run_metrics
+
+    info = run.info
+    roles = {name: entry.role for name, entry in info.students.items()}
+    metrics = evaluate_token_run(run.teacher, run.students, run.split("test"), roles=roles, twins=info.twins(),
+                                 student_dirs={n: run.path / "students" / n for n in run.student_names},
+                                 teacher_dir=run.path / "teacher")
+    old = run.metrics or {}
+    if "dev_entity_f1" in old.get("models", {}).get("teacher", {}):
+        metrics["models"]["teacher"]["dev_entity_f1"] = old["models"]["teacher"]["dev_entity_f1"]
+    for key in ("transfer_set", "training", "timings", "explanations"):
+        if key in old:
+            metrics[key] = old[key]
+    update_run_metrics(run, metrics)
+    return metrics
 
 
 def _stage_explanations(writer, spec: RunSpec, state: TokenBuild) -> None:

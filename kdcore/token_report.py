@@ -30,6 +30,8 @@ TOKEN_DEFINITIONS = {
                            "type): precision = shared / student's, recall = shared / teacher's.",
     "margin": "Entity agreement F1 of a distilled student minus its label-trained twin's, with a percentile "
               "interval from resampling the test sentences (bootstrap).",
+    "intervals": "In brackets after a number: its 95% interval from resampling the test sentences (bootstrap), "
+                 "so the words and entities of one sentence move together.",
     "explanation agreement": "On the first word of the teacher's test entities: Spearman, Kendall, top-20% overlap "
                              "and sign agreement between the teacher's integrated gradients for its tag and each "
                              "student's exact feature contributions, per word of the sentence.",
@@ -98,7 +100,8 @@ def build_token_report(run, n_examples: int = 3) -> dict:
                 "teacher_fingerprint": teacher.get("fingerprint"), "test_size": metrics.get("test_size"),
                 "test_words": metrics.get("test_words")},
         "label_names": run.label_names,
-        "model_card": [{"model": name, "role": entry.get("role", ""), **{k: entry.get(k) for k, _, _ in _CARD}}
+        "model_card": [{"model": name, "role": entry.get("role", ""), **{k: entry.get(k) for k, _, _ in _CARD},
+                        **{f"{k}_ci": entry.get(f"{k}_ci") for k, _, _ in _CARD if entry.get(f"{k}_ci")}}
                        for name, entry in models.items()],
         "per_type": {name: entry.get("per_type", []) for name, entry in models.items()},
         "margins": metrics.get("margins", {}), "explanation_metrics": metrics.get("explanations"),
@@ -112,7 +115,13 @@ def build_token_report(run, n_examples: int = 3) -> dict:
 def render_token_html(report: dict) -> str:
     """The self-contained HTML page of a :func:`build_token_report` dict."""
     types = sorted({t[2:] for t in report.get("label_names", []) if t != "O"})
-    card = [{"model": row["model"], "role": row["role"], "cells": [_fmt(row.get(k), p) for k, _, p in _CARD]}
+    from .intervals import format_interval
+
+    def cell(row, key, pattern):
+        interval = format_interval(row.get(f"{key}_ci"))
+        return _fmt(row.get(key), pattern) + (f" ({interval})" if interval else "")
+
+    card = [{"model": row["model"], "role": row["role"], "cells": [cell(row, k, p) for k, _, p in _CARD]}
             for row in report.get("model_card", [])]
     margins = [{"student": name, "twin": m.get("twin"), "difference": _fmt(m.get("difference"), "{:+.3f}"),
                 "interval": f"[{_fmt(m.get('low'), '{:+.3f}')}, {_fmt(m.get('high'), '{:+.3f}')}] "

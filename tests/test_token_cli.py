@@ -55,6 +55,11 @@ def test_evaluate_and_explain_on_a_token_run(tiny_token_run_dir, tmp_path, capsy
     assert main(["evaluate", "--run", str(copy), "--explain-sample", "2", "--threads", "1"]) == 0
     metrics = json.loads((copy / "metrics.json").read_text())
     assert metrics["explanations"]["sample_size"] == 2
+    before = metrics["models"]["linear"]["entity_agreement_f1"]
+    assert main(["evaluate", "--run", str(copy), "--refresh", "--threads", "1"]) == 0
+    metrics = json.loads((copy / "metrics.json").read_text())
+    assert metrics["models"]["linear"]["entity_agreement_f1"] == before  # same models, same number
+    assert metrics["explanations"]["sample_size"] == 2 and "entity_agreement_f1_ci" in metrics["models"]["linear"]
     from kdcore.runs import load_run
 
     load_run(copy)  # hashes still verify after the update

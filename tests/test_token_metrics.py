@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdcore.token_metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, per_type_report,
-                                  per_type_text, word_fidelity)
+from kdcore.token_metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, f1_interval,
+                                  per_type_report, per_type_text, share_interval, word_fidelity)
 
 GOLD = [["B-per", "I-per", "O", "B-loc"], ["O", "B-org", "O"], ["B-loc", "O"]]
 PRED = [["B-per", "I-per", "O", "B-org"], ["O", "B-org", "O"], ["B-loc", "B-per"]]
@@ -53,3 +53,12 @@ def test_bootstrap_difference_brackets_the_estimate():
     assert result["low"] > 0 and result["se"] > 0
     same = bootstrap_f1_difference(a, a, n_boot=100)
     assert same["difference"] == 0 and same["low"] == same["high"] == 0
+
+
+def test_intervals_resample_sentences():
+    counts = entity_counts(GOLD * 20, PRED * 20)
+    low, high = f1_interval(counts, n_boot=500)
+    assert low < entity_scores(GOLD, PRED)["f1"] < high and high - low < 0.4
+    assert f1_interval(entity_counts(GOLD, GOLD)) == [1.0, 1.0]
+    low, high = share_interval([3, 4, 1] * 10, [4, 4, 2] * 10, n_boot=500)
+    assert low < 0.8 < high

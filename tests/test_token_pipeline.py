@@ -36,6 +36,12 @@ def test_token_metrics_hold_per_type_tables_and_margins(tiny_token_run_dir):
         types = [row["type"] for row in entry["per_type"]]
         assert "per" in types and "work" in types and "micro avg" in types, name
         assert 0 <= entry["fidelity"] <= 1
+        low, high = entry["entity_f1_ci"]
+        assert low <= entry["entity_f1"] <= high, name
+        if name != "teacher":
+            for key in ("fidelity", "entity_agreement_f1"):
+                low, high = entry[f"{key}_ci"]
+                assert low <= entry[key] <= high, (name, key)
     margin = metrics["margins"]["linear"]
     assert margin["twin"] == "linear-labels" and margin["low"] <= margin["difference"] <= margin["high"]
     summary = {row["model"]: row for row in metrics["explanations"]["summary"]}
