@@ -30,6 +30,10 @@ _EXPORTS = {
     # runs and reports
     "Run": "runs", "RunError": "runs", "RunManifest": "records", "load_run": "runs", "list_runs": "runs",
     "build_report": "report", "write_report": "report",
+    # token classification (one BIO tag a word): data, teacher, students, metrics
+    "TokenDataset": "token_data", "read_tokens": "token_data", "load_wnut16_corpus": "token_data",
+    "TokenTeacher": "token_teacher", "TokenLinearStudent": "students", "TokenMLPStudent": "students",
+    "viterbi_bio": "bio", "per_type_report": "token_metrics", "entity_scores": "token_metrics",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,8 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec, StudentConfig
+from .config import DEFAULT_STUDENTS, LINEAR_KINDS, DataSource, DistillConfig, RunSpec, StudentConfig
 from .records import DISTILLED, LABEL_TRAINED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
+from .plan import STAGES_FILE, run_stages, student_plan
 from .utils import ProgressFn, configure_threads, default_device, emit
 
 __all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "refresh_run_metrics",
@@ -75,7 +76,7 @@ def _fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, prog
     the baseline a distilled student is compared with is the stronger of the two."""
     from . import metrics as M
 
-    if not (config.kind == "linear" and config.solver == "auto" and dev is not None and dev.has_labels):
+    if not (config.kind in LINEAR_KINDS and config.solver == "auto" and dev is not None and dev.has_labels):
         return _make_student(config).fit(texts, labels=labels, label_names=label_names, progress=progress,
                                          device=device)
     best, best_accuracy = None, -1.0
@@ -219,8 +220,6 @@ def _write_split(writer, name: str, dataset) -> None:
 # what earlier stages left in ``state``, leaves its own output there and in the run's .partial
 # folder, and on a resumed build takes its output back from that folder instead of recomputing it.
 PIPELINE_STAGES = ("teacher", "transfer_set", "labels", "students", "evaluation", "explanations")
-# Which stages finished, with their seconds; under checkpoints/, which the run store drops on commit.
-STAGES_FILE = "checkpoints/stages.json"
 
 
 @dataclass
@@ -390,18 +389,6 @@ def _teacher_attributions(writer, state: BuildState) -> list:
     return [np.asarray(a) for a in cached] + [None] * (len(state.transfer) - len(cached))
 
 
-def student_plan(spec: RunSpec, has_labels: bool) -> list[ModelEntry]:
-    """Every student a spec trains, in order: each distilled student, then (when the corpus has labels
-    and the spec asks for baselines) its label-trained twin, named ``<student>-labels``."""
-    plan = []
-    for config in spec.students:
-        plan.append(ModelEntry(config.name, config.kind, DISTILLED, None, config.to_dict()))
-        if spec.distill.train_label_baseline and has_labels:
-            twin = config.name + LABEL_TWIN_SUFFIX
-            plan.append(ModelEntry(twin, config.kind, LABEL_TRAINED, config.name, {**config.to_dict(), "name": twin}))
-    return plan
-
-
 def stage_students(writer, spec: RunSpec, state: BuildState) -> None:
     """Train each planned student; one already saved in the run is loaded instead (per-student resume)."""
     from .students import load_student
@@ -545,6 +532,10 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
 
     if not isinstance(spec, RunSpec):
         raise TypeError(f"build_run takes a RunSpec (kdcore.config.RunSpec), got {type(spec).__name__}.")
+    if spec.task == "token":
+        from .token_pipeline import build_token_run
+
+        return build_token_run(spec, runs_dir=runs_dir, progress=progress, corpus=corpus)
     configure_threads(spec.threads)
     # Read the data before creating the run folder, so a bad file leaves nothing behind.
     corpus_given = corpus is not None
@@ -553,20 +544,8 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     state = BuildState(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {}, findings=findings)
-    started = time.perf_counter()
-    try:
-        for name, stage in zip(PIPELINE_STAGES, PIPELINE):
-            stage_started = time.perf_counter()
-            stage(writer, spec, state)
-            if name not in state.finished:
-                state.finished[name] = time.perf_counter() - stage_started
-                writer.write_json(STAGES_FILE, state.finished)
-        state.timings["total_s"] = state.timings.get("total_s", 0.0) + (time.perf_counter() - started)
-        path = _publish(writer, spec, state, corpus_given)
-    except BaseException:
-        writer.write_json("timings.json", state.timings)
-        writer.release()
-        raise
+    path = run_stages(writer, spec, state, zip(PIPELINE_STAGES, PIPELINE),
+                      lambda w, s, st: _publish(w, s, st, corpus_given))
     emit(progress, stage="done", path=str(path))
     return path
 

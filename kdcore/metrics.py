@@ -209,6 +209,11 @@ def metrics_table(metrics: dict):
     ``"no gold labels"`` in its accuracy and macro-F1 columns."""
     import pandas as pd
 
+    if metrics.get("task") == "token":
+        from .token_metrics import token_metrics_table
+
+        return token_metrics_table(metrics)
+
     from .intervals import format_interval
 
     no_gold = metrics.get("gold_labels") is False

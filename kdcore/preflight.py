@@ -49,6 +49,8 @@ def preflight(spec: RunSpec, corpus=None) -> Preflight:
     from .labels import LabelMismatch, align_labels
 
     result = Preflight()
+    if spec.task == "token":
+        return _token_preflight(spec, corpus, result)
     try:
         corpus, findings = check_corpus(spec, corpus if corpus is not None else load_corpus(spec.data))
     except (DataError, ValueError) as err:
@@ -84,4 +86,46 @@ def preflight(spec: RunSpec, corpus=None) -> Preflight:
         pairs = ", ".join(f"{t}→{d}" for t, d in zip(names, aligned))
         result.add("info", f"The teacher's classes match the data's {how}: {pairs} (the teacher's output order "
                            "is kept and the data re-indexed to it).")
+    return result
+
+
+def _token_preflight(spec: RunSpec, corpus, result: Preflight) -> Preflight:
+    """The token run's checks: the sentences read (BIO checked), their splits, the entities per type, and a
+    trained teacher's head and tags."""
+    from collections import Counter
+
+    from .data import DataError
+    from .labels import LabelMismatch, align_labels
+    from .teacher import head_task
+    from .token_pipeline import load_token_corpus
+
+    try:
+        corpus = corpus if corpus is not None else load_token_corpus(spec.data)
+    except (DataError, ValueError) as err:
+        result.add("error", str(err))
+        return result
+    result.splits = {name: len(getattr(corpus, name)) for name in ("train", "dev", "test")}
+    train = corpus.train
+    if train.has_labels:
+        result.class_counts = dict(sorted(Counter(kind for spans in train.gold_entities() for kind, _, _ in spans).items()))
+    elif spec.teacher_is_encoder:
+        result.add("error", "These sentences have no tags, so a bare encoder's new token head cannot be trained; give "
+                            "a trained token classifier as the teacher.")
+    if spec.teacher_is_encoder or not spec.teacher_source:
+        result.add("info", "The teacher is an encoder with a new token head, fine-tuned on these tags for at most "
+                           f"{spec.teacher.max_steps} steps; its dev entity F1 is reported with the run.")
+        return result
+    if head_task(spec.teacher_source) == "sequence":
+        result.add("error", f"{spec.teacher_source} is a sequence classifier (one label a text), not a token "
+                            "classifier; give a token classifier, or make a sequence run.")
+        return result
+    names = teacher_label_names(spec.teacher_source)
+    result.teacher_classes = names
+    if names is not None and train.has_labels:
+        try:
+            align_labels(names, train.label_names, spec.label_map, spec.labels_by_index)
+        except LabelMismatch as err:
+            result.add("error", str(err))
+            return result
+        result.add("info", "The teacher's tags match the data's by name.")
     return result

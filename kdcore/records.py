@@ -61,6 +61,7 @@ class RunManifest:
     label_names: list
     teacher: dict
     students: dict  # name -> ModelEntry, in training order
+    task: str = "sequence"  # "sequence" (one label a text; every run written before tasks) or "token"
     created_at: str = ""
     distill: dict = field(default_factory=dict)
     datasets: dict = field(default_factory=dict)

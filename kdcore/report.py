@@ -115,6 +115,9 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
     ``examples`` are texts to explain with ``method`` by the teacher and every student
     (default: the first three texts of the run's test split; ``[]`` for none).
     """
+    if getattr(run, "task", "sequence") == "token":
+        raise ValueError(f"Run {run.name!r} is a token classification run; its report is "
+                         "kdcore.token_report.write_token_report (python -m kdcore report picks it).")
     manifest = run.manifest
     metrics = run.metrics or {}
     examples = default_examples(run) if examples is None else [str(t) for t in examples]

@@ -191,6 +191,11 @@ class Run:
         return list(self.manifest.get("label_names", []))
 
     @property
+    def task(self) -> str:
+        """``"sequence"`` (one label a text; every run written before tasks existed) or ``"token"``."""
+        return self.manifest.get("task", "sequence")
+
+    @property
     def info(self) -> RunManifest:
         """The manifest as a RunManifest (roles and twins derived once there for runs that predate them)."""
         return RunManifest.from_dict(self.manifest)
@@ -209,7 +214,10 @@ class Run:
         if self._teacher is None:
             from .config import TeacherConfig
             from .teacher import Teacher
+            from .token_teacher import TokenTeacher
 
+            if self.task == "token":
+                Teacher = TokenTeacher  # noqa: N806 - the class that reads this run's head
             info = self.manifest["teacher"]
             config = TeacherConfig.from_dict(info["config"]) if info.get("config") else None
             self._teacher = Teacher.from_pretrained(self.path / "teacher", label_names=self.label_names,
@@ -236,13 +244,17 @@ class Run:
         return {"teacher": self.teacher, **self.students}
 
     def split(self, name: str = "test"):
-        """An evaluation split stored with the run, as a TextDataset."""
+        """An evaluation split stored with the run: a TextDataset, or for a token run a TokenDataset."""
         from .data import TextDataset
 
         path = self.path / "data" / f"{name}.jsonl"
         if not path.is_file():
             raise RunError(f"Run {self.name!r} stores no {name!r} split.")
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+        if self.task == "token":
+            from .token_data import TokenDataset
+
+            return TokenDataset.from_rows(rows, self.label_names, name=name)
         labels = [r.get("label") for r in rows]
         has = all(label is not None for label in labels)
         return TextDataset([r["text"] for r in rows], np.asarray(labels, dtype=np.int64) if has else None,

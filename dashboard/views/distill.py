@@ -25,9 +25,10 @@ __all__ = ["render", "build_spec"]
 
 UPLOADS = ".uploads"
 _TEACHER_CHOICES = ("The current run's teacher", "A local folder", "A Hugging Face hub id")
-_DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file", "The 2016 debates (three classes)")
+_DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file", "The 2016 debates (three classes)",
+                 "WNUT-16 tweets (entities: one tag a word)")
 # The embedded corpus each choice names (the upload names none).
-_DATA_CORPORA = {_DATA_CHOICES[0]: "rotten_tomatoes", _DATA_CHOICES[2]: "debates"}
+_DATA_CORPORA = {_DATA_CHOICES[0]: "rotten_tomatoes", _DATA_CHOICES[2]: "debates", _DATA_CHOICES[3]: "wnut16"}
 
 
 def _save_upload(data: bytes, filename: str) -> Path:
@@ -48,11 +49,18 @@ def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_c
                corpus: str = "rotten_tomatoes", label_map: str = "", labels_by_index: bool = False) -> RunSpec:
     """The RunSpec of the form's choices: the same spec ``python -m kdcore distill`` builds from the same
     options (its ``--student-steps`` is ``student_steps``, ``--label-map`` is ``label_map``). ValueError
-    says what to fix."""
+    says what to fix. An embedded token corpus makes a token run (kdcore.token_pipeline), with the token
+    teacher's fine-tuning settings."""
+    from kdcore.token_data import TOKEN_CORPORA
+    from kdcore.token_pipeline import token_teacher_config
+
+    task = "token" if data is None and corpus in TOKEN_CORPORA else "sequence"
+    teacher_config = (token_teacher_config(epochs=teacher_epochs) if task == "token"
+                      else TeacherConfig(epochs=teacher_epochs))
     return RunSpec(
-        name, teacher_source=teacher, teacher_is_encoder=encoder, teacher=TeacherConfig(epochs=teacher_epochs),
+        name, task=task, teacher_source=teacher, teacher_is_encoder=encoder, teacher=teacher_config,
         label_map=label_map or {}, labels_by_index=labels_by_index,
-        students=default_students(students, int(student_steps)),
+        students=default_students(students, int(student_steps), task=task),
         distill=DistillConfig(loss=loss, temperature=temperature, alpha=alpha, augment_copies=int(augment_copies)),
         data=DataSource(path=str(data) if data is not None else None, text_column=text_column,
                         label_column=label_column, corpus=corpus))
@@ -133,9 +141,17 @@ def _form(current: state.RunKey | None) -> None:
                                  help="Most Adam steps of the MLP (it stops sooner on a training-loss plateau); the "
                                       "linear student trains with L-BFGS until it converges.")
     # A bare encoder's head starts random, so it is always fine-tuned (the spec refuses 0 epochs for it).
+    token = _DATA_CORPORA.get(data_kind) == "wnut16"
+    if token:  # a fresh token head needs more fine-tuning (kdcore.token_pipeline)
+        from kdcore.token_pipeline import token_teacher_config
+
+        encoder_epochs = token_teacher_config().epochs
+    else:
+        encoder_epochs = TeacherConfig().epochs
     teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0 if not encoder else 0.5, 10.0,
-                                          TeacherConfig().epochs if encoder else 0.0, 0.5,
-                                          key=f"distill_teacher_epochs_{'encoder' if encoder else 'trained'}",
+                                          encoder_epochs if encoder else 0.0, 0.5,
+                                          key=f"distill_teacher_epochs_{'encoder' if encoder else 'trained'}"
+                                              f"{'_token' if token else ''}",
                                           help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned.")
 
     data_path = None
@@ -202,7 +218,8 @@ def _preflight(spec_json: str):
     return preflight(RunSpec.from_dict(json.loads(spec_json)))
 
 
-_CHECKED_FIELDS = ("name", "teacher_source", "teacher_is_encoder", "teacher", "label_map", "labels_by_index", "data")
+_CHECKED_FIELDS = ("name", "task", "teacher_source", "teacher_is_encoder", "teacher", "label_map", "labels_by_index",
+                   "data")
 
 
 def _show_checks(spec: RunSpec):

@@ -136,6 +136,10 @@ def render() -> None:
     key = require_run()
     if key is None:
         return
+    if state.meta(key).task == "token":  # a token run has its own screen
+        from dashboard.views import token_overview
+
+        return token_overview.render(key)
     run = state.meta(key)
     metrics = run.metrics or {}
     card = state.metrics_frame(key)
