@@ -269,7 +269,7 @@ def cmd_evaluate(args) -> int:
         update_run_metrics(run, metrics)
         print(f"Explanation metrics on {block['sample_size']} teacher entities added to {run.path / 'metrics.json'}")
     elif args.explain_sample:
-        from .runs import update_run_metrics
+        from .runs import update_run_file, update_run_metrics
         from .explain_metrics import evaluate_explanations, summary_table
 
         configure_threads(args.threads)
@@ -280,6 +280,8 @@ def cmd_evaluate(args) -> int:
         metrics = dict(run.metrics)
         metrics["explanations"] = {"sample_size": len(texts), "methods": args.methods.split(","),
                                    "summary": summary.to_dict(orient="records")}
+        # The per-text numbers too, so that a later --refresh summarises these and not older ones.
+        update_run_file(run, "explanation_metrics.jsonl", frame.to_dict(orient="records"))
         update_run_metrics(run, metrics)
         print(f"Explanation metrics added to {run.path / 'metrics.json'}")
     _print_table(run.metrics if not args.explain_sample else metrics)
@@ -288,7 +290,10 @@ def cmd_evaluate(args) -> int:
 
 
 def _print_trust(run, args) -> None:
-    """The run's trust curves, computed (and stored in the run) when it has none or --trust asks again."""
+    """The run's trust curves, computed (and stored in the run) when it has none or --trust asks again.
+    A token run has none yet: its stand-in question is per word, not per text."""
+    if run.task == "token":
+        return
     from .trust import load_trust, recompute_trust
 
     record = None if args.trust else load_trust(run)

@@ -304,14 +304,17 @@ def load_run(path: str | os.PathLike, verify: bool = True) -> Run:
 
 
 def update_run_file(run: Run, relative: str, content: dict | list | np.ndarray) -> Path:
-    """Write (or replace) one file of a finished run, JSON for a dict or list, ``.npy`` for an array,
-    and record its hash in the manifest (both atomically)."""
+    """Write (or replace) one file of a finished run, JSON for a dict or list (JSON lines, one per item,
+    for a ``.jsonl`` name), ``.npy`` for an array, and record its hash in the manifest (both atomically)."""
     target = (run.path / relative).resolve()
     if run.path.resolve() not in target.parents or target.name == MANIFEST:
         raise RunError(f"{relative!r} is not a file a run can be updated with.")
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, np.ndarray):
         atomic_save_npy(target, content)
+    elif target.suffix == ".jsonl":
+        lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in content)  # as RunWriter.write_jsonl
+        atomic_write_bytes(target, lines.encode("utf-8"))
     else:
         atomic_write_json(target, content)
     manifest = dict(run.manifest)

@@ -77,3 +77,26 @@ def test_distill_on_an_unreadable_file_says_what_to_do(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err) > 30
     assert not (tmp_path / "x").exists()
+
+
+def test_evaluate_explain_sample_writes_the_per_text_numbers_refresh_reads(tiny_run_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from kdcore.runs import load_run
+    from kdcore.utils import sha256_file
+
+    copy = tmp_path / "explained"
+    shutil.copytree(tiny_run_dir, copy)
+    assert main(["evaluate", "--run", str(copy), "--explain-sample", "2", "--methods", "gradient_x_input",
+                 "--threads", "1"]) == 0
+    rows = [json.loads(line) for line in (copy / "explanation_metrics.jsonl").read_text().splitlines()]
+    assert {r["method"] for r in rows} == {"gradient_x_input"} and len({r["text_index"] for r in rows}) == 2
+    run = load_run(copy)
+    assert run.manifest["files"]["explanation_metrics.jsonl"] == sha256_file(copy / "explanation_metrics.jsonl")
+    before = run.metrics["explanations"]["summary"]
+    assert main(["evaluate", "--run", str(copy), "--refresh", "--threads", "1"]) == 0
+    after = load_run(copy).metrics["explanations"]["summary"]
+    assert [r["model"] for r in after] == [r["model"] for r in before]
+    assert all(a["n_texts"] == 2 and a["method"] == "gradient_x_input" for a in after)
+    capsys.readouterr()

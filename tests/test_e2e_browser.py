@@ -161,7 +161,12 @@ def test_distill_a_multiclass_upload_and_open_the_run(tmp_path):
         page.get_by_role("button", name="Open topics").click()
         page.get_by_role("heading", name="Run topics").first.wait_for(state="visible")
         wait_until_idle(page)
-        page.get_by_text("classes tech, politics, sports").first.wait_for(state="visible")
+        try:
+            page.get_by_text("classes tech, politics, sports").first.wait_for(state="visible", timeout=180_000)
+        except Exception as err:  # say what the page showed instead
+            page.screenshot(path=str(tmp_path / "overview-after-open.png"), full_page=True)
+            raise AssertionError("The Overview of the new run did not show its classes; the page read:\n"
+                                 + page.locator("[data-testid='stMain']").inner_text()[:2000]) from err
         assert page.locator("[data-testid='stException']").count() == 0
         assert not errors, errors
     from kdcore.runs import load_run
