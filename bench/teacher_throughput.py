@@ -134,16 +134,9 @@ def bench_gpu(device: str = "cuda", seq_len: int = 128, batch: int = 256, steps:
         for _ in range(steps):
             forward(input_ids=ids, attention_mask=mask)
         synchronize()
-    seconds = time.perf_counter() - started
-    achieved = flops * batch * steps / seconds / 1e12
-    result = {"device": name, "peak_tflops": peak, "model_seq_per_s": batch * steps / seconds,
-              "model_tflops": achieved}
-    line = f"bare model forward{' (torch.compile)' if compile_model else ''}: batch {batch}: " \
-           f"{batch * steps / seconds:,.0f} seq/s, {achieved:.1f} TFLOP/s"
-    if peak:
-        result["model_mfu"] = achieved / peak
-        line += f", MFU {achieved / peak:.1%} (target >= 40%)"
-    print(line)
+    result = {"device": name, "peak_tflops": peak}
+    _report(result, "model", f"bare model forward{' (torch.compile)' if compile_model else ''}: batch {batch}",
+            batch * steps, time.perf_counter() - started, flops, peak)
     if compile_model:
         return result
 
@@ -156,16 +149,20 @@ def bench_gpu(device: str = "cuda", seq_len: int = 128, batch: int = 256, steps:
     started = time.perf_counter()
     teacher.predict_logits(texts, use_cache=False)
     synchronize()
-    seconds = time.perf_counter() - started
-    achieved = flops * len(texts) / seconds / 1e12
-    result.update(teacher_seq_per_s=len(texts) / seconds, teacher_tflops=achieved)
-    line = f"Teacher.predict_logits ({len(texts)} texts of {seq_len} tokens, bf16={on_cuda}): " \
-           f"{len(texts) / seconds:,.0f} seq/s, {achieved:.1f} TFLOP/s"
-    if peak:
-        result["teacher_mfu"] = achieved / peak
-        line += f", MFU {achieved / peak:.1%}"
-    print(line)
+    _report(result, "teacher", f"Teacher.predict_logits ({len(texts)} texts of {seq_len} tokens, bf16={on_cuda})",
+            len(texts), time.perf_counter() - started, flops, peak)
     return result
+
+
+def _report(result: dict, key: str, label: str, sequences: int, seconds: float, flops: float, peak) -> None:
+    """Print sequences/s, TFLOP/s and MFU of one measurement and add them to ``result``."""
+    achieved = flops * sequences / seconds / 1e12
+    result.update({f"{key}_seq_per_s": sequences / seconds, f"{key}_tflops": achieved})
+    line = f"{label}: {sequences / seconds:,.0f} seq/s, {achieved:.1f} TFLOP/s"
+    if peak:
+        result[f"{key}_mfu"] = achieved / peak
+        line += f", MFU {achieved / peak:.1%} (target >= 40%)"
+    print(line)
 
 
 def main() -> None:
