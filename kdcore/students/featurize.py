@@ -21,6 +21,7 @@ from .word_ids import WordIds
 
 __all__ = ["FeatureBatch", "Featurizer"]
 
+
 class FeatureBatch(NamedTuple):
     """Bags of features for ``nn.EmbeddingBag``: the features of text ``i`` are
     ``indices[offsets[i]:offsets[i+1]]`` with values ``values[...]`` (the last text runs to
