@@ -12,14 +12,14 @@ from kdcore.attribution.ig_auto import AUTO_LEVELS, clenshaw_curtis, nested_inte
 from test_attribution import TRICKY, _linear_student, lively_teacher  # noqa: F401 (fixture)
 
 
-@pytest.mark.parametrize("n_points", AUTO_LEVELS)
+@pytest.mark.parametrize("n_points", (9,) + AUTO_LEVELS)
 def test_clenshaw_curtis_rules_are_exact_for_polynomials_and_nested(n_points):
     points, weights = clenshaw_curtis(n_points)
     assert points[0] == 0 and points[-1] == pytest.approx(1) and np.all(np.diff(points) > 0)
     assert np.all(weights > 0)
     for degree in range(n_points):  # exact up to degree n_points - 1
         assert weights @ points ** degree == pytest.approx(1 / (degree + 1), rel=1e-11, abs=1e-13)
-    if n_points > AUTO_LEVELS[0]:
+    if n_points > 9:
         coarser = clenshaw_curtis((n_points - 1) // 2 + 1)[0]
         np.testing.assert_allclose(points[::2], coarser, atol=1e-15)
 
@@ -90,13 +90,13 @@ def test_auto_stops_at_the_first_level_within_tolerance(lively_teacher):
         for level in AUTO_LEVELS[:3]:
             deltas[level] = float(nested_integrated_gradients(forward, x, x0, target, extra, gap, torch.zeros(1), 64,
                                                               levels=(level,))[1][0])
-        # a tolerance just above the 17-point delta, below the 9-point one: stops at 17
-        assert abs(deltas[17]) < abs(deltas[9])
-        tolerance = torch.tensor([(abs(deltas[17]) + abs(deltas[9])) / 2])
+        # a tolerance just above the 33-point delta, below the 17-point one: stops at 33
+        assert abs(deltas[33]) < abs(deltas[17])
+        tolerance = torch.tensor([(abs(deltas[33]) + abs(deltas[17])) / 2])
         calls.clear()
         _, delta, used = nested_integrated_gradients(forward, x, x0, target, extra, gap, tolerance, 64)
-    assert used == 17 and float(delta[0]) == pytest.approx(deltas[17], abs=1e-9)
-    assert sum(shape[0] for shape in calls) == 17  # 9 points, then the 8 new ones
+    assert used == 33 and float(delta[0]) == pytest.approx(deltas[33], abs=1e-9)
+    assert [shape[0] for shape in calls] == [17, 16]  # 17 points in one batch, then the 16 new ones
 
 
 def test_explain_auto_keeps_completeness_and_says_how_many_points(lively_teacher):
@@ -118,4 +118,4 @@ def test_student_auto_is_exact_for_the_linear_student():
     expl = explain(student, "good fun plot", "integrated_gradients", target=1, n_steps="auto")[0]
     fixed = explain(student, "good fun plot", "integrated_gradients", target=1, n_steps=50)[0]
     np.testing.assert_allclose(expl.scores, fixed.scores, atol=1e-6)
-    assert any("n_steps=9" in w for w in expl.warnings)  # linear along the path: the first level is exact
+    assert any("n_steps=17" in w for w in expl.warnings)  # linear along the path: the first level is exact
