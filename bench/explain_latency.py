@@ -13,6 +13,11 @@ the tolerance set to that relative delta, so that the ratio printed last (target
 compares the two at an equal or smaller relative delta. The two explain different
 functions (kd-lens the target logit, transformers-interpret the softmax probability), so
 deltas are compared relative to each one's f(x) - f(baseline).
+
+On a machine whose cores are shared with other jobs, use ``--threads 1``: with two threads
+each forward/backward pass also pays for the threads waiting on each other (a fixed cost a
+pass that, measured here under load, was worth some 30 rows of a batch), which swamps
+differences in the number of rows.
 """
 
 from __future__ import annotations
