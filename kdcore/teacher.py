@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from . import accel
 from .config import TeacherConfig
 from .utils import ProgressFn, atomic_write_bytes, atomic_write_json, default_device, emit, sha256_texts
 
@@ -100,9 +101,8 @@ def _load_model(source: str, auto_class: str = "AutoModelForSequenceClassificati
         )
     try:
         with _quiet_transformers():
-            return getattr(transformers, auto_class).from_pretrained(
-                source, trust_remote_code=False, use_safetensors=True, attn_implementation="sdpa", **kwargs
-            )
+            return accel.load_with_sdpa(getattr(transformers, auto_class).from_pretrained, source,
+                                        trust_remote_code=False, use_safetensors=True, **kwargs)
     except (OSError, ValueError, RuntimeError) as err:
         raise TeacherError(
             f"Could not load a {kind} classifier from {source!r}: {err}. Pass a local folder with "
@@ -124,14 +124,19 @@ def _load_tokenizer(source: str):
 
 
 class Teacher:
-    """A sequence classifier with batched, cached prediction and a fine-tuning loop."""
+    """A sequence classifier with batched, cached prediction and a fine-tuning loop.
+
+    ``precision``: ``"auto"`` runs prediction and fine-tuning under bfloat16 autocast on a
+    CUDA device and in float32 on the CPU; ``"fp32"`` keeps float32 everywhere (see
+    :mod:`kdcore.accel`).
+    """
 
     # The transformers auto class the loaders use (the token teacher names its own).
     _auto_class = "AutoModelForSequenceClassification"
 
     def __init__(self, model, tokenizer, label_names: Sequence[str], config: TeacherConfig | None = None,
                  name: str = "teacher", source: str = "", device: str | torch.device | None = None,
-                 cache_dir: str | os.PathLike | None = None):
+                 cache_dir: str | os.PathLike | None = None, precision: str = "auto"):
         self.config = config or TeacherConfig()
         self.model = model
         self.tokenizer = tokenizer
@@ -140,6 +145,8 @@ class Teacher:
         self.source = source
         self.device = default_device(str(device) if device else None)
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        accel.uses_bf16(self.device, precision)  # checks the name
+        self.precision = precision
         self.model.to(self.device).eval()
         self._fingerprint: str | None = None
         self.last_predict_info: dict = {}
@@ -275,12 +282,12 @@ class Teacher:
 
     # ----------------------------------------------------------------- prediction
     def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return accel.autocast(self.device, self.precision)
 
     def _cache_key(self, texts: Sequence[str], return_pooled: bool) -> str:
         settings = f"max_length={self.max_length};stride={self.config.stride};pooled={return_pooled}"
+        if accel.uses_bf16(self.device, self.precision):
+            settings += ";bf16"  # float32 keys are unchanged
         return sha256_texts(texts, self.fingerprint(), settings)
 
     def predict_logits(self, texts: Sequence[str], batch_size: int | None = None, return_pooled: bool = False,
@@ -305,6 +312,9 @@ class Teacher:
                     self.last_predict_info = {"cache": "hit", "windowed_texts": int(cached["windowed"])}
                     emit(progress, stage="teacher_predict", done=len(texts), total=len(texts), cached=True)
                     return (cached["logits"], cached["pooled"]) if return_pooled else cached["logits"]
+        # On a CUDA device (and no batch size asked for) batches are cut by a token budget.
+        budget = None if batch_size else accel.token_budget(
+            self.device, self.model.config.hidden_size, getattr(self.model.config, "intermediate_size", None))
         batch_size = batch_size or self.config.predict_batch_size
         ids, _ = self._token_ids(texts)
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
@@ -314,7 +324,8 @@ class Teacher:
             bounds = self._window_bounds(len(token_ids))
             windowed += len(bounds) > 1
             windows.extend((i, [cls_id, *token_ids[a:b], sep_id]) for a, b in bounds)
-        order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
+        lengths = [len(token_ids) for _, token_ids in windows]
+        order = sorted(range(len(windows)), key=lengths.__getitem__)
         n_classes = len(self.label_names)
         sums = np.zeros((len(texts), n_classes), dtype=np.float64)
         pooled_sums = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float64) if return_pooled else None
@@ -322,8 +333,8 @@ class Teacher:
         self.model.eval()
         done = 0
         with torch.inference_mode(), self._autocast():
-            for start in range(0, len(order), batch_size):
-                batch = [windows[k] for k in order[start:start + batch_size]]
+            for chosen in accel.length_batches(order, lengths, batch_size, budget):
+                batch = [windows[k] for k in chosen]
                 input_ids, attention = self._pad([token_ids for _, token_ids in batch])
                 out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
                                  output_hidden_states=return_pooled)
@@ -376,6 +387,10 @@ class Teacher:
         body = self.max_length - 2
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         examples = [[cls_id, *t[:body], sep_id] for t in ids]
+        if self.device.type == "cuda":  # batches of similar lengths: little padding on the card
+            lengths = [len(e) for e in examples]
+            rng = np.random.default_rng(cfg.seed + 1)
+            orders = [accel.length_grouped_order(o, lengths, cfg.batch_size, rng) for o in orders]
         optimizer, scheduler = self._optimizer(total_steps)
         state = {"step": 0, "best_score": -1.0, "bad_evals": 0, "history": []}
         best_weights = None

@@ -20,7 +20,7 @@ The unit
 The methods, one family per module (as Captum keeps them)
     :mod:`.gradients`: ``integrated_gradients`` / ``gradient_x_input`` on the teacher's
     word embeddings, long texts window by window, and the IG convergence check and
-    ``n_steps="auto"`` ladder. :mod:`.student_gradients`: the same two methods on a
+    ``n_steps="auto"`` ladder (nested rules, :mod:`.ig_auto`). :mod:`.student_gradients`: the same two methods on a
     student's feature values. :mod:`.perturbation`: ``occlusion``, ``lime`` and
     ``shapley_sampling``, model-agnostic, a word "off" meaning the word is deleted.
     :mod:`.common`: what they share (model access, targets, records, the model lock).
@@ -61,7 +61,7 @@ BASELINES = ("pad", "unk", "mask")
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     # integrated gradients
-    "n_steps": 50,                 # int, or "auto" (fewest of IG_STEP_LADDER within tolerance)
+    "n_steps": 50,                 # int, or "auto" (fewest nested Clenshaw–Curtis points of IG_STEP_LADDER within tolerance)
     "ig_method": "gausslegendre",  # Captum's integration rule
     "internal_batch_size": 64,     # interpolation rows per forward/backward (teacher)
     "baseline": "pad",             # teacher baseline token: pad | unk | mask

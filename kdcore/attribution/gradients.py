@@ -14,9 +14,10 @@ Integrated-gradients convergence (``_run_ig``, also used for the students)
     The convergence delta (Captum's definition) is ``sum(attributions) - (f(x) -
     f(baseline))``, f(x) and f(baseline) taken from kd-lens's own forward pass. It is
     flagged in ``Explanation.warnings`` when ``|delta| > max(delta_atol, delta_rtol *
-    |f(x) - f(baseline)|)`` (defaults 0.01 logit and 5%). ``n_steps="auto"`` takes the
-    fewest steps of ``IG_STEP_LADDER`` whose delta is within that tolerance and says
-    which in the warnings.
+    |f(x) - f(baseline)|)`` (defaults 0.01 logit and 5%). ``n_steps="auto"`` climbs the
+    nested Clenshaw–Curtis rules of ``IG_STEP_LADDER`` (9, 17, 33, ... points, each level
+    evaluating only the points the one before lacks; see :mod:`.ig_auto`) until the delta
+    is within that tolerance, and says how many points it took in the warnings.
 
 Long texts
     A text longer than one window is explained window by window (one Captum call, the
@@ -38,8 +39,9 @@ from ..explanation import Explanation
 from ..metrics import softmax as _softmax
 from ..words import Word
 from .common import _empty, _eval_mode, _model_lock, _record, resolve_target
+from .ig_auto import AUTO_LEVELS, nested_integrated_gradients
 
-IG_STEP_LADDER = (8, 16, 32, 64, 128)
+IG_STEP_LADDER = AUTO_LEVELS  # the point counts n_steps="auto" climbs through
 
 
 def _tolerance(gap: torch.Tensor, opts: dict) -> torch.Tensor:
@@ -47,9 +49,13 @@ def _tolerance(gap: torch.Tensor, opts: dict) -> torch.Tensor:
 
 
 def _run_ig(ig, inputs: torch.Tensor, baselines: torch.Tensor, target: int, extra, gap: torch.Tensor, opts: dict,
-            warnings: list[str]) -> tuple[torch.Tensor, float]:
-    """Captum integrated gradients with the fixed or automatic step count; flags a high delta.
+            warnings: list[str], lengths=None, reduce=None) -> tuple[torch.Tensor, float]:
+    """Integrated gradients with the fixed or automatic step count; flags a high delta.
 
+    A fixed ``n_steps`` runs Captum's ``IntegratedGradients`` with ``opts["ig_method"]``;
+    ``"auto"`` runs :func:`.ig_auto.nested_integrated_gradients` on ``ig``'s forward function
+    (``lengths``: each example's unpadded length; ``reduce``: applied to each point's
+    attributions, whose shape it may shrink; the caller sums the last dimension anyway).
     ``gap`` = f(x) - f(baseline) per example, from the forward pass made anyway for the
     probabilities. The convergence delta is Captum's, ``sum(attributions) - gap`` per
     example, computed from that gap rather than by ``return_convergence_delta=True``,
@@ -66,12 +72,12 @@ def _run_ig(ig, inputs: torch.Tensor, baselines: torch.Tensor, target: int, extr
     gap = gap.double().cpu()
     tolerance = _tolerance(gap, opts)
     if opts["n_steps"] == "auto":
-        for steps in IG_STEP_LADDER:
-            attributions, delta = attribute(steps)
-            if bool((delta.abs() <= tolerance).all()):
-                break
-        warnings.append(f"integrated gradients: n_steps={steps} chosen automatically "
-                        f"(the fewest of {list(IG_STEP_LADDER)} within the delta tolerance)")
+        attributions, delta, steps = nested_integrated_gradients(
+            ig.forward_func, inputs, baselines, target, extra, gap, tolerance, int(opts["internal_batch_size"]),
+            lengths=lengths, reduce=reduce)
+        warnings.append(f"integrated gradients: n_steps={steps} chosen automatically (the fewest Clenshaw–Curtis "
+                        f"points of {list(IG_STEP_LADDER)} within the delta tolerance; each level reuses the "
+                        "points of the one before)")
     else:
         steps = int(opts["n_steps"])
         attributions, delta = attribute(steps)
@@ -193,7 +199,8 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
         if method == "integrated_gradients":
             gap = window_logits[:, target] - baseline_logits[:, target]
             attributions, delta_value = _run_ig(IntegratedGradients(forward), input_embeds, baseline_embeds, target,
-                                                extra, gap, opts, warnings)
+                                                extra, gap, opts, warnings, lengths=attention.sum(1).tolist(),
+                                                reduce=lambda a: a.sum(-1, keepdim=True))
         else:
             attributions = InputXGradient(forward).attribute(input_embeds.clone().requires_grad_(), target=target,
                                                              additional_forward_args=extra)

@@ -8,7 +8,6 @@ lower-cased, accents stripped); a text becomes a *bag* of (feature id, value) pa
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import re
 from collections import Counter
@@ -18,10 +17,10 @@ import numpy as np
 import torch
 
 from ..words import Word, normalize_word, split_words, word_pattern
+from .word_ids import WordIds
 
 __all__ = ["FeatureBatch", "Featurizer"]
 
-_MINUS_ONES = itertools.repeat(-1)  # default for dict.get in map(): unknown feature
 
 class FeatureBatch(NamedTuple):
     """Bags of features for ``nn.EmbeddingBag``: the features of text ``i`` are
@@ -143,6 +142,7 @@ class Featurizer:
                 self._unigram_ids[name] = index
             else:
                 self._bigram_ids[(parts[0], parts[1])] = index
+        self._word_ids_ = None
         if not hasattr(self, "_findall"):
             self._setup_fast_path()
 
@@ -172,40 +172,29 @@ class Featurizer:
         feature once, sorted by feature id)."""
         self._check_fitted()
         texts = _check_texts(texts)
-        # The hot loop: no per-word objects, only C-level list/dict operations.
-        findall, findall_ascii = self._findall, self._findall_ascii
-        norm = self._norm_cache
-        normalized = norm.__getitem__
-        unigram_get = self._unigram_ids.get
-        bigram_get = self._bigram_ids.get
         use_bigrams = self.ngram_max >= 2 and bool(self._bigram_ids)
-        flat: list[int] = []
-        lengths: list[int] = []
-        extend, append = flat.extend, lengths.append
-        before = 0
-        for text in texts:
-            # Most texts are ASCII: a pattern with a 90-character class instead of all of
-            # Unicode's punctuation finds the same words about five times faster.
-            words = list(map(normalized, (findall_ascii if text.isascii() else findall)(text)))
-            if norm.saw_empty:
-                words = [w for w in words if w]
-            extend(map(unigram_get, words, _MINUS_ONES))
-            if use_bigrams:
-                extend(map(bigram_get, zip(words, words[1:]), _MINUS_ONES))
-            append(len(flat) - before)
-            before = len(flat)
-        return self._aggregate(flat, lengths)
+        ids, rows = self._word_ids().feature_ids(texts, use_bigrams)
+        return self._aggregate(ids, rows, len(texts))
 
-    def _aggregate(self, flat: list, lengths: list[int]) -> FeatureBatch:
+    def _word_ids(self) -> WordIds:
+        # Built on first use: the token tables of the vocabulary and a cache of chunk ids.
+        if getattr(self, "_word_ids_", None) is None:
+            self._word_ids_ = WordIds(self.features_, self.lowercase, self._findall, self._findall_ascii)
+        return self._word_ids_
+
+    def _aggregate(self, ids: np.ndarray, rows: np.ndarray, n_texts: int) -> FeatureBatch:
         # numpy, not torch: these ops are single-threaded in numpy, while torch's intra-op
         # threads make them many times slower when the cores are busy with other work.
-        n_texts = len(lengths)
         n_features = len(self.features_)
-        ids = np.fromiter(flat, dtype=np.int64, count=len(flat))
-        rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.fromiter(lengths, dtype=np.int64, count=n_texts))
-        known = ids >= 0  # unknown features are -1 (the dict.get default)
-        # One key per (text, feature): unique() both counts repeats and sorts by text then id.
-        keys, counts = np.unique(rows[known] * n_features + ids[known], return_counts=True)
+        # One key per (text, feature); sorting the keys both orders them by text then id and
+        # puts repeats side by side to be counted (np.unique's result; the stable sort is the
+        # faster one here, as the keys arrive ordered by text).
+        keys = np.sort(rows * n_features + ids, kind="stable")
+        first = np.ones(keys.size, dtype=bool)
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        counts = np.diff(starts, append=keys.size)
+        keys = keys[starts]
         rows = keys // n_features
         ids = keys - rows * n_features
         offsets = np.zeros(n_texts, dtype=np.int64)
@@ -283,7 +272,7 @@ class Featurizer:
     def __getstate__(self):
         # The regex and caches are rebuilt on load; keeps pickling (e.g. for caches) small.
         state = self.__dict__.copy()
-        for key in ("_findall", "_findall_ascii", "_norm_cache"):
+        for key in ("_findall", "_findall_ascii", "_norm_cache", "_word_ids_"):
             state.pop(key, None)
         return state
 

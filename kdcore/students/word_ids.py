@@ -1,0 +1,150 @@
+"""The featurizer's fast transform: texts to (text, feature id) pairs with little Python per word.
+
+A word never spans whitespace (``split_words`` matches runs of non-space characters, or
+one punctuation or CJK character), and ``str.split()`` splits on exactly the characters
+that the pattern's ``\\s`` matches. So the words of a text are the words of its
+whitespace-separated *chunks*, in order. Each distinct chunk is split, normalised and
+looked up once, and cached as a tuple of *token* ids (a token is any word that occurs in a
+feature; ``-1`` for any other word; words that normalise to nothing are left out, as
+``split_words`` leaves them out). A batch is then one ``str.split()``, one dict lookup per
+chunk, and numpy: unigram features by table lookup, bigram features by looking up the
+pair key ``left * n_tokens + right`` among the sorted keys of the vocabulary's bigrams.
+
+The result equals the per-word Python loop it replaces, feature for feature (a test
+compares both on unicode, punctuation, control characters, empty and long texts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ..words import normalize_word
+
+__all__ = ["WordIds"]
+
+_SEPARATOR = "\x00"  # joins a batch's texts; never a word of its own (normalises to nothing)
+_CACHE_LIMIT = 500_000  # distinct chunks kept; past it the table starts afresh
+
+
+class _ChunkIndex(dict):
+    """chunk -> row of the chunk table; a new chunk is split, normalised and added on first sight."""
+
+    def __init__(self, owner: "WordIds"):
+        super().__init__()
+        self._owner = owner
+
+    def __missing__(self, chunk: str) -> int:
+        return self._owner._add_chunk(chunk)
+
+
+class WordIds:
+    """Token ids of a fitted vocabulary and the tables from token ids to feature ids."""
+
+    def __init__(self, features: Sequence[str], lowercase: bool, findall, findall_ascii):
+        tokens: dict[str, int] = {}
+        unigram_pairs: list[tuple[int, int]] = []
+        bigram_keys: list[tuple[int, int, int]] = []
+        for fid, name in enumerate(features):
+            parts = name.split(" ")
+            ids = [tokens.setdefault(part, len(tokens)) for part in parts]
+            if len(ids) == 1:
+                unigram_pairs.append((ids[0], fid))
+            else:
+                bigram_keys.append((ids[0], ids[1], fid))
+        self.n_tokens = n_tokens = len(tokens)
+        self._tokens = tokens
+        # One extra slot at the end for unknown words (-1 indexes it).
+        self._unigram = np.full(n_tokens + 1, -1, dtype=np.int64)
+        for token, fid in unigram_pairs:
+            self._unigram[token] = fid
+        import pandas as pd
+
+        # A hash index over the pair keys: one vectorised lookup per batch (get_indexer).
+        self._bigram_index = pd.Index(np.array([a * n_tokens + b for a, b, _ in bigram_keys], dtype=np.int64))
+        self._bigram_fids = np.array([f for _, _, f in bigram_keys], dtype=np.int64)
+        self._lowercase = lowercase
+        self._findall, self._findall_ascii = findall, findall_ascii
+        self._lock = threading.Lock()
+        self._reset_chunks()
+
+    # -- the chunk table: chunk row -> its token ids, as (start, length) into one flat array
+
+    def _reset_chunks(self) -> None:
+        self._index = _ChunkIndex(self)
+        self._starts = np.zeros(0, dtype=np.int64)
+        self._lengths = np.zeros(0, dtype=np.int64)
+        self._flat = np.zeros(0, dtype=np.int64)
+        self._new_ids: list[tuple[int, ...]] = []
+        self._add_chunk(_SEPARATOR)  # row 0: the batch separator (no tokens)
+        self._add_chunk("")  # row 1: no tokens, for a separator character inside a text
+
+    def _add_chunk(self, chunk: str) -> int:
+        findall = self._findall_ascii if chunk.isascii() else self._findall
+        get, lowercase = self._tokens.get, self._lowercase
+        ids = tuple(get(norm, -1) for norm in (normalize_word(raw, lowercase) for raw in findall(chunk)) if norm)
+        row = self._starts.size + len(self._new_ids)
+        self._new_ids.append(ids)
+        self._index[chunk] = row
+        return row
+
+    def _commit_chunks(self) -> None:
+        if not self._new_ids:
+            return
+        lengths = np.fromiter(map(len, self._new_ids), dtype=np.int64, count=len(self._new_ids))
+        flat = np.fromiter(itertools.chain.from_iterable(self._new_ids), dtype=np.int64, count=int(lengths.sum()))
+        starts = self._flat.size + np.cumsum(lengths) - lengths
+        self._starts = np.concatenate([self._starts, starts])
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self._flat = np.concatenate([self._flat, flat])
+        self._new_ids = []
+
+    def _chunk_rows(self, texts: list[str]) -> np.ndarray:
+        """Chunk-table rows of the texts' chunks, row 0 between two texts."""
+        index = self._index
+        joined = f" {_SEPARATOR} ".join(texts)
+        if joined.count(_SEPARATOR) == len(texts) - 1:
+            return np.fromiter(map(index.__getitem__, joined.split()), dtype=np.int64)
+        # A text holds the separator character itself: one text at a time (the character
+        # normalises to nothing, so as a chunk of a text it is the empty chunk).
+        empty = self._index[""]
+        rows = []
+        for k, text in enumerate(texts):
+            if k:
+                rows.append(0)
+            rows.extend(empty if chunk == _SEPARATOR else index[chunk] for chunk in text.split())
+        return np.asarray(rows, dtype=np.int64)
+
+    def token_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(token ids, text index) of every word of ``texts``, in order."""
+        with self._lock:
+            if len(self._index) > _CACHE_LIMIT:
+                self._reset_chunks()
+            chunks = self._chunk_rows(texts)
+            self._commit_chunks()
+            starts, lengths, flat = self._starts, self._lengths, self._flat
+        text_of_chunk = np.cumsum(chunks == 0)
+        lengths = lengths[chunks]
+        total = int(lengths.sum())
+        first = np.cumsum(lengths) - lengths
+        where = np.repeat(starts[chunks] - first, lengths) + np.arange(total, dtype=np.int64)
+        return flat[where], np.repeat(text_of_chunk, lengths)
+
+    def feature_ids(self, texts: list[str], use_bigrams: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(feature id, text index) of every known unigram and bigram occurrence in ``texts``,
+        ordered by text."""
+        tokens, rows = self.token_ids(texts)
+        unigrams = self._unigram[tokens]  # -1 (unknown) picks the trailing -1 slot
+        known = unigrams >= 0
+        fids, fid_rows = unigrams[known], rows[known]
+        if use_bigrams and tokens.size > 1 and self._bigram_fids.size:
+            left, right, left_rows = tokens[:-1], tokens[1:], rows[:-1]
+            pair = (left_rows == rows[1:]) & (left >= 0) & (right >= 0)
+            where = self._bigram_index.get_indexer(left[pair] * self.n_tokens + right[pair])
+            found = where >= 0
+            fids = np.concatenate([fids, self._bigram_fids[where[found]]])
+            fid_rows = np.concatenate([fid_rows, left_rows[pair][found]])
+        return fids, fid_rows
