@@ -96,8 +96,9 @@ def _window_starts(teacher, text: str, windows: list[dict]) -> list[int]:
     """Position in the text's wordpiece sequence of each window's first body token."""
     if len(windows) == 1:
         return [0]
+    # verbose=False: a text longer than the model's window is expected here (it is windowed).
     encoded = teacher.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                                return_attention_mask=False, return_token_type_ids=False)
+                                return_attention_mask=False, return_token_type_ids=False, verbose=False)
     full = list(zip(encoded["input_ids"], map(tuple, encoded["offset_mapping"])))
     starts, position = [], 0
     for window in windows:
