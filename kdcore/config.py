@@ -255,6 +255,9 @@ class RunSpec:
                                                             "teacher whose class names differ from the data's."})
     labels_by_index: bool = field(default=False, metadata={"help": "Match a pretrained teacher's placeholder classes "
                                                            "(LABEL_0, ...) to the data's classes by position."})
+    teacher_logits: tuple = field(default=(), metadata={"help": "Label folders of `python -m kdcore label`: the "
+                                                        "transfer set's teacher logits are read from them by text hash "
+                                                        "instead of being computed."})
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not RUN_NAME_PATTERN.match(self.name) or ".." in self.name:
@@ -293,6 +296,11 @@ class RunSpec:
         self.cache_dir = str(self.cache_dir) if self.cache_dir else None
         if self.threads is not None:
             _check_positive("threads", self.threads)
+        self.teacher_logits = (self.teacher_logits,) if isinstance(self.teacher_logits, str) else self.teacher_logits
+        self.teacher_logits = tuple(str(folder) for folder in self.teacher_logits)
+        if self.teacher_logits and self.teacher.epochs > 0:
+            raise ValueError("Precomputed teacher logits come from a trained teacher used as loaded, but teacher epochs "
+                             "> 0 would fine-tune it first: give the teacher that labelled them with teacher epochs 0.")
 
     def _check_student_names(self) -> None:
         names = [s.name for s in self.students]
@@ -309,7 +317,7 @@ class RunSpec:
         for key in ("teacher", "distill", "data"):
             out[key] = out[key].to_dict()
         out["students"] = [s.to_dict() for s in self.students]
-        for key in ("explain_methods", "extra_texts"):
+        for key in ("explain_methods", "extra_texts", "teacher_logits"):
             out[key] = list(out[key])
         return out
 

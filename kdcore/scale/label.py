@@ -21,7 +21,7 @@ import numpy as np
 from ..config import TeacherConfig
 from ..utils import ProgressFn, emit
 from .collection import Collection, Slice, text_hash
-from .store import LABELS_FORMAT, LabelFolder, write_shard
+from .store import LABELS_FORMAT, LabelFolder, LabelStoreError, write_shard
 
 __all__ = ["LabelSummary", "label_collection", "teacher_identity", "RAY_MISSING"]
 
@@ -102,7 +102,7 @@ def _start_ray(address: str | None, num_cpus: int | None):
     try:
         import ray
     except ImportError as err:
-        raise RuntimeError(RAY_MISSING) from err
+        raise LabelStoreError(RAY_MISSING) from err
     if not ray.is_initialized():
         import logging
 
@@ -197,7 +197,7 @@ def label_collection(source, out, *, teacher: str, text_column: str | None = Non
         if piece.index not in summary.computed:
             kept = collection.read(piece)
             if kept.texts:
-                raise RuntimeError(f"Shard {piece.index} came back incomplete from Ray; run the command again.")
+                raise LabelStoreError(f"Shard {piece.index} came back incomplete from Ray; run the command again.")
             _write(folder, piece, [], pooled, summary, skipped=kept.skipped)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -143,6 +143,21 @@ class LabelFolder:
                 out[name] = column.to_pylist()
         return out
 
+    def texts_and_logits(self):
+        """``(texts, logits)`` shard by shard: the collection's slice read again beside its shard
+        (refused when the collection changed since labelling). A chunk source for
+        :func:`kdcore.students.train_stream.fit_linear_stream`."""
+        from .collection import text_hash
+
+        collection = self.collection
+        for piece in self.slices:
+            kept = collection.read(piece)
+            shard = self.read_shard(piece, ("text_hash", "logits"))
+            if shard["text_hash"] != [text_hash(t) for t in kept.texts]:
+                raise LabelStoreError(f"{piece.file} records {piece.start + 1}-{piece.stop} changed since they were "
+                                      f"labelled into {self.path}; label the collection again.")
+            yield kept.texts, shard["logits"]
+
 
 class PrecomputedLogits:
     """Teacher logits (and pooled vectors) of one or more label folders, found by text hash.
