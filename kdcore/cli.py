@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_distill_parser(sub, common)
     from .scale.cli_label import add_label_parser
 
-    add_label_parser(sub, common)
+    add_label_parser(sub, common, TqdmProgress)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics; add explanation metrics with --explain-sample.")
     common(ev, run=True)

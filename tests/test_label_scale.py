@@ -204,3 +204,18 @@ def test_the_streaming_vocabulary_reports_what_pruning_may_have_lost():
     doc_freq = np.bincount(exact.transform(TEXTS).indices.numpy(), minlength=exact.n_features)
     frequent = {name for name, df in zip(exact.features_, doc_freq) if df > bound}
     assert frequent and frequent <= set(pruned.features_)
+
+
+def test_only_the_label_module_imports_ray():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    importers = sorted(str(p.relative_to(root)) for p in (root / "kdcore").rglob("*.py")
+                       if "import ray" in p.read_text(encoding="utf-8"))
+    assert importers == ["kdcore/scale/label.py"]
+    code = ("import sys, kdcore, kdcore.cli, kdcore.distill, kdcore.scale.precomputed, kdcore.students.train_stream; "
+            "kdcore.cli.build_parser(); print('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

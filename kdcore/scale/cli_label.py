@@ -5,7 +5,8 @@ from __future__ import annotations
 __all__ = ["add_label_parser", "cmd_label"]
 
 
-def add_label_parser(sub, common) -> None:
+def add_label_parser(sub, common, progress_class) -> None:
+    """``progress_class()`` makes the progress callback (the CLI's tqdm bars)."""
     label = sub.add_parser(
         "label", help="The teacher labels a large text collection on Ray Data (Parquet shards of logits).",
         description="Label every text of a CSV / TSV / JSONL / Parquet file, or a folder of them, with a teacher on "
@@ -33,15 +34,14 @@ def add_label_parser(sub, common) -> None:
     label.add_argument("--address", default=None,
                        help="Address of an existing Ray cluster (e.g. ray://host:10001 or auto); default: a local Ray.")
     label.add_argument("--max-shards", type=int, default=None, help="Stop after this many new shards.")
-    label.set_defaults(func=cmd_label)
+    label.set_defaults(func=cmd_label, progress_class=progress_class)
 
 
 def cmd_label(args) -> int:
     from ..config import TeacherConfig
-    from ..cli import TqdmProgress
     from .label import label_collection
 
-    progress = TqdmProgress()
+    progress = args.progress_class()
     try:
         summary = label_collection(
             args.data, args.out, teacher=args.teacher, text_column=args.text_column, id_column=args.id_column,
