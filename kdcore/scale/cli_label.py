@@ -23,8 +23,8 @@ def add_label_parser(sub, common, progress_class) -> None:
     label.add_argument("--text-column", help="Text column (detected if omitted).")
     label.add_argument("--id-column", help="Column of text ids (default: FILE:RECORD).")
     label.add_argument("--shard-size", type=int, default=10_000, help="Texts per output shard (default 10000).")
-    label.add_argument("--batch-size", type=int, default=512,
-                       help="Texts sent to an actor at a time; the teacher sorts them by length (default 512).")
+    label.add_argument("--batch-size", type=int, default=4096,
+                       help="Texts sent to an actor at a time; the teacher sorts them by length (default 4096).")
     label.add_argument("--max-length", type=int, default=128, help="Teacher window in tokens (default 128).")
     label.add_argument("--stride", type=int, default=32, help="Token overlap of the windows of a long text.")
     label.add_argument("--pooled", action="store_true", help="Also store the teacher's pooled [CLS] vectors.")

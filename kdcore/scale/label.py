@@ -39,6 +39,8 @@ class LabelSummary:
     texts: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    driver_seconds: float = 0.0  # spent by the driver on the rows it received (grouping, writing shards)
+    actor_cpu_seconds: float = 0.0  # CPU time of the actors (loading the teacher, reading, labelling, hashing)
     actors: int = 0
     gpus_per_actor: float = 0.0
 
@@ -61,6 +63,7 @@ class TeacherLabeller:
         from ..teacher import Teacher
         from ..utils import configure_threads
 
+        self._cpu_mark = time.process_time()  # the actor's CPU time is reported with its batches
         configure_threads(threads)
         self.teacher = Teacher.from_pretrained(source, config=TeacherConfig.from_dict(teacher_config))
         if self.teacher.fingerprint() != fingerprint:
@@ -72,8 +75,11 @@ class TeacherLabeller:
         texts = [str(t) for t in batch["text"]]
         out = self.teacher.predict_logits(texts, return_pooled=self.pooled, use_cache=False)
         logits, pooled = out if self.pooled else (out, None)
+        now = time.process_time()
+        cpu_seconds, self._cpu_mark = now - self._cpu_mark, now
         result = {key: batch[key] for key in ("shard", "row", "text_id", "shard_rows", "skipped")}
-        result.update({"text_hash": np.array([text_hash(t) for t in texts], dtype=object), "logits": logits})
+        result.update({"text_hash": np.array([text_hash(t) for t in texts], dtype=object), "logits": logits,
+                       "cpu_seconds": np.full(len(texts), cpu_seconds / max(len(texts), 1))})
         if pooled is not None:
             result["pooled"] = pooled
         return result
@@ -134,7 +140,7 @@ def _pool_size(ray, actors: int | None, threads: int) -> tuple[int, float, int]:
 
 
 def label_collection(source, out, *, teacher: str, text_column: str | None = None, id_column: str | None = None,
-                     shard_size: int = 10_000, batch_size: int = 512, pooled: bool = False,
+                     shard_size: int = 10_000, batch_size: int = 4096, pooled: bool = False,
                      teacher_config: TeacherConfig | None = None, actors: int | None = None,
                      threads_per_actor: int = 1, address: str | None = None, num_cpus: int | None = None,
                      max_shards: int | None = None, progress: ProgressFn | None = None) -> LabelSummary:
@@ -183,6 +189,7 @@ def label_collection(source, out, *, teacher: str, text_column: str | None = Non
     got: dict[int, int] = {}
     by_index = {piece.index: piece for piece in missing}
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        received = time.perf_counter()
         for index in np.unique(batch["shard"]):
             mine = batch["shard"] == index
             part = {key: value[mine] for key, value in batch.items()}
@@ -192,6 +199,7 @@ def label_collection(source, out, *, teacher: str, text_column: str | None = Non
                 _write(folder, by_index[int(index)], pending.pop(int(index)), pooled, summary)
                 emit(progress, stage="label", done=len(summary.reused) + len(summary.computed), total=len(plan),
                      texts=summary.texts, texts_per_second=summary.texts / (time.perf_counter() - started))
+        summary.driver_seconds += time.perf_counter() - received
     # A slice with no text at all sends no row: write its (empty) shard once the stream has ended.
     for piece in missing:
         if piece.index not in summary.computed:
@@ -211,6 +219,7 @@ def _write(folder: LabelFolder, piece: Slice, parts: list[dict], pooled: bool, s
         order = np.argsort(merged["row"], kind="stable")
         merged = {key: value[order] for key, value in merged.items()}
         skipped = int(merged["skipped"][0])
+        summary.actor_cpu_seconds += float(merged["cpu_seconds"].sum())
     else:
         merged = {"text_id": [], "text_hash": [], "logits": np.zeros((0, n_classes), np.float32)}
         if pooled:
