@@ -219,3 +219,37 @@ def test_only_the_label_module_imports_ray():
             "kdcore.cli.build_parser(); print('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_the_distill_command_takes_label_folders():
+    from kdcore.cli import build_parser, spec_from_args
+
+    args = build_parser().parse_args(["distill", "--name", "big", "--teacher", "/t", "--teacher-logits", "/a",
+                                      "--teacher-logits", "/b"])
+    spec = spec_from_args(args)
+    assert spec.teacher_logits == ("/a", "/b") and spec.teacher.epochs == 0
+    assert RunSpec.from_json(spec.to_json()).teacher_logits == ("/a", "/b")
+
+
+def test_a_collection_reads_back_slice_by_slice_in_every_format(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"review {i}" + ("\nsecond line, quoted" if i % 7 == 0 else "") for i in range(100)]
+    folder = tmp_path / "c"
+    folder.mkdir()
+    pd.DataFrame({"id": [f"c{i}" for i in range(100)], "review": texts}).to_csv(folder / "1.csv", index=False)
+    (folder / "2.jsonl").write_text("\n\n".join(json.dumps({"id": f"j{i}", "review": t}) for i, t in enumerate(texts)),
+                                    encoding="utf-8")
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(100)], "review": texts}), folder / "3.parquet",
+                   row_group_size=13)
+    collection = Collection.open(folder, id_column="id")
+    assert collection.text_column == "review"  # detected as the readers detect it
+    plan = collection.plan(30)
+    assert [(p.file, p.start, p.stop) for p in plan[:4]] == [("1.csv", 0, 30), ("1.csv", 30, 60), ("1.csv", 60, 90),
+                                                             ("1.csv", 90, 100)]
+    read = [collection.read(piece) for piece in plan]
+    assert [t for r in read for t in r.texts] == texts * 3
+    assert [i for r in read for i in r.ids] == [f"{p}{i}" for p in "cjp" for i in range(100)]
+    with pytest.raises(ValueError, match="has no column 'words'"):
+        Collection.open(folder, text_column="words")

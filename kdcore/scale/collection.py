@@ -177,7 +177,17 @@ class Collection:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path, columns=wanted).slice(piece.start, piece.stop - piece.start)
+            # Only the row groups that overlap the slice are read.
+            parquet = pq.ParquetFile(path)
+            groups, first_row, row = [], None, 0
+            for group in range(parquet.metadata.num_row_groups):
+                rows = parquet.metadata.row_group(group).num_rows
+                if row < piece.stop and row + rows > piece.start:
+                    groups.append(group)
+                    first_row = row if first_row is None else first_row
+                row += rows
+            table = parquet.read_row_groups(groups, columns=wanted) if groups else pq.read_table(path, columns=wanted)
+            table = table.slice(piece.start - (first_row or 0), piece.stop - piece.start)
             columns = [table.column(name).to_pylist() for name in wanted]
         elif suffix == ".jsonl":
             records = []
