@@ -48,7 +48,7 @@ def cmd_label(args) -> int:
             shard_size=args.shard_size, batch_size=args.batch_size, pooled=args.pooled,
             teacher_config=TeacherConfig(epochs=0, max_length=args.max_length, stride=args.stride),
             actors=args.actors, threads_per_actor=args.threads_per_actor, address=args.address,
-            num_cpus=args.threads, max_shards=args.max_shards, progress=progress)
+            max_shards=args.max_shards, progress=progress)
     finally:
         progress.close()
     done = len(summary.computed) + len(summary.reused)

@@ -89,7 +89,7 @@ class LabelFolder:
         if existing.is_file():
             saved = json.loads(existing.read_text(encoding="utf-8"))
             for key in ("format", "teacher", "pooled", "collection", "plan"):
-                if saved.get(key) != manifest.get(key):
+                if _comparable(key, saved.get(key)) != _comparable(key, manifest.get(key)):
                     raise LabelStoreError(
                         f"{path} holds labels made with another {key} ({_short(saved.get(key))} there, "
                         f"{_short(manifest.get(key))} now); label into a new folder, or remove that one to start again.")
@@ -171,7 +171,7 @@ class PrecomputedLogits:
         opened = [LabelFolder.open(f) for f in folders]
         first = opened[0].manifest["teacher"]
         for folder in opened[1:]:
-            if folder.manifest["teacher"] != first:
+            if _comparable("teacher", folder.manifest["teacher"]) != _comparable("teacher", first):
                 raise LabelStoreError(f"{folder.path} was labelled by another teacher or settings than {opened[0].path}; "
                                       "give label folders of one teacher.")
         for folder in opened:
@@ -222,6 +222,13 @@ class PrecomputedLogits:
             pooled = np.zeros((len(texts), self.pooled.shape[1]), np.float32)
             pooled[found] = self.pooled[rows]
         return logits, pooled, found
+
+
+def _comparable(key: str, value):
+    # The teacher is known by its weights and settings; the path it was loaded from may be spelled otherwise.
+    if key == "teacher" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "source"}
+    return value
 
 
 def _short(value) -> str:
