@@ -142,7 +142,7 @@ def fit_linear_stream(student, chunks: ChunkSource, *, distill: DistillConfig | 
                          "solver='auto' or 'lbfgs'.")
     distill = distill if distill is not None else DistillConfig()
     featurizer = student._new_featurizer()
-    emit(progress, stage="student_vocabulary", student=student.name)
+    emit(progress, stage="student_featurize", student=student.name, phase="vocabulary")
     undercount = fit_vocabulary_stream(featurizer, (texts for texts, _ in chunks()), max_entries)
     if featurizer.n_features == 0:
         raise ValueError(f"No feature occurs in min_count={config.min_count} texts; lower min_count or give more texts.")
@@ -160,7 +160,7 @@ def fit_linear_stream(student, chunks: ChunkSource, *, distill: DistillConfig | 
                 n_classes = logits.shape[1]
                 design.append(featurizer.transform(texts))
                 logits.tofile(handle)
-                emit(progress, stage="student_featurize", student=student.name, done=design.n_texts)
+                emit(progress, stage="student_featurize", student=student.name, phase="features", texts=design.n_texts)
         if design.n_texts == 0:
             raise ValueError("fit needs at least one text; the chunks held none.")
         teacher_logits = np.memmap(logits_path, dtype=np.float32, mode="c").reshape(design.n_texts, n_classes)
