@@ -14,6 +14,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the pat
 
 import streamlit as st  # noqa: E402
 
+from dashboard import navigation  # noqa: E402
 from dashboard.components.sidebar import run_picker  # noqa: E402
 from dashboard.views import batch, distill, explain, overview, report, weights  # noqa: E402
 
@@ -30,4 +31,5 @@ pages = [
     st.Page(distill.render, title="Distill", icon=":material/model_training:", url_path="distill"),
     st.Page(report.render, title="Report", icon=":material/description:", url_path="report"),
 ]
+navigation.PAGES.update({page.title.lower(): page for page in pages})
 st.navigation(pages).run()

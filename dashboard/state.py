@@ -27,7 +27,7 @@ __all__ = [
     "current_key", "set_current_run", "metrics_frame", "test_split", "example_texts",
     "explain_all", "agreement_frame", "deletion_curves", "linear_weights", "mlp_importance",
     "weights_vs_attribution", "teacher_word_attribution", "report_documents", "available_runs", "RUN_STATE_KEY",
-    "DASHBOARD_IG_STEPS",
+    "DASHBOARD_IG_STEPS", "trust", "stand_ins",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +119,12 @@ def full_run(key: RunKey) -> Run:
     return load_run_models(key.path, key.mtime)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def window_counts(key: RunKey, texts: list[str]) -> list[int]:
+    """The teacher's windows per text (kdcore's Teacher.window_counts), once per upload."""
+    return full_run(key).teacher.window_counts(texts)
+
+
 # ------------------------------------------------------------------------------ tables
 @st.cache_data(show_spinner=False, max_entries=16)
 def metrics_frame(key: RunKey):
@@ -146,6 +152,22 @@ def metrics_frame(key: RunKey):
             summary = summary[["model", *present]].rename(columns=wanted)
             frame = frame.merge(summary, on="model", how="left")
     return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def trust(key: RunKey):
+    """kdcore's trust record of the run (kdcore.trust.RunTrust), None for a run built without one."""
+    from kdcore.trust import load_trust
+
+    return load_trust(meta(key))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def stand_ins(key: RunKey, texts: tuple[str, ...], names: tuple[str, ...] | None = None) -> dict:
+    """{student: one kdcore StandIn per text} (score, calibrated p(agrees), likely): kdcore.trust.assess."""
+    from kdcore.trust import assess
+
+    return assess(trust(key), {n: m for n, m in _selected(key, names).items() if n != "teacher"}, list(texts))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

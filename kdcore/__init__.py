@@ -26,10 +26,14 @@ _EXPORTS = {
     # explanations and the numbers that say how far a student stands in for the teacher
     "explain": "attribution", "explain_many": "attribution", "METHODS": "attribution", "Explanation": "explanation",
     "agreement": "explain_metrics", "faithfulness": "explain_metrics", "evaluate_explanations": "explain_metrics",
-    "fidelity": "metrics", "task_metrics": "metrics",
+    "fidelity": "metrics", "task_metrics": "metrics", "load_trust": "trust", "evaluate_trust": "trust",
     # runs and reports
     "Run": "runs", "RunError": "runs", "RunManifest": "records", "load_run": "runs", "list_runs": "runs",
     "build_report": "report", "write_report": "report",
+    # token classification (one BIO tag a word): data, teacher, students, metrics
+    "TokenDataset": "token_data", "read_tokens": "token_data", "load_wnut16_corpus": "token_data",
+    "TokenTeacher": "token_teacher", "TokenLinearStudent": "students", "TokenMLPStudent": "students",
+    "viterbi_bio": "bio", "per_type_report": "token_metrics", "entity_scores": "token_metrics",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,6 +12,7 @@ from .records import STAGE_LABELS
 from .utils import configure_threads
 
 DEMO_NAME = "demo"
+TOKEN_DEMO_NAME = "demo-ner"
 # The readers name their options as Python keywords; on the command line they are flags.
 _CLI_WORDS = (("label_column=False", "--label-column none"), ("text_column=", "--text-column"),
               ("label_column=", "--label-column"), ("label_column", "--label-column"),
@@ -98,6 +99,10 @@ def _print_table(metrics: dict, out=None) -> None:
 
     frame = metrics_table(metrics)
     print(frame.to_string(index=False), file=out or sys.stdout)
+    if metrics.get("task") == "token":
+        from .token_metrics import margins_text
+
+        print(margins_text(metrics), file=out or sys.stdout)
 
 
 def _build_with_progress(args, spec):
@@ -132,6 +137,9 @@ def demo_spec(args):
 def cmd_demo(args) -> int:
     from .runs import list_runs, resolve_run_path
 
+    token = args.task in ("ner", "token")
+    if token and args.name == DEMO_NAME:
+        args.name = TOKEN_DEMO_NAME
     path = resolve_run_path(args.name, args.runs_dir)
     if path.exists() and not args.force:
         print(f"The demo run is ready at {path} (use --force to rebuild it).")
@@ -144,7 +152,14 @@ def cmd_demo(args) -> int:
     partial = path.with_name(path.name + ".partial")
     if partial.exists():
         print(f"Resuming the interrupted demo run in {partial}")
-    built = _build_with_progress(args, demo_spec(args))
+    if token:
+        from .token_pipeline import token_demo_spec
+
+        spec = token_demo_spec(args.name, threads=args.threads, augment_copies=args.augment_copies,
+                               explain_sample=args.explain_sample)
+    else:
+        spec = demo_spec(args)
+    built = _build_with_progress(args, spec)
     print(f"Demo run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     print(f"Open the dashboard: streamlit run dashboard/app.py   (runs listed: {len(list_runs(args.runs_dir))})")
@@ -165,10 +180,15 @@ def spec_from_args(args):
     kinds = [k.strip() for k in args.students.split(",") if k.strip()]
     # No teacher named: the embedded encoder, fine-tuned on the data (never an untrained head).
     encoder = args.encoder or args.teacher is None
+    task = _task_of(args)
+    if task == "token":
+        from .token_pipeline import token_spec_from_args
+
+        return token_spec_from_args(args, kinds, encoder)
     epochs = args.teacher_epochs if args.teacher_epochs is not None else (TeacherConfig().epochs if encoder else 0.0)
     return RunSpec(
         args.name, teacher_source=args.teacher or "embedded-minilm", teacher_is_encoder=encoder,
-        teacher=TeacherConfig(epochs=epochs, max_steps=args.teacher_steps),
+        teacher=TeacherConfig(epochs=epochs, **({"max_steps": args.teacher_steps} if args.teacher_steps else {})),
         label_map=args.label_map or {}, labels_by_index=args.labels_by_index,
         students=default_students(kinds, args.student_steps),
         distill=DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
@@ -179,8 +199,40 @@ def spec_from_args(args):
         explain_sample=args.explain_sample, threads=args.threads, teacher_logits=tuple(args.teacher_logits or ()))
 
 
+def _task_of(args) -> str:
+    """The task ``--task`` names, or (``auto``) the one the data file and the teacher's head show."""
+    if args.task != "auto":
+        return "token" if args.task in ("token", "ner") else "sequence"
+    from .token_data import TOKEN_CORPORA, looks_like_token_file
+    from .token_teacher import head_task
+
+    if args.data and Path(args.data).is_file() and looks_like_token_file(args.data):
+        return "token"
+    if args.teacher and head_task(args.teacher) == "token":
+        return "token"
+    return "token" if not args.data and args.corpus in TOKEN_CORPORA else "sequence"
+
+
+def print_preflight(result, out=None) -> None:
+    """The checks' findings, one per line, then the data's splits and classes."""
+    out = out or sys.stdout
+    for finding in result.findings:
+        print(f"{finding['level']}: {finding['message']}", file=out)
+    if result.splits:
+        print("splits: " + ", ".join(f"{k} {v}" for k, v in result.splits.items()), file=out)
+    if result.class_counts:
+        print("training rows per class: " + ", ".join(f"{k} {v}" for k, v in result.class_counts.items()), file=out)
+
+
 def cmd_distill(args) -> int:
-    built = _build_with_progress(args, spec_from_args(args))
+    spec = spec_from_args(args)
+    if args.check:
+        from .preflight import preflight
+
+        result = preflight(spec)
+        print_preflight(result)
+        return 0 if result.ok else 2
+    built = _build_with_progress(args, spec)
     print(f"Run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
     return 0
@@ -197,7 +249,26 @@ def _open_run(args):
 
 def cmd_evaluate(args) -> int:
     run = _open_run(args)
-    if args.explain_sample:
+    if args.refresh:
+        from .distill import refresh_run_metrics
+        from .token_pipeline import refresh_token_metrics
+
+        configure_threads(args.threads)
+        (refresh_token_metrics if run.task == "token" else refresh_run_metrics)(run)
+        print(f"Metrics measured again: {run.path / 'metrics.json'}")
+    if args.explain_sample and run.task == "token":
+        from .runs import update_run_metrics
+        from .token_pipeline import explanation_metrics
+
+        configure_threads(args.threads)
+        test = run.split("test")
+        teacher = run.teacher
+        _, block = explanation_metrics(teacher, run.students, test.sentences,
+                                       teacher.predict_word_logits(test.sentences), args.explain_sample)
+        metrics = {**run.metrics, "explanations": block}
+        update_run_metrics(run, metrics)
+        print(f"Explanation metrics on {block['sample_size']} teacher entities added to {run.path / 'metrics.json'}")
+    elif args.explain_sample:
         from .runs import update_run_metrics
         from .explain_metrics import evaluate_explanations, summary_table
 
@@ -212,7 +283,20 @@ def cmd_evaluate(args) -> int:
         update_run_metrics(run, metrics)
         print(f"Explanation metrics added to {run.path / 'metrics.json'}")
     _print_table(run.metrics if not args.explain_sample else metrics)
+    _print_trust(run, args)
     return 0
+
+
+def _print_trust(run, args) -> None:
+    """The run's trust curves, computed (and stored in the run) when it has none or --trust asks again."""
+    from .trust import load_trust, recompute_trust
+
+    record = None if args.trust else load_trust(run)
+    if record is None:
+        configure_threads(args.threads)
+        print("Computing the trust curves (stand-in score and calibration on dev, the curve on test)…")
+        record = recompute_trust(run)
+    print(record.text())
 
 
 def cmd_explain(args) -> int:
@@ -221,6 +305,8 @@ def cmd_explain(args) -> int:
     configure_threads(args.threads)
     run = _open_run(args)
     models = run.models()
+    if run.task == "token":
+        return _print_token_tags(models, args.text.split())
     explanations = explain_many(models, args.text, method=args.method)
     first = next(iter(explanations.values()))
     label = first.label_names[first.target] if first.label_names else first.target
@@ -239,11 +325,27 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def _print_token_tags(models: dict, words: list[str]) -> int:
+    """A token run's answer to ``explain``: every model's BIO tags of the words, side by side."""
+    from .token_analysis import model_tags
+
+    if not words:
+        raise ValueError("Give the sentence to tag as the text argument (words separated by spaces).")
+    tags = {name: rows[0] for name, rows in model_tags(models, [words]).items()}
+    rows = [["word", *tags], *[[word, *(t[i] for t in tags.values())] for i, word in enumerate(words)]]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    print("Word attributions for an entity: the dashboard's Explain page.")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
+    from .token_report import write_token_report
 
     run = _open_run(args)
-    html_path, json_path = write_report(run, args.out)
+    html_path, json_path = (write_token_report if run.task == "token" else write_report)(run, args.out)
     print(f"Report written to {html_path} and {json_path}")
     return 0
 
@@ -256,10 +358,18 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--spec", help="A run spec (JSON, written by RunSpec.to_json): every option below but "
                       "--runs-dir, --threads and --progress-file is taken from it.")
     dist.add_argument("--name", help="Name of the new run (required without --spec).")
-    dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file (default: the embedded corpus).")
-    dist.add_argument("--corpus", default="rotten_tomatoes", choices=["rotten_tomatoes", "debates"],
-                      help="Embedded corpus without --data: rotten_tomatoes (fresh / rotten reviews) or debates (2016 "
-                      "debate statements, the speaker's party: three classes).")
+    dist.add_argument("--check", action="store_true",
+                      help="Only check the data and the teacher's classes (what the Distill view shows before its "
+                           "Start button), print the findings and exit: 0 when a run can start, 2 when not.")
+    dist.add_argument("--data", help="CSV / TSV / JSONL / TXT file, or for token classification a CoNLL file "
+                      "(word<TAB>tag lines) or JSONL with tokens / tags (default: the embedded corpus).")
+    dist.add_argument("--corpus", default="rotten_tomatoes", choices=["rotten_tomatoes", "debates", "wnut16"],
+                      help="Embedded corpus without --data: rotten_tomatoes (fresh / rotten reviews), debates (2016 "
+                      "debate statements, the speaker's party: three classes) or wnut16 (tweets, 10 entity types: "
+                      "token classification).")
+    dist.add_argument("--task", default="auto", choices=["auto", "sequence", "token", "ner"],
+                      help="sequence (one label a text) or token (one BIO tag a word); auto: token when --data is a "
+                      "CoNLL / tokens-tags JSONL file or --teacher is a token classifier.")
     dist.add_argument("--text-column", help="Text column of a CSV/JSONL (detected if omitted).")
     dist.add_argument("--label-column", help="Label column (detected if omitted; none = pure distillation).")
     dist.add_argument("--teacher", default=None,
@@ -275,7 +385,9 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--labels-by-index", action="store_true",
                       help="The teacher's classes are placeholders (LABEL_0, ...): match them to the data's classes "
                       "(sorted names) by position.")
-    dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
+    dist.add_argument("--teacher-steps", type=int, default=None,
+                      help=f"Cap on teacher fine-tuning steps (default {TeacherConfig().max_steps}; 300 for token "
+                      "classification).")
     dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
     default_steps = StudentConfig().max_steps
     dist.add_argument("--student-steps", type=int, default=default_steps,
@@ -326,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Distillation temperature (0.5 gave the highest dev fidelity on this corpus).")
     demo.add_argument("--explain-sample", type=int, default=60, help="Test texts used for explanation metrics.")
     demo.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
+    demo.add_argument("--task", default="sequence", choices=["sequence", "ner", "token"],
+                      help="sequence: the reviews demo; ner (or token): the MiniLM token tagger fine-tuned on the "
+                      "WNUT-16 tweets, distilled into per-word students (run name demo-ner).")
     demo.set_defaults(func=cmd_demo)
 
     _add_distill_parser(sub, common)
@@ -333,10 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_label_parser(sub, common, TqdmProgress)
 
-    ev = sub.add_parser("evaluate", help="Print a run's metrics; add explanation metrics with --explain-sample.")
+    ev = sub.add_parser("evaluate", help="Print a run's metrics and trust curves; add explanation metrics with "
+                        "--explain-sample.")
     common(ev, run=True)
     ev.add_argument("--explain-sample", type=int, default=0, help="Test texts to compute explanation metrics on.")
     ev.add_argument("--methods", default="integrated_gradients", help="Comma-separated attribution methods.")
+    ev.add_argument("--refresh", action="store_true",
+                    help="Measure every model again on the run's test split (accuracy, fidelity, their 95%% "
+                         "intervals, twin margins, speed) and write the run's metrics.json.")
+    ev.add_argument("--trust", action="store_true", help="Recompute the trust curves even when the run has them "
+                    "(a run without them gets them anyway).")
     ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser("explain", help="Word scores of the teacher and every student, side by side.")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict"]
+__all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict", "LINEAR_KINDS"]
 
 LOSS_CHOICES = ("kd_kl", "kd_mse", "hard_ce")
-STUDENT_KINDS = ("linear", "mlp")
+STUDENT_KINDS = ("linear", "mlp", "token_linear", "token_mlp")
+# The kinds that are one linear layer (convex; L-BFGS applies; no hidden layer for feature_align).
+LINEAR_KINDS = ("linear", "token_linear")
 WEIGHTINGS = ("count", "log", "tfidf")
 SOLVERS = ("auto", "lbfgs", "adam")
 
@@ -69,7 +71,7 @@ class TeacherConfig(_Config):
 class StudentConfig(_Config):
     """One student: its kind, featurizer and training options."""
 
-    kind: str = field(default="linear", metadata={"help": "linear or mlp."})
+    kind: str = field(default="linear", metadata={"help": "linear or mlp (token_linear / token_mlp for token classification)."})
     name: str = ""
     ngram_max: int = field(default=2, metadata={"help": "1 = words only, 2 = words and word pairs."})
     min_count: int = 2
@@ -99,7 +101,7 @@ class StudentConfig(_Config):
         _check_choice("kind", self.kind, STUDENT_KINDS)
         _check_choice("weighting", self.weighting, WEIGHTINGS)
         _check_choice("solver", self.solver, SOLVERS)
-        if self.solver == "lbfgs" and self.kind != "linear":
+        if self.solver == "lbfgs" and self.kind not in LINEAR_KINDS:
             raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
         if self.ngram_max not in (1, 2):
             raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")
@@ -172,7 +174,7 @@ from .labels import parse_label_map  # noqa: E402
 from .records import LABEL_TWIN_SUFFIX  # noqa: E402
 
 __all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "DEFAULT_EXPLAIN_METHODS",
-            "default_students"]
+            "default_students", "TASKS", "DEFAULT_TOKEN_STUDENTS"]
 
 # The run store (runs.resolve_run_path) uses the same rule; a spec refuses a bad name before any work.
 RUN_NAME_PATTERN = _re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -181,12 +183,22 @@ DEFAULT_EXPLAIN_METHODS = ("integrated_gradients", "gradient_x_input", "occlusio
 # stays >= 50x smaller than the MiniLM teacher on disk.
 DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
                     StudentConfig(kind="mlp", name="mlp", hidden_size=16, max_features=15_000))
+TASKS = ("sequence", "token")
+# The token task's students: the same two, over the window features of one word (kdcore/students/token.py).
+# L2 0.03 for the linear: the best dev entity agreement with the teacher on WNUT-16 among 0.03-3
+# (bench/token_dev_settings.py).
+DEFAULT_TOKEN_STUDENTS = (StudentConfig(kind="token_linear", name="linear", l2=0.03),
+                          StudentConfig(kind="token_mlp", name="mlp", hidden_size=32, max_features=15_000))
 
 
-def default_students(kinds=("linear", "mlp"), max_steps: int | None = None) -> list[StudentConfig]:
+def default_students(kinds=("linear", "mlp"), max_steps: int | None = None, task: str = "sequence") -> list[StudentConfig]:
     """The default StudentConfig of each kind in ``kinds``, with the Adam step budget set to
-    ``max_steps`` when given. The CLI and the dashboard both build their students here, so they agree."""
-    defaults = {config.kind: config for config in DEFAULT_STUDENTS}
+    ``max_steps`` when given. The CLI and the dashboard both build their students here, so they agree.
+    For ``task="token"`` the kinds linear / mlp name the token students (token_linear / token_mlp)."""
+    _check_choice("task", task, TASKS)
+    if task == "token":
+        kinds = [kind if kind.startswith("token_") else f"token_{kind}" for kind in kinds]
+    defaults = {config.kind: config for config in (*DEFAULT_STUDENTS, *DEFAULT_TOKEN_STUDENTS)}
     chosen = []
     for kind in kinds:
         if kind not in defaults:
@@ -213,8 +225,9 @@ class DataSource(_Config):
 
     def __post_init__(self) -> None:
         from .corpora import CORPORA
+        from .token_data import TOKEN_CORPORA
 
-        _check_choice("corpus", self.corpus, tuple(CORPORA))
+        _check_choice("corpus", self.corpus, (*CORPORA, *TOKEN_CORPORA))
         if self.path is not None:
             self.path = str(self.path)
             if not self.path.strip():
@@ -255,11 +268,14 @@ class RunSpec:
                                                             "teacher whose class names differ from the data's."})
     labels_by_index: bool = field(default=False, metadata={"help": "Match a pretrained teacher's placeholder classes "
                                                            "(LABEL_0, ...) to the data's classes by position."})
+    task: str = field(default="sequence", metadata={"help": "sequence (one label a text) or token (one BIO tag a "
+                                                    "word; kdcore/token_pipeline.py)."})
     teacher_logits: tuple = field(default=(), metadata={"help": "Label folders of `python -m kdcore label`: the "
                                                         "transfer set's teacher logits are read from them by text hash "
                                                         "instead of being computed."})
 
     def __post_init__(self) -> None:
+        _check_choice("task", self.task, TASKS)
         if not isinstance(self.name, str) or not RUN_NAME_PATTERN.match(self.name) or ".." in self.name:
             raise ValueError(f"Run name {self.name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
                              "starting with a letter or digit.")
@@ -281,9 +297,12 @@ class RunSpec:
         self.data = _as_config(DataSource, self.data, "data")
         if isinstance(self.students, (StudentConfig, dict, str)):
             raise ValueError("students must be a list of StudentConfig (or their dicts), not a single one.")
+        if self.task == "token" and self.students is DEFAULT_STUDENTS:
+            self.students = DEFAULT_TOKEN_STUDENTS
         self.students = tuple(_as_config(StudentConfig, s, "students") for s in self.students)
         if not self.students:
             raise ValueError("students is empty: choose at least one student (e.g. default_students(['linear'])).")
+        self._check_task()
         self._check_student_names()
         _check_positive("explain_sample", self.explain_sample, allow_zero=True)
         self.explain_methods = tuple(self.explain_methods)
@@ -298,9 +317,30 @@ class RunSpec:
             _check_positive("threads", self.threads)
         self.teacher_logits = (self.teacher_logits,) if isinstance(self.teacher_logits, str) else self.teacher_logits
         self.teacher_logits = tuple(str(folder) for folder in self.teacher_logits)
+        if self.teacher_logits and self.task != "sequence":
+            raise ValueError("Precomputed teacher logits (python -m kdcore label) are one row a text: a sequence task's; "
+                             "drop teacher_logits for a token run.")
         if self.teacher_logits and self.teacher.epochs > 0:
             raise ValueError("Precomputed teacher logits come from a trained teacher used as loaded, but teacher epochs "
                              "> 0 would fine-tune it first: give the teacher that labelled them with teacher epochs 0.")
+
+    def _check_task(self) -> None:
+        """Students and the embedded corpus must suit the task."""
+        token_kinds = {s.kind.startswith("token_") for s in self.students}
+        if token_kinds != {self.task == "token"}:
+            wanted = "token_linear / token_mlp" if self.task == "token" else "linear / mlp"
+            raise ValueError(f"A {self.task} run trains {wanted} students; got {[s.kind for s in self.students]}. "
+                             f"Build them with default_students(kinds, task={self.task!r}).")
+        if self.data.path is None:
+            from .corpora import CORPORA
+            from .token_data import TOKEN_CORPORA
+
+            if self.task == "token" and self.data.corpus == "rotten_tomatoes":  # the default: the token example
+                self.data = DataSource.from_dict({**self.data.to_dict(), "corpus": "wnut16"})
+            corpora = TOKEN_CORPORA if self.task == "token" else CORPORA
+            if self.data.corpus not in corpora:
+                raise ValueError(f"The embedded corpus {self.data.corpus!r} is not a {self.task} corpus; choose one of "
+                                 f"{', '.join(corpora)}, or give a data file.")
 
     def _check_student_names(self) -> None:
         names = [s.name for s in self.students]

@@ -13,12 +13,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec, StudentConfig
+from .config import DEFAULT_STUDENTS, LINEAR_KINDS, DataSource, DistillConfig, RunSpec, StudentConfig
 from .records import DISTILLED, LABEL_TRAINED, LABEL_TWIN_SUFFIX, METRICS_ROLES, MetricsRow, ModelEntry, RunManifest
+from .plan import STAGES_FILE, run_stages, student_plan
 from .utils import ProgressFn, configure_threads, default_device, emit
 
-__all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "DEFAULT_STUDENTS",
-           "LABEL_TWIN_SUFFIX", "BuildState", "PIPELINE_STAGES", "PIPELINE", "load_corpus", "student_plan",
+__all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "refresh_run_metrics",
+           "DEFAULT_STUDENTS", "LABEL_TWIN_SUFFIX", "BuildState", "PIPELINE_STAGES", "PIPELINE", "load_corpus", "student_plan",
            "stage_teacher", "stage_transfer_set", "stage_labels", "stage_students", "stage_evaluation",
            "stage_explanations"]
 
@@ -75,7 +76,7 @@ def _fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, prog
     the baseline a distilled student is compared with is the stronger of the two."""
     from . import metrics as M
 
-    if not (config.kind == "linear" and config.solver == "auto" and dev is not None and dev.has_labels):
+    if not (config.kind in LINEAR_KINDS and config.solver == "auto" and dev is not None and dev.has_labels):
         return _make_student(config).fit(texts, labels=labels, label_names=label_names, progress=progress,
                                          device=device)
     best, best_accuracy = None, -1.0
@@ -123,13 +124,17 @@ def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = No
 def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray | None = None,
                  speed_texts: Sequence[str] | None = None, student_dirs: dict | None = None,
                  teacher_dir: str | os.PathLike | None = None, progress: ProgressFn | None = None,
-                 roles: dict | None = None) -> dict:
-    """Task metrics, fidelity and compression of the teacher and each student on ``test``.
+                 roles: dict | None = None, twins: dict | None = None) -> dict:
+    """Task metrics, fidelity and compression of the teacher and each student on ``test``, with 95%
+    intervals (:mod:`kdcore.intervals`).
 
     ``roles`` maps a student's name to ``"distilled"`` or ``"label-trained"`` (default: distilled);
-    ``models`` in the result holds one :class:`~kdcore.records.MetricsRow` dict per model.
+    ``twins`` maps a distilled student to its label-trained twin, whose fidelity it is compared with
+    on the same texts. ``models`` in the result holds one :class:`~kdcore.records.MetricsRow` dict per
+    model; ``gold_labels`` says whether the test split has labels (accuracy needs them).
     """
     from . import metrics as M
+    from .intervals import paired_difference
 
     label_names = list(teacher.label_names)
     if teacher_test_logits is None:
@@ -147,9 +152,11 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
     if test.labels is not None:
         teacher_row.update(M.task_metrics(test.labels, teacher_test_logits, label_names))
     rows = [teacher_row]
+    agreements = {}
     for name, student in students.items():
         emit(progress, stage="evaluate", model=name)
         logits = student.predict_logits(test.texts)
+        agreements[name] = logits.argmax(1) == np.asarray(teacher_test_logits).argmax(1)
         row = MetricsRow(name, METRICS_ROLES[(roles or {}).get(name, DISTILLED)], kind=student.config.kind)
         row.update(M.fidelity(logits, teacher_test_logits))
         if test.labels is not None:
@@ -160,7 +167,45 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
         if teacher_row.bytes is not None:
             row.smaller_than_teacher = teacher_row.bytes / max(row.bytes, 1)
         rows.append(row)
-    return {"test_size": len(test), "models": {row.name: row.to_dict() for row in rows}}
+    for row in rows:
+        twin = (twins or {}).get(row.name)
+        if twin in agreements and row.name in agreements:
+            row.fidelity_over_twin = {"twin": twin, **paired_difference(agreements[row.name], agreements[twin])}
+    return {"test_size": len(test), "gold_labels": test.labels is not None,
+            "models": {row.name: row.to_dict() for row in rows}}
+
+
+def refresh_run_metrics(run, progress: ProgressFn | None = None) -> dict:
+    """Measure a finished run's models again on its stored test split (task metrics, fidelity, their
+    95% intervals, twin margins, speed) and its stored per-text explanation metrics again into their
+    summary; everything else in metrics.json (findings, timings, training) is kept. Returns the new
+    metrics, also written to the run."""
+    from .explain_metrics import summary_table
+
+    import pandas as pd
+
+    info = run.info
+    old = dict(run.metrics or {})
+    fresh = evaluate_run(run.teacher, run.students, run.split("test"), progress=progress,
+                         student_dirs={n: run.path / "students" / n for n in run.student_names},
+                         teacher_dir=run.path / "teacher", roles={n: e.role for n, e in info.students.items()},
+                         twins=info.twins())
+    for name, entry in fresh["models"].items():
+        if "dev_accuracy" in old.get("models", {}).get(name, {}):
+            entry["dev_accuracy"] = old["models"][name]["dev_accuracy"]
+    metrics = {**old, **fresh}
+    # The check that reads the measured accuracies is made again on the new numbers.
+    metrics["findings"] = ([f for f in old.get("findings", []) if f.get("check") != "teacher_beaten"]
+                           + _teacher_beaten_findings(fresh["models"]))
+    per_text = run.path / "explanation_metrics.jsonl"
+    if metrics.get("explanations") and per_text.is_file():
+        frame = pd.read_json(per_text, lines=True)
+        metrics["explanations"] = {**metrics["explanations"],
+                                   "summary": summary_table(frame).to_dict(orient="records")}
+    from .runs import update_run_metrics
+
+    update_run_metrics(run, metrics)
+    return metrics
 
 
 def _write_split(writer, name: str, dataset) -> None:
@@ -175,8 +220,6 @@ def _write_split(writer, name: str, dataset) -> None:
 # what earlier stages left in ``state``, leaves its own output there and in the run's .partial
 # folder, and on a resumed build takes its output back from that folder instead of recomputing it.
 PIPELINE_STAGES = ("teacher", "transfer_set", "labels", "students", "evaluation", "explanations")
-# Which stages finished, with their seconds; under checkpoints/, which the run store drops on commit.
-STAGES_FILE = "checkpoints/stages.json"
 
 
 @dataclass
@@ -205,12 +248,19 @@ class BuildState:
 def load_corpus(source: DataSource):
     """The train/dev/test (+ unlabelled) corpus a DataSource names; DataError says what is wrong with a file."""
     from .corpora import load_corpus as load_named_corpus
-    from .data import split_dataset
+    from .data import DataError, split_dataset
     from .readers import read_any
+
+    from .labels import check_labels
 
     if source.path is None:
         return load_named_corpus(source.corpus, seed=source.seed)
-    return split_dataset(read_any(source.path, **source.reader_options()), seed=source.seed)
+    dataset = read_any(source.path, **source.reader_options())
+    # A broken label column (text spilled into it) is named as such, before the split trips over it.
+    errors = [f.message for f in check_labels(dataset) if f.level == "error"]
+    if errors:
+        raise DataError(" ".join(errors))
+    return split_dataset(dataset, seed=source.seed)
 
 
 def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:
@@ -345,18 +395,6 @@ def _teacher_attributions(writer, state: BuildState) -> list:
     return [np.asarray(a) for a in cached] + [None] * (len(state.transfer) - len(cached))
 
 
-def student_plan(spec: RunSpec, has_labels: bool) -> list[ModelEntry]:
-    """Every student a spec trains, in order: each distilled student, then (when the corpus has labels
-    and the spec asks for baselines) its label-trained twin, named ``<student>-labels``."""
-    plan = []
-    for config in spec.students:
-        plan.append(ModelEntry(config.name, config.kind, DISTILLED, None, config.to_dict()))
-        if spec.distill.train_label_baseline and has_labels:
-            twin = config.name + LABEL_TWIN_SUFFIX
-            plan.append(ModelEntry(twin, config.kind, LABEL_TRAINED, config.name, {**config.to_dict(), "name": twin}))
-    return plan
-
-
 def stage_students(writer, spec: RunSpec, state: BuildState) -> None:
     """Train each planned student; one already saved in the run is loaded instead (per-student resume)."""
     from .students import load_student
@@ -395,19 +433,25 @@ def _train_student(spec: RunSpec, state: BuildState, config: StudentConfig, dist
 
 
 def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
-    """Task metrics, fidelity and compression of every model (metrics.json, without explanations yet)."""
+    """Task metrics, fidelity and compression of every model (metrics.json, without explanations yet), and
+    each student's trust curve (trust.json)."""
     if "evaluation" in state.finished and writer.exists("metrics.json"):
         state.metrics = writer.read_json("metrics.json")
         return
     started = time.perf_counter()
     corpus, teacher = state.corpus, state.teacher
     roles = {name: entry.role for name, entry in state.entries.items()}
+    twins = {entry.twin_of: name for name, entry in state.entries.items() if entry.twin_of}
     metrics = evaluate_run(teacher, state.students, corpus.test, teacher_test_logits=state.test_logits,
                            student_dirs=state.dirs, teacher_dir=writer.path / "teacher", progress=state.progress,
-                           roles=roles)
+                           roles=roles, twins=twins)
     if corpus.dev is not None and corpus.dev.has_labels and getattr(teacher, "best_dev_accuracy_", None):
         metrics["models"]["teacher"]["dev_accuracy"] = teacher.best_dev_accuracy_
     state.findings += _teacher_findings(metrics["models"]["teacher"], corpus)
+    state.findings += _teacher_beaten_findings(metrics["models"])
+    from .trust import write_trust  # the trust curve: its own file, trust.json
+
+    write_trust(writer, teacher, state.students, corpus.dev, corpus.test, state.test_logits)
     metrics["findings"] = list(state.findings)
     gold = state.transfer.labels >= 0
     metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),
@@ -435,6 +479,26 @@ def _teacher_findings(teacher_entry: dict, corpus) -> list[dict]:
                 f"The teacher's {split} accuracy ({accuracy:.3f}) is no better than always answering the most "
                 f"frequent class ({baseline:.3f}): it is probably not the teacher you meant (untrained head, wrong "
                 "folder, or labels that do not match its classes). Its students imitate that.")})
+    return found
+
+
+def _teacher_beaten_findings(models: dict) -> list[dict]:
+    """A student trained on the gold labels alone that is clearly more accurate than the teacher (their
+    95% intervals do not overlap) says the teacher is undertrained or not the one meant: its distilled
+    students would faithfully copy the weaker model."""
+    teacher = models.get("teacher", {})
+    low_high = teacher.get("accuracy_ci")
+    found = []
+    for name, entry in models.items():
+        ci = entry.get("accuracy_ci")
+        if name == "teacher" or entry.get("role") != METRICS_ROLES[LABEL_TRAINED] or not ci or not low_high:
+            continue
+        if ci[0] > low_high[1]:
+            found.append({"level": "warning", "check": "teacher_beaten", "message": (
+                f"The label-trained student {name} is more accurate than the teacher on the test split "
+                f"({entry['accuracy']:.3f} vs {teacher['accuracy']:.3f}; 95% intervals {ci[0]:.3f}–{ci[1]:.3f} and "
+                f"{low_high[0]:.3f}–{low_high[1]:.3f}): the teacher is probably undertrained for this data (fine-tune "
+                "it longer: --teacher-epochs) or not the teacher you meant. Its distilled students copy the weaker model.")})
     return found
 
 
@@ -474,6 +538,10 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
 
     if not isinstance(spec, RunSpec):
         raise TypeError(f"build_run takes a RunSpec (kdcore.config.RunSpec), got {type(spec).__name__}.")
+    if spec.task == "token":
+        from .token_pipeline import build_token_run
+
+        return build_token_run(spec, runs_dir=runs_dir, progress=progress, corpus=corpus)
     configure_threads(spec.threads)
     # Read the data before creating the run folder, so a bad file leaves nothing behind.
     corpus_given = corpus is not None
@@ -482,20 +550,8 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     state = BuildState(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {}, findings=findings)
-    started = time.perf_counter()
-    try:
-        for name, stage in zip(PIPELINE_STAGES, PIPELINE):
-            stage_started = time.perf_counter()
-            stage(writer, spec, state)
-            if name not in state.finished:
-                state.finished[name] = time.perf_counter() - stage_started
-                writer.write_json(STAGES_FILE, state.finished)
-        state.timings["total_s"] = state.timings.get("total_s", 0.0) + (time.perf_counter() - started)
-        path = _publish(writer, spec, state, corpus_given)
-    except BaseException:
-        writer.write_json("timings.json", state.timings)
-        writer.release()
-        raise
+    path = run_stages(writer, spec, state, zip(PIPELINE_STAGES, PIPELINE),
+                      lambda w, s, st: _publish(w, s, st, corpus_given))
     emit(progress, stage="done", path=str(path))
     return path
 

@@ -36,6 +36,14 @@ Faithfulness (ERASER, DeYoung et al. 2020, with ferret's defaults)
       p(x) - p(x without word i); higher is better.
     With no positively attributed word the rationale metrics are NaN (tau_loo is still
     defined). :func:`faithfulness` computes all of them with one batched predict call.
+
+Which class is explained
+    Every model explains a text for the same class, the teacher's predicted class, so that
+    explanations can be compared; the faithfulness metrics above are for that class. ERASER
+    defines them for the model's own predicted class; where a student predicts another class
+    than the teacher, ``comprehensiveness_own_class`` and ``sufficiency_own_class``
+    (:func:`own_class_faithfulness`) explain and measure it for its own class (equal to the
+    teacher-class numbers where the two classes agree).
 """
 
 from __future__ import annotations
@@ -48,9 +56,11 @@ import numpy as np
 from .attribution import delete_words, explain, explain_many, model_proba
 from .explanation import Explanation
 from .metrics import DEFINITIONS as _TASK_DEFINITIONS
+from .trust import DEFINITIONS as _TRUST_DEFINITIONS
 
 __all__ = [
     "DEFINITIONS", "ALL_DEFINITIONS", "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
+    "OWN_CLASS_METRICS", "own_class_faithfulness",
     "spearman", "kendall_tau", "top_k_overlap", "sign_agreement", "agreement",
     "comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency", "log_odds", "tau_loo",
     "faithfulness", "deletion_curve", "summarize", "evaluate_explanations", "summary_table",
@@ -61,6 +71,8 @@ AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 AGREEMENT_METRICS = ("spearman", "kendall", "top_k_overlap", "sign_agreement")
 FAITHFULNESS_METRICS = ("comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency",
                         "log_odds", "tau_loo")
+# ERASER's pair on each model's own predicted class (the metrics above: on the teacher's class).
+OWN_CLASS_METRICS = ("comprehensiveness_own_class", "sufficiency_own_class")
 
 DEFINITIONS = {
     "spearman": "Spearman's rho between two explanations' word scores: the correlation of their ranks "
@@ -82,15 +94,22 @@ DEFINITIONS = {
                 "logit(p after) - logit(p before); more negative = more faithful.",
     "tau_loo": "Kendall's tau-b between the word scores and the drop in p(target) when each word alone is "
                "deleted (leave-one-out); higher = more faithful.",
+    "comprehensiveness_own_class": "Comprehensiveness with the model's explanation of its OWN predicted class "
+                                   "(ERASER's definition); the plain comprehensiveness explains the teacher's "
+                                   "class. Equal where the model predicts the teacher's class; higher = more "
+                                   "faithful.",
+    "sufficiency_own_class": "Sufficiency with the model's explanation of its OWN predicted class (ERASER's "
+                             "definition); the plain sufficiency explains the teacher's class; lower = more "
+                             "faithful.",
 }
 
-# Every metric kd-lens shows, task metrics first: what the Overview and the report list.
-ALL_DEFINITIONS = {**_TASK_DEFINITIONS, **DEFINITIONS}
+# Every metric kd-lens shows, task metrics first, the trust curve's last: what the Overview and the report list.
+ALL_DEFINITIONS = {**_TASK_DEFINITIONS, **DEFINITIONS, **_TRUST_DEFINITIONS}
 
 HIGHER_IS_BETTER = {
     "spearman": True, "kendall": True, "top_k_overlap": True, "sign_agreement": True,
     "comprehensiveness": True, "sufficiency": False, "aopc_comprehensiveness": True, "aopc_sufficiency": False,
-    "log_odds": False, "tau_loo": True,
+    "log_odds": False, "tau_loo": True, "comprehensiveness_own_class": True, "sufficiency_own_class": False,
 }
 
 _NAN = float("nan")
@@ -347,6 +366,25 @@ def tau_loo(model, expl: Explanation) -> float:
     return faithfulness(model, expl, aopc_fractions=())["tau_loo"]
 
 
+def own_class_faithfulness(model, expl: Explanation, k_fraction: float = 0.2, faith: dict | None = None,
+                           **options) -> dict:
+    """ERASER comprehensiveness and sufficiency for ``model``'s own predicted class on ``expl``'s text.
+
+    ``expl`` is ``model``'s explanation of some class (e.g. the teacher's); where that is the
+    model's own class its numbers are reused (``faith``: its :func:`faithfulness`, when already
+    computed), else the text is explained again (same method and ``options``) for the class the
+    model predicts. Returns ``{"own_target", "comprehensiveness_own_class", "sufficiency_own_class"}``.
+    """
+    own = int(np.nanargmax(np.asarray(expl.probs, dtype=np.float64)))
+    if own == expl.target:
+        faith = faith if faith is not None else faithfulness(model, expl, k_fraction, aopc_fractions=())
+    else:
+        mine = explain(model, expl.text, method=expl.method, target=own, **options)[0]
+        faith = faithfulness(model, mine, k_fraction, aopc_fractions=())
+    return {"own_target": own, "comprehensiveness_own_class": faith["comprehensiveness"],
+            "sufficiency_own_class": faith["sufficiency"]}
+
+
 def deletion_curve(model, expl: Explanation, fractions: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """p(target) as the highest-scored words are deleted, for the dashboard's chart.
 
@@ -420,7 +458,9 @@ def evaluate_explanations(teacher, students, texts: Sequence[str], methods: Sequ
     Every model explains a text for the same target (the teacher's predicted class; see
     :func:`kdcore.attribution.explain_many`). Returns a DataFrame with one row per (text,
     model, method): ``text_index, model, method, target, n_words``, the
-    :data:`FAITHFULNESS_METRICS` of the model's own explanation, the
+    :data:`FAITHFULNESS_METRICS` of the model's own explanation (of the teacher's class), the
+    model's own class ``own_target`` and the :data:`OWN_CLASS_METRICS` for it
+    (:func:`own_class_faithfulness`), the
     :data:`AGREEMENT_METRICS` of that explanation with the teacher's (NaN on the teacher's
     rows), ``convergence_delta``, ``warnings`` and the ``faithfulness_note`` /
     ``agreement_note`` reasons. ``options`` go to ``explain``; ``progress`` receives
@@ -453,6 +493,7 @@ def evaluate_explanations(teacher, students, texts: Sequence[str], methods: Sequ
                 row = {"text_index": index, "model": name, "method": method, "target": expl.target,
                        "n_words": len(expl.words)}
                 row.update({metric: faith[metric] for metric in FAITHFULNESS_METRICS})
+                row.update(own_class_faithfulness(models[name], expl, k_fraction, faith, **options))
                 if reference is not None and name != teacher_name:
                     agree = agreement(reference, expl, k_fraction)
                     row.update({metric: agree[metric] for metric in AGREEMENT_METRICS})
@@ -465,20 +506,24 @@ def evaluate_explanations(teacher, students, texts: Sequence[str], methods: Sequ
                 row["warnings"] = "; ".join(expl.warnings)
                 rows.append(row)
         emit(progress, stage="explain_eval", done=index + 1, total=len(texts))
-    columns = ["text_index", "model", "method", "target", "n_words", *FAITHFULNESS_METRICS, *AGREEMENT_METRICS,
-               "convergence_delta", "faithfulness_note", "agreement_note", "warnings"]
+    columns = ["text_index", "model", "method", "target", "n_words", *FAITHFULNESS_METRICS, "own_target",
+               *OWN_CLASS_METRICS, *AGREEMENT_METRICS, "convergence_delta", "faithfulness_note", "agreement_note",
+               "warnings"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def summary_table(df):
     """Mean and std (over texts) of every metric, one row per (model, method).
 
-    Columns ``model, method, n_texts`` and ``<metric>_mean``, ``<metric>_std`` for the
-    faithfulness and agreement metrics (NaN values left out).
+    Columns ``model, method, n_texts`` and ``<metric>_mean``, ``<metric>_std``, ``<metric>_ci_low``,
+    ``<metric>_ci_high`` (the bootstrap 95% interval of the mean, :func:`kdcore.intervals.bootstrap_mean`)
+    for the faithfulness and agreement metrics (NaN values left out).
     """
     import pandas as pd
 
-    metrics = [m for m in (*FAITHFULNESS_METRICS, *AGREEMENT_METRICS) if m in df.columns]
+    from .intervals import bootstrap_mean
+
+    metrics = [m for m in (*FAITHFULNESS_METRICS, *OWN_CLASS_METRICS, *AGREEMENT_METRICS) if m in df.columns]
     rows = []
     for (model, method), group in df.groupby(["model", "method"], sort=False):
         row = {"model": model, "method": method, "n_texts": int(group["text_index"].nunique())
@@ -487,6 +532,7 @@ def summary_table(df):
             values = pd.to_numeric(group[metric], errors="coerce")
             row[f"{metric}_mean"] = float(values.mean()) if values.notna().any() else _NAN
             row[f"{metric}_std"] = float(values.std(ddof=1)) if values.notna().sum() > 1 else _NAN
+            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = bootstrap_mean(values.to_numpy(dtype=float))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -6,7 +6,8 @@ still has its row, and ``zero_division=0``: a precision, recall or F1 whose deno
 is 0 is reported as 0.
 
 Explanation metrics (agreement, faithfulness) live in :mod:`kdcore.explain_metrics`, whose
-``ALL_DEFINITIONS`` holds the definitions of both (this module's first).
+``ALL_DEFINITIONS`` holds the definitions of both (this module's first) and of the trust curve
+(:mod:`kdcore.trust`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = [
-    "DEFINITIONS", "accuracy", "macro_f1", "per_class_report", "confusion_matrix",
-    "task_metrics", "fidelity", "compression", "metrics_table", "model_bytes", "texts_per_second", "softmax",
+    "DEFINITIONS", "accuracy", "macro_f1", "macro_f1_interval", "per_class_report", "confusion_matrix",
+    "task_metrics", "fidelity", "compression", "metrics_table", "NO_GOLD_LABELS", "model_bytes", "texts_per_second", "softmax",
 ]
 
 DEFINITIONS = {
@@ -33,6 +34,8 @@ DEFINITIONS = {
     "parameters": "Number of trainable parameters (all stored weights).",
     "megabytes": "Size of the model's files on disk (weights, vocabulary, config), in MB (10^6 bytes).",
     "texts_per_second": "Texts classified per second on the CPU, tokenizing or featurizing included.",
+    "accuracy_ci, fidelity_ci, macro_f1_ci": "95% intervals: Wilson for accuracy and fidelity, a bootstrap over "
+                                              "the test texts for macro-F1 (see kdcore.intervals).",
     "latency_ms": "Milliseconds per text on the CPU (1000 / texts_per_second).",
 }
 
@@ -113,25 +116,52 @@ def macro_f1(y_true, y_pred, n_classes: int) -> float:
     return float(_sk().f1_score(y_true, y_pred, labels=range(n_classes), average="macro", zero_division=0))
 
 
+def _fast_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """macro_f1 without scikit-learn's per-call overhead, for the bootstrap (same definition)."""
+    counts = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    tp = np.diag(counts).astype(np.float64)
+    denom = counts.sum(axis=0) + counts.sum(axis=1)  # predicted + gold per class; F1 = 2TP / (P + G)
+    f1 = np.divide(2 * tp, denom, out=np.zeros(n_classes), where=denom > 0)
+    return float(f1.mean())
+
+
+def macro_f1_interval(y_true, y_pred, n_classes: int, **options) -> tuple[float, float]:
+    """Bootstrap 95% interval of :func:`macro_f1` over the texts (:func:`kdcore.intervals.bootstrap`)."""
+    from .intervals import bootstrap
+
+    y_true, y_pred = _class_indices(y_true, y_pred, n_classes)
+    return bootstrap(lambda idx: _fast_macro_f1(y_true[idx], y_pred[idx], n_classes), y_true.size, **options)
+
+
 def task_metrics(y_true, logits: np.ndarray, label_names: Sequence[str]) -> dict:
-    """Accuracy, macro-F1, per-class report and confusion matrix of ``argmax(logits)`` against ``y_true``."""
+    """Accuracy, macro-F1 (each with its 95% interval), per-class report and confusion matrix of
+    ``argmax(logits)`` against ``y_true``."""
+    from .intervals import wilson
+
     y_pred = np.asarray(logits).argmax(axis=1)
+    y_true = np.asarray(y_true)
     return {
         "accuracy": accuracy(y_true, y_pred),
+        "accuracy_ci": list(wilson(int((y_true == y_pred).sum()), int(y_true.size))),
         "macro_f1": macro_f1(y_true, y_pred, len(label_names)),
+        "macro_f1_ci": list(macro_f1_interval(y_true, y_pred, len(label_names))),
         "per_class": per_class_report(y_true, y_pred, label_names),
         "confusion_matrix": confusion_matrix(y_true, y_pred, len(label_names)).tolist(),
     }
 
 
 def fidelity(student_logits: np.ndarray, teacher_logits: np.ndarray) -> dict:
-    """Label agreement with the teacher and mean total-variation distance of probabilities."""
+    """Label agreement with the teacher (with its Wilson 95% interval) and mean total-variation distance
+    of probabilities."""
+    from .intervals import wilson
+
     student_logits, teacher_logits = np.asarray(student_logits), np.asarray(teacher_logits)
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(f"student and teacher logits differ in shape: {student_logits.shape} vs {teacher_logits.shape}.")
     agree = student_logits.argmax(1) == teacher_logits.argmax(1)
     tvd = 0.5 * np.abs(softmax(student_logits) - softmax(teacher_logits)).sum(axis=1)
-    return {"fidelity": float(agree.mean()), "mean_tvd": float(tvd.mean())}
+    return {"fidelity": float(agree.mean()), "fidelity_ci": list(wilson(int(agree.sum()), int(agree.size))),
+            "mean_tvd": float(tvd.mean())}
 
 
 def model_bytes(directory: str | os.PathLike) -> int:
@@ -170,23 +200,36 @@ def compression(model, texts: Sequence[str], directory: str | os.PathLike | None
     }
 
 
+NO_GOLD_LABELS = "no gold labels"
+
+
 def metrics_table(metrics: dict):
-    """One row per model: the numbers of the run's model card (a pandas DataFrame)."""
+    """One row per model: the numbers of the run's model card (a pandas DataFrame), each share with
+    its 95% interval as text ("0.815–0.856"). A run whose test split has no gold labels shows
+    ``"no gold labels"`` in its accuracy and macro-F1 columns."""
     import pandas as pd
 
+    if metrics.get("task") == "token":
+        from .token_metrics import token_metrics_table
+
+        return token_metrics_table(metrics)
+
+    from .intervals import format_interval
+
+    no_gold = metrics.get("gold_labels") is False
     rows = []
     for name, entry in metrics.get("models", {}).items():
-        rows.append({
-            "model": name,
-            "role": entry.get("role", ""),
-            "accuracy": entry.get("accuracy"),
-            "macro_f1": entry.get("macro_f1"),
-            "fidelity": entry.get("fidelity"),
-            "parameters": entry.get("parameters"),
-            "MB": entry.get("megabytes"),
-            "texts/s": entry.get("texts_per_second"),
-        })
+        row = {"model": name, "role": entry.get("role", "")}
+        for key in ("accuracy", "macro_f1", "fidelity"):
+            row[key] = NO_GOLD_LABELS if no_gold and key != "fidelity" else entry.get(key)
+            row[f"{key} 95% CI"] = "" if no_gold and key != "fidelity" else format_interval(entry.get(f"{key}_ci"))
+        row.update({"parameters": entry.get("parameters"), "MB": entry.get("megabytes"),
+                    "texts/s": entry.get("texts_per_second")})
+        rows.append(row)
     frame = pd.DataFrame(rows)
     if not frame.empty:
-        frame = frame.round({"accuracy": 4, "macro_f1": 4, "fidelity": 4, "MB": 2, "texts/s": 0})
+        frame = frame.round({k: v for k, v in {"accuracy": 4, "macro_f1": 4, "fidelity": 4, "MB": 2, "texts/s": 0}.items()
+                             if pd.api.types.is_numeric_dtype(frame[k])})
+        # An interval column none of whose models has an interval (an older run) is left out.
+        frame = frame.drop(columns=[c for c in frame.columns if c.endswith("95% CI") and not frame[c].any()])
     return frame

@@ -61,6 +61,7 @@ class RunManifest:
     label_names: list
     teacher: dict
     students: dict  # name -> ModelEntry, in training order
+    task: str = "sequence"  # "sequence" (one label a text; every run written before tasks) or "token"
     created_at: str = ""
     distill: dict = field(default_factory=dict)
     datasets: dict = field(default_factory=dict)
@@ -130,10 +131,16 @@ class MetricsRow:
     role: str  # as worded in metrics.json: a value of METRICS_ROLES
     kind: str | None = None
     accuracy: float | None = None
+    accuracy_ci: list | None = None   # [low, high], 95% (kdcore.intervals)
     macro_f1: float | None = None
+    macro_f1_ci: list | None = None
     per_class: Any = None
     confusion_matrix: list | None = None
     fidelity: float | None = None
+    fidelity_ci: list | None = None
+    # A distilled student's fidelity minus its label-trained twin's, on the same texts:
+    # {"twin": name, "difference": d, "ci": [low, high]} (paired bootstrap).
+    fidelity_over_twin: dict | None = None
     mean_tvd: float | None = None
     parameters: int | None = None
     n_nonzero: int | None = None

@@ -26,6 +26,8 @@ import numpy as np
 from markupsafe import Markup
 
 from .explanation import Explanation
+from .intervals import format_interval
+from .metrics import NO_GOLD_LABELS
 from .utils import atomic_write_bytes, json_default
 from .visualize import highlight_html, legend_html
 
@@ -36,8 +38,11 @@ DEFAULT_EXAMPLE_COUNT = 3
 # Numbers of the model card, in display order: (key in metrics.json, column title, format).
 _CARD_COLUMNS = (
     ("accuracy", "accuracy", "{:.3f}"),
+    ("accuracy_ci", "95% CI", "{}"),
     ("macro_f1", "macro-F1", "{:.3f}"),
+    ("macro_f1_ci", "95% CI", "{}"),
     ("fidelity", "fidelity", "{:.3f}"),
+    ("fidelity_ci", "95% CI", "{}"),
     ("mean_tvd", "mean TVD", "{:.3f}"),
     ("parameters", "parameters", "{:,.0f}"),
     ("megabytes", "MB", "{:.2f}"),
@@ -110,14 +115,26 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
     ``examples`` are texts to explain with ``method`` by the teacher and every student
     (default: the first three texts of the run's test split; ``[]`` for none).
     """
+    if getattr(run, "task", "sequence") == "token":
+        raise ValueError(f"Run {run.name!r} is a token classification run; its report is "
+                         "kdcore.token_report.write_token_report (python -m kdcore report picks it).")
     manifest = run.manifest
     metrics = run.metrics or {}
     examples = default_examples(run) if examples is None else [str(t) for t in examples]
     models = metrics.get("models", {})
-    card = []
+    no_gold = metrics.get("gold_labels") is False
+    card, margins = [], []
     for name, entry in models.items():
         row = {"model": name, "role": entry.get("role", "")}
         row.update({k: entry.get(k) for k, _, _ in _CARD_COLUMNS})
+        for key in ("accuracy_ci", "macro_f1_ci", "fidelity_ci"):
+            row[key] = format_interval(entry.get(key)) or None
+        if no_gold:
+            row.update(accuracy=NO_GOLD_LABELS, macro_f1=NO_GOLD_LABELS)
+        margin = entry.get("fidelity_over_twin")
+        if margin:
+            margins.append({"student": name, "twin": margin.get("twin"), "difference": margin.get("difference"),
+                            "ci": format_interval(margin.get("ci")) or None})
         for extra in ("kind", "n_nonzero", "speedup_vs_teacher", "smaller_than_teacher", "dev_accuracy"):
             if extra in entry:
                 row[extra] = entry[extra]
@@ -127,6 +144,9 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
                if rel.endswith((".safetensors", "vocab.json")) or rel == "teacher_logits.npy"}
     teacher = manifest.get("teacher", {})
     explained, notes = _explain_examples(run, examples, method) if examples else ([], [])
+    from .trust import load_trust
+
+    trust = load_trust(run)
     definitions = _definitions()
     report = {
         "report_version": REPORT_VERSION,
@@ -145,10 +165,13 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
             "parameters": teacher.get("parameters"),
         },
         "model_card": card,
+        "gold_labels": not no_gold,
+        "twin_margins": margins,
         "per_class": {name: entry.get("per_class", []) for name, entry in models.items()},
         "confusion_matrices": {name: entry["confusion_matrix"] for name, entry in models.items()
                                if "confusion_matrix" in entry},
         "explanation_metrics": metrics.get("explanations"),
+        "trust": trust.to_dict() if trust is not None else None,
         "definitions": definitions,
         "test_size": metrics.get("test_size"),
         "transfer_set": {**manifest.get("transfer_set", {}), **metrics.get("transfer_set", {})},
@@ -231,7 +254,7 @@ def _explanation_metrics_table(block: dict | None) -> dict | None:
         return None
     summary = block["summary"]
     columns = list(dict.fromkeys(k for row in summary for k in row))
-    labels = [c for c in columns if not c.endswith(("_mean", "_std"))]
+    labels = [c for c in columns if not c.endswith(("_mean", "_std", "_ci_low", "_ci_high"))]
     return {
         "sample_size": block.get("sample_size"),
         "methods": block.get("methods", []),
@@ -241,6 +264,41 @@ def _explanation_metrics_table(block: dict | None) -> dict | None:
         # numbers (n_texts) align right like the metrics; the names before them align left
         "left": max(1, len(labels) - 1 if "n_texts" in labels else len(labels)),
     }
+
+
+def _trust_chart(block: dict | None) -> dict | None:
+    """Each student's headline and numbers, and the geometry of the fidelity-coverage lines (inline SVG)."""
+    from .intervals import format_interval
+    from .trust import StudentTrust
+
+    if not block or not block.get("students"):
+        return None
+    width, height, left, top = 420, 220, 44, 10
+    records = [StudentTrust.from_dict(entry) for entry in block["students"].values()]
+    low = min(0.5, *(float(r.curve.fidelity.min()) for r in records if r.curve.covered))
+    low = math.floor(low * 10) / 10
+
+    def y_of(fidelity: float) -> float:
+        return top + (1 - (fidelity - low) / (1 - low)) * height
+
+    lines = [{"name": r.name, "color": _PALETTE[i % len(_PALETTE)],
+              "points": " ".join(f"{left + c * width:.1f},{y_of(f):.1f}" for c, f in zip(r.curve.coverage,
+                                                                                         r.curve.fidelity))}
+             for i, r in enumerate(records)]
+    target = float(block.get("target", 0.95))
+    ticks = [{"y": y_of(v), "label": f"{v:.1f}"} for v in np.arange(low, 1.0001, 0.1)]
+    return {"width": left + width + 20, "height": top + height + 50, "left": left, "top": top,
+            "right": left + width, "bottom": top + height, "lines": lines, "ticks": ticks,
+            "target_y": y_of(target), "target": target,
+            "legend": [{"x": left + 110 * i, "name": line["name"], "color": line["color"]}
+                       for i, line in enumerate(lines)],
+            "rows": [{"student": r.name, "headline": r.headline(), "score": r.score, "auroc": r.chosen_auroc,
+                      "coverage": r.coverage, "coverage_se": r.coverage_se,
+                      "coverage_ci": format_interval(r.coverage_ci) or None, "fidelity": r.fidelity_at_coverage,
+                      "test_fidelity": r.test_fidelity, "threshold_coverage": r.threshold_coverage,
+                      "threshold_fidelity": r.threshold_fidelity, "calibration": r.calibrator.method}
+                     for r in records],
+            "dev_size": block.get("dev_size"), "test_size": block.get("test_size")}
 
 
 def _example_explanation(name: str, data: dict) -> Explanation:
@@ -292,6 +350,7 @@ def render_html(report: dict) -> str:
         card_titles=[title for _, title, _ in _CARD_COLUMNS],
         chart=_bar_chart(card),
         explanation_metrics=_explanation_metrics_table(report.get("explanation_metrics")),
+        trust=_trust_chart(report.get("trust")),
         examples=_examples(report),
         legend=Markup(legend_html()),
         configs_json=json.dumps(report.get("configs", {}), indent=2, ensure_ascii=False),

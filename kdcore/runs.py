@@ -32,7 +32,8 @@ from .records import RunManifest
 from .utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, sha256_file
 
 __all__ = [
-    "RunError", "RunWriter", "Run", "load_run", "list_runs", "update_run_metrics", "resolve_run_path", "package_versions",
+    "RunError", "RunWriter", "Run", "load_run", "list_runs", "update_run_metrics", "update_run_file",
+    "resolve_run_path", "package_versions",
     "DEFAULT_RUNS_DIR", "MANIFEST", "FORMAT_VERSION",
 ]
 
@@ -190,6 +191,11 @@ class Run:
         return list(self.manifest.get("label_names", []))
 
     @property
+    def task(self) -> str:
+        """``"sequence"`` (one label a text; every run written before tasks existed) or ``"token"``."""
+        return self.manifest.get("task", "sequence")
+
+    @property
     def info(self) -> RunManifest:
         """The manifest as a RunManifest (roles and twins derived once there for runs that predate them)."""
         return RunManifest.from_dict(self.manifest)
@@ -208,7 +214,10 @@ class Run:
         if self._teacher is None:
             from .config import TeacherConfig
             from .teacher import Teacher
+            from .token_teacher import TokenTeacher
 
+            if self.task == "token":
+                Teacher = TokenTeacher  # noqa: N806 - the class that reads this run's head
             info = self.manifest["teacher"]
             config = TeacherConfig.from_dict(info["config"]) if info.get("config") else None
             self._teacher = Teacher.from_pretrained(self.path / "teacher", label_names=self.label_names,
@@ -235,13 +244,17 @@ class Run:
         return {"teacher": self.teacher, **self.students}
 
     def split(self, name: str = "test"):
-        """An evaluation split stored with the run, as a TextDataset."""
+        """An evaluation split stored with the run: a TextDataset, or for a token run a TokenDataset."""
         from .data import TextDataset
 
         path = self.path / "data" / f"{name}.jsonl"
         if not path.is_file():
             raise RunError(f"Run {self.name!r} stores no {name!r} split.")
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+        if self.task == "token":
+            from .token_data import TokenDataset
+
+            return TokenDataset.from_rows(rows, self.label_names, name=name)
         labels = [r.get("label") for r in rows]
         has = all(label is not None for label in labels)
         return TextDataset([r["text"] for r in rows], np.asarray(labels, dtype=np.int64) if has else None,
@@ -290,13 +303,29 @@ def load_run(path: str | os.PathLike, verify: bool = True) -> Run:
     return Run(path=path, manifest=manifest, metrics=metrics)
 
 
+def update_run_file(run: Run, relative: str, content: dict | list | np.ndarray) -> Path:
+    """Write (or replace) one file of a finished run, JSON for a dict or list, ``.npy`` for an array,
+    and record its hash in the manifest (both atomically)."""
+    target = (run.path / relative).resolve()
+    if run.path.resolve() not in target.parents or target.name == MANIFEST:
+        raise RunError(f"{relative!r} is not a file a run can be updated with.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, np.ndarray):
+        atomic_save_npy(target, content)
+    else:
+        atomic_write_json(target, content)
+    manifest = dict(run.manifest)
+    manifest["files"] = {**manifest.get("files", {}), target.relative_to(run.path.resolve()).as_posix():
+                         sha256_file(target)}
+    atomic_write_json(run.path / MANIFEST, manifest)
+    run.manifest = manifest
+    return target
+
+
 def update_run_metrics(run: Run, metrics: dict) -> None:
     """Replace a finished run's metrics.json and its hash in the manifest (both atomically)."""
-    atomic_write_json(run.path / "metrics.json", metrics)
-    manifest = dict(run.manifest)
-    manifest["files"] = {**manifest.get("files", {}), "metrics.json": sha256_file(run.path / "metrics.json")}
-    atomic_write_json(run.path / MANIFEST, manifest)
-    run.manifest, run.metrics = manifest, metrics
+    update_run_file(run, "metrics.json", metrics)
+    run.metrics = metrics
 
 
 def list_runs(runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> list[Path]:

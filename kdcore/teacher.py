@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import importlib.metadata
 import logging
 import math
@@ -23,7 +24,7 @@ import torch
 from .config import TeacherConfig
 from .utils import ProgressFn, atomic_write_bytes, atomic_write_json, default_device, emit, sha256_texts
 
-__all__ = ["Teacher", "TeacherError", "embedded_encoder_dir", "EMBEDDED_TEACHER"]
+__all__ = ["Teacher", "TeacherError", "embedded_encoder_dir", "head_task", "EMBEDDED_TEACHER"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,27 @@ def _resolve(name_or_dir: str | os.PathLike) -> str:
     return str(name_or_dir)
 
 
-def _load_model(source: str, **kwargs):
-    from transformers import AutoModelForSequenceClassification
+def head_task(name_or_dir: str | os.PathLike) -> str | None:
+    """``"token"`` or ``"sequence"`` for a local model folder whose config.json names its head; None
+    when unknown (a bare encoder, a hub id)."""
+    config = Path(_resolve(name_or_dir)) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, json.JSONDecodeError):
+        return None
+    if any(a.endswith("ForTokenClassification") for a in architectures):
+        return "token"
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return "sequence"
+    return None
 
+
+def _load_model(source: str, auto_class: str = "AutoModelForSequenceClassification", **kwargs):
+    import transformers
+
+    kind = "token" if "TokenClassification" in auto_class else "sequence"
     local = Path(source)
     if local.is_dir() and not any(local.glob("*.safetensors")):
         raise TeacherError(
@@ -81,12 +100,12 @@ def _load_model(source: str, **kwargs):
         )
     try:
         with _quiet_transformers():
-            return AutoModelForSequenceClassification.from_pretrained(
+            return getattr(transformers, auto_class).from_pretrained(
                 source, trust_remote_code=False, use_safetensors=True, attn_implementation="sdpa", **kwargs
             )
     except (OSError, ValueError, RuntimeError) as err:
         raise TeacherError(
-            f"Could not load a sequence classifier from {source!r}: {err}. Pass a local folder with "
+            f"Could not load a {kind} classifier from {source!r}: {err}. Pass a local folder with "
             "config.json, tokenizer files and model.safetensors, or a hub id when online."
         ) from err
 
@@ -106,6 +125,9 @@ def _load_tokenizer(source: str):
 
 class Teacher:
     """A sequence classifier with batched, cached prediction and a fine-tuning loop."""
+
+    # The transformers auto class the loaders use (the token teacher names its own).
+    _auto_class = "AutoModelForSequenceClassification"
 
     def __init__(self, model, tokenizer, label_names: Sequence[str], config: TeacherConfig | None = None,
                  name: str = "teacher", source: str = "", device: str | torch.device | None = None,
@@ -142,8 +164,11 @@ class Teacher:
         """
         from .labels import align_labels
 
+        if cls is Teacher and head_task(name_or_dir) == "token":
+            raise TeacherError(f"{name_or_dir} holds a token classifier (one tag a word), not a sequence classifier; "
+                               "use it with --task token (kdcore.token_teacher.TokenTeacher).")
         source = _resolve(name_or_dir)
-        model = _load_model(source)
+        model = _load_model(source, cls._auto_class)
         tokenizer = _load_tokenizer(source)
         id2label = model.config.id2label or {}
         model_names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
@@ -162,7 +187,7 @@ class Teacher:
         torch.manual_seed(config.seed)
         source = _resolve(encoder)
         model = _load_model(
-            source, num_labels=len(label_names), ignore_mismatched_sizes=True,
+            source, cls._auto_class, num_labels=len(label_names), ignore_mismatched_sizes=True,
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
         )
         tokenizer = _load_tokenizer(source)
@@ -218,6 +243,12 @@ class Teacher:
             if end == n_tokens:
                 return bounds
             start += step
+
+    def window_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many windows of :attr:`max_length` tokens each text takes (1 = it fits in one). A text
+        taking more is predicted as the mean of its windows' logits and explained window by window."""
+        ids, _ = self._token_ids(texts)
+        return [len(self._window_bounds(len(token_ids))) for token_ids in ids]
 
     def encode_windows(self, text: str) -> list[dict]:
         """Token windows of one text, each with [CLS]/[SEP]; offsets (0, 0) for special tokens."""
@@ -332,35 +363,20 @@ class Teacher:
         stops early after ``config.patience`` evaluations without improvement. With a
         ``checkpoint_dir`` it saves its state at every evaluation and resumes from it.
         """
-        from transformers import get_linear_schedule_with_warmup
-
         cfg = self.config
         if not getattr(train, "has_labels", False):
             raise TeacherError("Fine-tuning needs gold labels; pass a labelled dataset or use the teacher as loaded.")
         labels = np.asarray(train.labels)
         if len(np.unique(labels)) < 2:
             raise TeacherError("Fine-tuning needs at least two classes in the training labels.")
-        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-        total_steps = math.ceil(steps_per_epoch * cfg.epochs)
-        if cfg.max_steps:
-            total_steps = min(total_steps, cfg.max_steps)
+        steps_per_epoch, total_steps, orders = self._training_plan(len(train))
         if total_steps == 0:
             return self
-        torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        orders = [rng.permutation(len(train)) for _ in range(math.ceil(total_steps / steps_per_epoch))]
         ids, _ = self._token_ids(train.texts)
         body = self.max_length - 2
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         examples = [[cls_id, *t[:body], sep_id] for t in ids]
-
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-        groups = [
-            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+        optimizer, scheduler = self._optimizer(total_steps)
         state = {"step": 0, "best_score": -1.0, "bad_evals": 0, "history": []}
         best_weights = None
         ckpt = Path(checkpoint_dir) if checkpoint_dir else None
@@ -412,6 +428,32 @@ class Teacher:
         self.history_ = state["history"]
         self.best_dev_accuracy_ = state["best_score"] if state["best_score"] >= 0 else None
         return self
+
+    def _training_plan(self, n_examples: int) -> tuple[int, int, list[np.ndarray]]:
+        """``(steps per epoch, total steps, one seeded order of the examples per epoch)`` of a fine-tuning run
+        (``config.epochs`` capped by ``config.max_steps``); seeds torch with ``config.seed``."""
+        cfg = self.config
+        steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
+        total_steps = math.ceil(steps_per_epoch * cfg.epochs)
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        orders = [rng.permutation(n_examples) for _ in range(math.ceil(total_steps / max(steps_per_epoch, 1)))]
+        return steps_per_epoch, total_steps, orders
+
+    def _optimizer(self, total_steps: int):
+        """AdamW (no weight decay on biases and norms) with linear warm-up and decay over ``total_steps``."""
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        groups = [
+            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+        return optimizer, get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
 
     def _save_checkpoint(self, ckpt: Path, state: dict, optimizer, scheduler, best_weights) -> None:
         from safetensors.torch import save_file

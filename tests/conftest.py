@@ -101,3 +101,87 @@ def tiny_run_dir(tmp_path_factory, tiny_model_dir):
     students = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=20),
                 StudentConfig(kind="mlp", name="mlp", min_count=1, max_steps=20, hidden_size=8))
     return build_run(tiny_spec("tiny", tiny_model_dir, students), runs_dir=runs, corpus=make_toy_corpus())
+
+
+# ------------------------------------------------------------------------------ token classification
+TOY_ENTITY_WORDS = {"film": "work", "movie": "work", "story": "work", "actor": "per", "actors": "per"}
+TOY_FILLER = ["the", "a", "and", "is", "was", "good", "bad", "very", "fun", ".", "it", "this"]
+
+
+def make_tiny_token_model_dir(path, label_names=("O", "B-per", "I-per", "B-work", "I-work"), seed=0, hidden=16,
+                              max_positions=64):
+    """Write a tiny BERT token classifier (random weights) and its tokenizer to ``path``."""
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=2 * hidden, max_position_embeddings=max_positions, num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+    )
+    BertForTokenClassification(config).eval().save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def make_toy_token_corpus(n_sentences=80, seed=0):
+    """Toy sentences whose entities follow a rule: film/movie/story are 'work', actor(s) 'per', and a
+    'great' just before one opens the entity (B- on great, I- on the noun)."""
+    import numpy as np
+
+    from kdcore.token_data import TokenDataset, split_token_dataset
+
+    rng = np.random.default_rng(seed)
+    names = ["O", "B-per", "I-per", "B-work", "I-work"]
+    sentences, tags = [], []
+    for _ in range(n_sentences):
+        words, row = [], []
+        for _ in range(int(rng.integers(3, 9))):
+            if rng.random() < 0.3:
+                noun = str(rng.choice(list(TOY_ENTITY_WORDS)))
+                kind = TOY_ENTITY_WORDS[noun]
+                if rng.random() < 0.4:
+                    words += ["great", noun]
+                    row += [names.index(f"B-{kind}"), names.index(f"I-{kind}")]
+                else:
+                    words.append(noun)
+                    row.append(names.index(f"B-{kind}"))
+            else:
+                words.append(str(rng.choice(TOY_FILLER)))
+                row.append(0)
+        sentences.append(words)
+        tags.append(row)
+    data = TokenDataset(sentences, tags, names, name="toy-ner")
+    return split_token_dataset(data, seed=seed, dev_fraction=0.2, test_fraction=0.25)
+
+
+@pytest.fixture(scope="session")
+def tiny_token_model_dir(tmp_path_factory):
+    return make_tiny_token_model_dir(tmp_path_factory.mktemp("tiny_token_bert"))
+
+
+def tiny_token_spec(name, model_dir, **options):
+    """A token RunSpec over the tiny token teacher in ``model_dir``, fine-tuned briefly in the run."""
+    from kdcore.config import DistillConfig, RunSpec, StudentConfig, TeacherConfig
+
+    students = (StudentConfig(kind="token_linear", name="linear", min_count=1),
+                StudentConfig(kind="token_mlp", name="mlp", min_count=1, max_steps=150, hidden_size=8))
+    return RunSpec(name, task="token", teacher_source=str(model_dir), teacher_is_encoder=False,
+                   teacher=TeacherConfig(epochs=30, max_steps=160, eval_every=20, learning_rate=3e-3, batch_size=8,
+                                         max_length=16, stride=4, patience=4),
+                   students=students, distill=DistillConfig(augment_copies=1, swap_prob=0.2), cache_dir=None,
+                   threads=1, **{"explain_sample": 4, **options})
+
+
+@pytest.fixture(scope="session")
+def tiny_token_run_dir(tmp_path_factory, tiny_token_model_dir):
+    """A finished token run: tiny BERT token teacher fine-tuned on the toy sentences, linear + MLP token
+    students and their label twins."""
+    from kdcore.distill import build_run
+
+    runs = tmp_path_factory.mktemp("token_runs")
+    return build_run(tiny_token_spec("tiny-ner", tiny_token_model_dir), runs_dir=runs, corpus=make_toy_token_corpus())

@@ -23,6 +23,33 @@ def test_evaluate_prints_the_model_table(tiny_run_dir, capsys):
     assert "fidelity" in out
 
 
+def test_evaluate_refresh_measures_an_older_run_again(tiny_run_dir, tmp_path, capsys):
+    """A run written before intervals existed gets them (and its twin margins) from --refresh; the
+    numbers it had are measured again, not copied, and what only the build knew is kept."""
+    import json
+    import shutil
+
+    from kdcore.runs import load_run, update_run_metrics
+
+    copy = tmp_path / "older"
+    shutil.copytree(tiny_run_dir, copy)
+    run = load_run(copy)
+    metrics = json.loads(json.dumps(run.metrics))
+    kept = metrics["models"]["linear"]["fidelity"]
+    for entry in metrics["models"].values():
+        for key in ("accuracy_ci", "fidelity_ci", "macro_f1_ci", "fidelity_over_twin"):
+            entry.pop(key, None)
+    metrics["models"]["linear"]["fidelity"] = -1.0  # a stale number is replaced, not kept
+    metrics["findings"] = [{"level": "warning", "message": "kept"}]
+    update_run_metrics(run, metrics)
+    assert main(["evaluate", "--run", str(copy), "--refresh", "--threads", "1"]) == 0
+    assert "95% CI" in capsys.readouterr().out
+    fresh = load_run(copy).metrics
+    assert fresh["models"]["linear"]["fidelity"] == pytest.approx(kept)
+    assert fresh["models"]["linear"]["fidelity_over_twin"]["twin"] == "linear-labels"
+    assert fresh["models"]["teacher"]["accuracy_ci"] and fresh["findings"] == [{"level": "warning", "message": "kept"}]
+
+
 def test_explain_prints_every_model_side_by_side(tiny_run_dir, capsys):
     assert main(["explain", "good film , bad plot", "--run", str(tiny_run_dir), "--threads", "1"]) == 0
     out = capsys.readouterr().out

@@ -108,6 +108,44 @@ def test_overview_shows_explanation_metrics_when_the_run_has_them(tiny_run_dir, 
     assert card.loc[card["model"] == "teacher", "agreement (Spearman)"].isna().all()  # no agreement with itself
     assert card.loc[card["model"] == "linear", "comprehensiveness"].notna().all()
     assert not any("Not computed" in c.value for c in at.caption)
+    # each agreement and faithfulness mean has its bootstrap interval beside it
+    tables = [d.value for d in at.dataframe]
+    assert any("spearman 95% CI" in t.columns and t["spearman 95% CI"].str.contains("–").any() for t in tables)
+
+
+def test_overview_shows_intervals_and_twin_margins(app_env):
+    at = view("overview").run()
+    no_exceptions(at)
+    card = at.dataframe[0].value
+    assert {"accuracy 95% CI", "fidelity 95% CI", "macro_f1 95% CI"} <= set(card.columns)
+    assert card.loc[card["model"] == "linear", "fidelity 95% CI"].str.match(r"\d\.\d{3}–\d\.\d{3}").all()
+    twins = at.dataframe[1].value
+    assert {"fidelity margin", "margin 95% CI"} <= set(twins.columns)
+    assert any("95% intervals on" in c.value for c in at.caption)
+
+
+def test_overview_of_an_unlabelled_run_says_no_gold_labels(tiny_run_dir, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from kdcore.runs import load_run, update_run_metrics
+
+    copy = tmp_path / "runs" / "unlabelled"
+    shutil.copytree(tiny_run_dir, copy)
+    run = load_run(copy)
+    metrics = json.loads(json.dumps(run.metrics))
+    metrics["gold_labels"] = False
+    for entry in metrics["models"].values():
+        for key in ("accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "per_class", "confusion_matrix"):
+            entry.pop(key, None)
+    update_run_metrics(run, metrics)
+    monkeypatch.setenv("KDLENS_RUNS_DIR", str(copy.parent))
+    at = view("overview").run()
+    no_exceptions(at)
+    card = at.dataframe[0].value
+    assert set(card["accuracy"]) == {"no gold labels"} and card["fidelity"].notna().all()
+    assert any("no gold labels" in i.value for i in at.info)
+    assert at.metric[0].value == "no gold labels"
 
 
 def test_demo_build_progress_is_polled(tmp_path, monkeypatch):
@@ -144,8 +182,39 @@ def test_demo_build_progress_is_polled(tmp_path, monkeypatch):
 def test_every_view_runs(app_env, name):
     at = view(name).run()
     no_exceptions(at)
-    assert not at.error, [e.value for e in at.error]
+    errors = [e.value for e in at.error]
+    if name == "distill":
+        # Its checks run before anything starts: the tiny run's teacher (neg / pos) against the default
+        # corpus (fresh / rotten) is refused, naming both class sets.
+        assert len(errors) == 1 and "[neg, pos]" in errors[0] and "--label-map" in errors[0], errors
+    else:
+        assert not errors, errors
     assert at.title, f"the {name} view shows no title"
+
+
+def test_distill_checks_labels_before_starting(app_env, tmp_path):
+    """The label checks and the teacher's classes, shown before Start; a mismatch can be mapped in the form."""
+    at = view("distill").run()
+    at.radio(key="distill_data_kind").set_value("Upload a file")
+    at.run()
+    at.file_uploader(key="distill_upload").upload("small.csv", SMALL_CSV.replace(b",pos", b",great")
+                                                  .replace(b",neg", b",awful"), "text/csv")
+    at.run()
+    no_exceptions(at)
+    assert any("[neg, pos]" in e.value and "[awful, great]" in e.value for e in at.error)
+    at.button(key="distill_start").click()
+    at.run()
+    assert any("fix it, then start again" in e.value for e in at.error)
+    from dashboard import jobs
+
+    assert not jobs.list_jobs(app_env) or all(j.name != at.text_input(key="distill_name").value
+                                               for j in jobs.list_jobs(app_env))
+    at.text_input(key="distill_label_map").set_value("neg=awful,pos=great")
+    at.run()
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("through the label map: neg→awful, pos→great" in i.value for i in at.info)
+    assert any("Training rows per class" in c.value for c in at.caption)
 
 
 def test_explain_highlights_every_model_and_escapes_html(app_env):
@@ -243,6 +312,24 @@ def test_batch_scores_an_upload_and_explains_a_row(app_env):
     no_exceptions(at)
     body = html_of(at)
     assert body.count('class="kdl-row"') == 5 and "dull" in body
+
+
+def test_batch_long_text_gets_the_window_notice_and_its_explanation(app_env):
+    long_text = " ".join(["a good film but a boring plot"] * 12)  # several of the tiny teacher's 32-token windows
+    payload = f"review,sentiment\na good film,pos\n\"{long_text}\",neg\n".encode()
+    at = view("batch").run()
+    at.file_uploader(key="batch_upload").upload("long.csv", payload, "text/csv")
+    at.run()
+    no_exceptions(at)
+    results = next(d.value for d in at.dataframe if "text" in d.value.columns)
+    assert results["teacher windows"].tolist()[0] == 1 and results["teacher windows"].tolist()[1] > 1
+    assert any("longer than the teacher's window" in i.value and "rows 2" in i.value for i in at.info)
+    at.selectbox(key="batch_row").set_value(2)
+    at.selectbox(key="batch_method").set_value("integrated_gradients")
+    at.run()
+    no_exceptions(at)
+    assert any("window by window" in i.value for i in at.info)
+    assert html_of(at).count('class="kdl-row"') == 5
 
 
 @pytest.mark.parametrize("filename, payload, fragment", [

@@ -303,3 +303,53 @@ def test_the_three_class_example_is_one_choice_in_the_cli_and_the_view():
     assert load_corpus(from_cli.data).label_names == ["Democratic", "Moderator", "Republican"]
     with pytest.raises(ValueError, match="rotten_tomatoes, debates"):
         DataSource(corpus="imdb")
+
+
+def test_unlabelled_upload_builds_a_run_that_says_no_gold_labels(tmp_path, tiny_model_dir):
+    """A CSV with no label column and a trained teacher: pure distillation. Accuracy says "no gold
+    labels"; fidelity (with its interval) is still measured, in metrics.json, the card and the report."""
+    from conftest import TOY_NEG, TOY_POS
+    from kdcore.metrics import NO_GOLD_LABELS, metrics_table
+    from kdcore.report import build_report, render_html
+
+    data = tmp_path / "mine.csv"
+    data.write_text("text\n" + "\n".join(f'"{t}"' for t in (TOY_POS + TOY_NEG) * 3), encoding="utf-8")
+    spec = RunSpec.from_dict({**tiny_spec("mine", tiny_model_dir, STUDENTS).to_dict(),
+                              "data": DataSource(path=str(data), label_column="none", seed=0).to_dict()})
+    run = load_run(build_run(spec, runs_dir=tmp_path / "runs"))
+    metrics = run.metrics
+    assert metrics["gold_labels"] is False and "lin-labels" not in metrics["models"]
+    teacher, student = metrics["models"]["teacher"], metrics["models"]["lin"]
+    assert "accuracy" not in teacher and "accuracy" not in student
+    low, high = student["fidelity_ci"]
+    assert low <= student["fidelity"] <= high and high - low > 0.05  # a small test split: a wide interval
+    card = metrics_table(metrics)
+    assert set(card["accuracy"]) == {NO_GOLD_LABELS}
+    html = render_html(build_report(run, examples=[]))
+    assert NO_GOLD_LABELS in html and "no gold labels" in html.lower()
+
+
+def test_twin_margin_has_a_paired_interval(tiny_run_dir):
+    models = load_run(tiny_run_dir).metrics["models"]
+    assert load_run(tiny_run_dir).metrics["gold_labels"] is True
+    for student, twin in (("linear", "linear-labels"), ("mlp", "mlp-labels")):
+        margin = models[student]["fidelity_over_twin"]
+        assert margin["twin"] == twin
+        assert margin["difference"] == pytest.approx(models[student]["fidelity"] - models[twin]["fidelity"])
+        assert margin["ci"][0] <= margin["difference"] <= margin["ci"][1]
+        for key in ("accuracy_ci", "fidelity_ci", "macro_f1_ci"):
+            low, high = models[student][key]
+            assert 0 <= low <= models[student][key[:-3]] <= high <= 1
+    assert "fidelity_over_twin" not in models["linear-labels"]
+
+
+def test_a_teacher_clearly_beaten_by_a_label_trained_student_is_flagged():
+    from kdcore.distill import _teacher_beaten_findings
+
+    models = {"teacher": {"role": "teacher", "accuracy": 0.55, "accuracy_ci": [0.473, 0.626]},
+              "linear-labels": {"role": "label-trained student", "accuracy": 0.72, "accuracy_ci": [0.647, 0.786]},
+              "linear": {"role": "distilled student", "accuracy": 0.80, "accuracy_ci": [0.73, 0.86]}}
+    found = _teacher_beaten_findings(models)
+    assert len(found) == 1 and "linear-labels" in found[0]["message"] and "undertrained" in found[0]["message"]
+    models["linear-labels"]["accuracy_ci"] = [0.60, 0.79]  # overlapping intervals: no claim
+    assert _teacher_beaten_findings(models) == []

@@ -1,7 +1,7 @@
 """End to end in a real browser: headless Chromium (Debian package) driven by Playwright,
 against ``streamlit run dashboard/app.py`` serving the tiny run.
 
-Upload a CSV on the Batch page, see every model's predictions (in the downloaded results
+Distill a three-class upload in the Distill view and open the new run; upload a CSV on the Batch page, see every model's predictions (in the downloaded results
 and in the explanation of a row), and take screenshots (pytest's tmp dir, and
 ``$KDLENS_SCREENSHOT_DIR`` when set). Skipped only when /usr/bin/chromium is absent.
 """
@@ -103,3 +103,69 @@ def test_batch_upload_predictions_and_explanation(tiny_run_dir, tmp_path):
         assert heatmap.locator("img").count() == 0
         screenshot(page, "explain", tmp_path)
         assert not errors, errors
+
+
+def test_distill_a_multiclass_upload_and_open_the_run(tmp_path):
+    """Distill view, as a user: a three-class CSV uploaded, a trained teacher whose head lists the classes
+    in another order, the checks seen before Start, the run built in the background, opened in the Overview."""
+    from conftest import make_tiny_model_dir
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    teacher = make_tiny_model_dir(tmp_path / "teacher", label_names=("tech", "politics", "sports"))
+    rows = ([f"the new phone and its chip {i},tech" for i in range(12)]
+            + [f"the senate vote on the bill {i},politics" for i in range(12)]
+            + [f"the match and the final goal {i},sports" for i in range(12)])
+    upload = tmp_path / "topics.csv"
+    upload.write_text("text,topic\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with browser.serve_app(runs_dir, tmp_path / "streamlit.log", SERVER_START_S) as base, \
+            browser.browser_page(1400, 1400, STEP_MS) as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        open_page(page, base, "distill", "Distill a teacher")
+        name = page.get_by_role("textbox", name="Run name", exact=True)
+        name.fill("topics")
+        name.press("Enter")
+        wait_until_idle(page)
+        page.get_by_text("A local folder", exact=True).click()
+        wait_until_idle(page)
+        folder = page.get_by_role("textbox", name="Teacher folder", exact=True)
+        folder.fill(str(teacher))
+        folder.press("Enter")
+        wait_until_idle(page)
+        page.get_by_text("Upload a file", exact=True).click()
+        wait_until_idle(page)
+        page.locator("input[type='file']").set_input_files(str(upload))
+        page.get_by_text("Before you start: what the checks found").wait_for(state="visible")
+        wait_until_idle(page)
+        # "topic" is not a name the reader detects: without a label column the checks say so ...
+        assert page.get_by_text("No gold labels: the teacher labels every text").first.is_visible()
+        # ... and the user picks it.
+        page.locator("[data-testid='stSelectbox']").filter(has_text="Label column").click()
+        page.get_by_role("option", name="topic", exact=True).click()
+        wait_until_idle(page)
+        found = page.get_by_text("The teacher's classes match the data's by name").first
+        found.wait_for(state="visible")
+        assert "tech→tech, politics→politics, sports→sports" in found.inner_text()
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+        for label, value in (("Augmented copies", "0"), ("MLP training steps", "3")):
+            box = page.get_by_role("spinbutton", name=label, exact=True)
+            box.fill(value)
+            box.press("Enter")
+            wait_until_idle(page)
+        page.get_by_role("button", name="Start distillation").click()
+        page.get_by_text("Started (pid").wait_for(state="visible")
+        # The job runs in the background; the progress panel polls it until the run is ready.
+        page.get_by_text("Run topics is ready").wait_for(state="visible", timeout=240_000)
+        screenshot(page, "distill", tmp_path)
+        page.get_by_role("button", name="Open topics").click()
+        page.get_by_role("heading", name="Run topics").first.wait_for(state="visible")
+        wait_until_idle(page)
+        page.get_by_text("classes tech, politics, sports").first.wait_for(state="visible")
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert not errors, errors
+    from kdcore.runs import load_run
+
+    run = load_run(runs_dir / "topics")
+    assert run.label_names == ["tech", "politics", "sports"]  # the teacher's order, the data re-indexed to it
+    assert run.metrics["models"]["teacher"]["confusion_matrix"] and len(run.metrics["models"]["teacher"]["per_class"]) == 3

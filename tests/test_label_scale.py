@@ -253,3 +253,11 @@ def test_a_collection_reads_back_slice_by_slice_in_every_format(tmp_path):
     assert [i for r in read for i in r.ids] == [f"{p}{i}" for p in "cjp" for i in range(100)]
     with pytest.raises(ValueError, match="has no column 'words'"):
         Collection.open(folder, text_column="words")
+
+
+def test_precomputed_logits_are_for_sequence_runs():
+    from kdcore.config import default_students
+
+    with pytest.raises(ValueError, match="drop teacher_logits for a token run"):
+        RunSpec("r", task="token", teacher_source="/t", teacher_is_encoder=False, teacher={"epochs": 0},
+                students=default_students(["token_linear"], task="token"), teacher_logits=["/l"])

@@ -91,7 +91,10 @@ def test_fidelity_and_mean_tvd_by_hand():
     assert out["fidelity"] == pytest.approx(2 / 3)
     # TVD per text: 0.3, 0.3, 0 -> mean 0.2
     assert out["mean_tvd"] == pytest.approx(0.2)
-    assert M.fidelity(teacher, teacher) == {"fidelity": 1.0, "mean_tvd": pytest.approx(0.0)}
+    same = M.fidelity(teacher, teacher)
+    assert same["fidelity"] == 1.0 and same["mean_tvd"] == pytest.approx(0.0)
+    # Wilson interval of 3 agreements in 3 texts: wide, and ending at 1
+    assert same["fidelity_ci"][1] == 1.0 and same["fidelity_ci"][0] == pytest.approx(0.4385, abs=1e-4)
     with pytest.raises(ValueError, match="shape"):
         M.fidelity(student[:2], teacher)
 
@@ -103,6 +106,7 @@ def test_metrics_table_rounds_and_orders():
         "linear": {"role": "student", "accuracy": 0.8, "fidelity": 0.85554},
     }}
     frame = M.metrics_table(metrics)
+    # no model has an interval (an older run): no interval columns
     assert list(frame.columns) == ["model", "role", "accuracy", "macro_f1", "fidelity", "parameters", "MB",
                                    "texts/s"]
     assert frame["model"].tolist() == ["teacher", "linear"]
@@ -113,7 +117,32 @@ def test_metrics_table_rounds_and_orders():
 
 def test_definitions_cover_task_and_explanation_metrics():
     from kdcore.explain_metrics import ALL_DEFINITIONS, DEFINITIONS as EXPLANATION
+    from kdcore.trust import DEFINITIONS as TRUST
 
-    assert set(M.DEFINITIONS) | set(EXPLANATION) == set(ALL_DEFINITIONS)
+    assert set(M.DEFINITIONS) | set(EXPLANATION) | set(TRUST) == set(ALL_DEFINITIONS)
     assert list(ALL_DEFINITIONS)[0] == "accuracy"  # task metrics first
     assert "fidelity" in M.DEFINITIONS and "spearman" not in M.DEFINITIONS
+
+
+def test_metrics_table_intervals_and_no_gold_labels():
+    metrics = {"models": {
+        "teacher": {"role": "teacher", "accuracy": 0.8, "accuracy_ci": [0.4902, 0.9433], "fidelity": 1.0},
+        "linear": {"role": "student", "accuracy": 0.7, "fidelity": 0.9, "fidelity_ci": [0.5958, 0.9821]},
+    }}
+    frame = M.metrics_table(metrics)
+    assert list(frame.columns[:6]) == ["model", "role", "accuracy", "accuracy 95% CI", "macro_f1", "fidelity"]
+    assert frame.loc[0, "accuracy 95% CI"] == "0.490–0.943" and frame.loc[1, "fidelity 95% CI"] == "0.596–0.982"
+    unlabelled = M.metrics_table({"gold_labels": False, "models": {"linear": {"role": "student", "fidelity": 0.9}}})
+    assert unlabelled.loc[0, "accuracy"] == M.NO_GOLD_LABELS and unlabelled.loc[0, "macro_f1"] == M.NO_GOLD_LABELS
+    assert unlabelled.loc[0, "fidelity"] == 0.9
+
+
+def test_task_metrics_carry_intervals():
+    y = np.array([0, 1, 2] * 20)
+    logits = np.eye(3)[np.array([0, 1, 2] * 15 + [1, 2, 0] * 5)]  # 45 of 60 right
+    out = M.task_metrics(y, logits, ["a", "b", "c"])
+    from kdcore.intervals import wilson
+
+    assert out["accuracy"] == 0.75 and out["accuracy_ci"] == list(wilson(45, 60))
+    low, high = out["macro_f1_ci"]
+    assert low < out["macro_f1"] < high and high - low < 0.35

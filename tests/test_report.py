@@ -161,3 +161,23 @@ def test_template_ships_with_the_package():
     tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(template)], cwd=template.parent,
                              capture_output=True, text=True)
     assert tracked.returncode == 0, "kdcore/templates/report.html.j2 must be committed"
+
+
+def test_report_of_a_long_text_says_it_was_explained_window_by_window(run):
+    long_text = " ".join(["a good film but a boring plot"] * 12)  # several of the tiny teacher's windows
+    report = build_report(run, examples=[long_text], method="integrated_gradients")
+    teacher = report["examples"][0]["explanations"]["teacher"]
+    assert len(teacher["words"]) == 7 * 12
+    assert any(note.startswith("teacher: explained in") and "windows" in note for note in report["notes"])
+    page = render_html(report)
+    assert "explained in" in page and "Notes" in page
+
+
+def test_report_shows_intervals_and_twin_margins(report):
+    html_page = render_html(report)
+    linear = next(r for r in report["model_card"] if r["model"] == "linear")
+    assert re.fullmatch(r"\d\.\d{3}–\d\.\d{3}", linear["fidelity_ci"])
+    assert linear["fidelity_ci"] in html_page and "95% CI" in html_page
+    assert {m["student"]: m["twin"] for m in report["twin_margins"]} == {"linear": "linear-labels",
+                                                                           "mlp": "mlp-labels"}
+    assert "Distilled vs label-trained" in html_page

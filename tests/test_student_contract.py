@@ -10,6 +10,8 @@ import torch
 from kdcore.attribution import explain
 from kdcore.config import StudentConfig
 from kdcore.students import STUDENT_CLASSES, load_student, make_student
+from kdcore.students.token import TOKEN_KINDS
+from kdcore.students.window import word_slots
 
 torch.set_num_threads(1)
 
@@ -17,12 +19,20 @@ TEXTS = ["good fun film", "a great good plot", "fun and great", "loved the good 
          "bad boring film", "an awful bad plot", "boring and awful", "hated the bad cast"]
 LABELS = np.array([1, 1, 1, 1, 0, 0, 0, 0])
 PROBE = TEXTS[:3] + ["unknown words only", "good but boring"]
+# The token students read words in context (slots) and label each word: the same texts as words,
+# each word labelled with its text's class.
+TEXT_KINDS = sorted(set(STUDENT_CLASSES) - set(TOKEN_KINDS))
+
+
+def _inputs(kind: str, texts):
+    return word_slots([t.split() for t in texts]) if kind in TOKEN_KINDS else texts
 
 
 def _fit(kind: str):
     student = make_student(StudentConfig(kind=kind, min_count=1, hidden_size=8, max_steps=30, batch_size=4))
     assert type(student) is STUDENT_CLASSES[kind]
-    fitted = student.fit(TEXTS, labels=LABELS, label_names=["neg", "pos"])
+    labels = np.repeat(LABELS, [len(t.split()) for t in TEXTS]) if kind in TOKEN_KINDS else LABELS
+    fitted = student.fit(_inputs(kind, TEXTS), labels=labels, label_names=["neg", "pos"])
     assert fitted is student  # fit returns self
     return student
 
@@ -30,10 +40,11 @@ def _fit(kind: str):
 @pytest.mark.parametrize("kind", sorted(STUDENT_CLASSES))
 def test_fit_predict_proba_and_learned_state(kind):
     student = _fit(kind)
-    proba = student.predict_proba(PROBE)
-    assert proba.shape == (len(PROBE), 2) and proba.dtype == np.float32
+    probe = _inputs(kind, PROBE)
+    proba = student.predict_proba(probe)
+    assert proba.shape == (len(probe), 2) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
-    np.testing.assert_array_equal(student.predict(PROBE), student.predict_logits(PROBE).argmax(axis=1))
+    np.testing.assert_array_equal(student.predict(probe), student.predict_logits(probe).argmax(axis=1))
     for name in ("featurizer_", "module_", "history_", "n_nonzero_", "converged_"):
         assert hasattr(student, name), name
 
@@ -43,7 +54,8 @@ def test_save_load_gives_identical_outputs(kind, tmp_path):
     student = _fit(kind)
     loaded = load_student(student.save(tmp_path / kind))
     assert type(loaded) is type(student) and loaded.config == student.config
-    np.testing.assert_array_equal(loaded.predict_logits(PROBE), student.predict_logits(PROBE))
+    probe = _inputs(kind, PROBE)
+    np.testing.assert_array_equal(loaded.predict_logits(probe), student.predict_logits(probe))
     assert loaded.converged_ == student.converged_
 
 
@@ -54,7 +66,7 @@ def test_training_is_deterministic_under_a_seed(kind):
         assert torch.equal(a, b), name
 
 
-@pytest.mark.parametrize("kind", sorted(STUDENT_CLASSES))
+@pytest.mark.parametrize("kind", TEXT_KINDS)  # token students: exact word contributions, tests/test_token_models.py
 def test_integrated_gradients_explanations_are_complete(kind):
     student = _fit(kind)
     text = "good fun but boring plot"

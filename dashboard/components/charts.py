@@ -10,20 +10,31 @@ import plotly.graph_objects as go
 
 __all__ = [
     "metric_bars", "size_speed_scatter", "confusion_heatmap", "probability_bars", "deletion_chart",
-    "weight_bars", "weights_scatter", "loss_chart", "importance_bars",
+    "weight_bars", "weights_scatter", "loss_chart", "importance_bars", "trust_curves",
 ]
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
 ROLE_COLORS = {"teacher": "#444444", "distilled student": "#2f6fde", "label-trained student": "#e8833a"}
 
 
-def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro_f1", "fidelity")) -> go.Figure:
-    """Grouped bars: one group per model, one bar per metric (all in [0, 1])."""
+def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro_f1", "fidelity"),
+                intervals: dict | None = None) -> go.Figure:
+    """Grouped bars: one group per model, one bar per metric (all in [0, 1]); numeric columns only
+    (a run without gold labels has none for accuracy). ``intervals`` ({metric: {model: [low, high]}})
+    draws each bar's 95% interval as an error bar."""
     colors = {"accuracy": "#2f6fde", "macro_f1": "#8da0cb", "fidelity": "#3aa655"}
     fig = go.Figure()
     for metric in metrics:
-        if metric in card.columns:
-            fig.add_bar(name=metric, x=card["model"], y=card[metric], marker_color=colors.get(metric),
+        if metric in card.columns and pd.api.types.is_numeric_dtype(card[metric]):
+            error = None
+            known = (intervals or {}).get(metric, {})
+            if known:
+                values = card[metric].to_numpy(dtype=float)
+                spans = [known.get(m) or [v, v] for m, v in zip(card["model"], values)]
+                error = dict(type="data", symmetric=False, color="#444", thickness=1,
+                             array=[max(0.0, hi - v) if hi is not None else 0 for (lo, hi), v in zip(spans, values)],
+                             arrayminus=[max(0.0, v - lo) if lo is not None else 0 for (lo, hi), v in zip(spans, values)])
+            fig.add_bar(name=metric, x=card["model"], y=card[metric], marker_color=colors.get(metric), error_y=error,
                         hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra></extra>")
     fig.update_layout(barmode="group", yaxis=dict(range=[0, 1.1], title="score"), title="Quality and fidelity",
                       **_LAYOUT)
@@ -143,4 +154,29 @@ def loss_chart(events: Sequence[dict]) -> go.Figure:
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name)
     fig.update_layout(title="Training loss", xaxis=dict(title="step / epoch"), yaxis=dict(title="loss"),
                       height=320, **_LAYOUT)
+    return fig
+
+
+def trust_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], target: float,
+                 marks: Mapping[str, tuple[float, float]] | None = None) -> go.Figure:
+    """Fidelity against coverage, one line per student (texts sorted by its stand-in score, surest first),
+    the target fidelity as a dashed line and each student's headline point (``marks``: coverage, fidelity)."""
+    fig = go.Figure()
+    palette = ("#2f6fde", "#e8833a", "#3aa655", "#9b59b6", "#d62728", "#17becf")
+    for i, (name, (coverage, fidelity)) in enumerate(curves.items()):
+        color = palette[i % len(palette)]
+        fig.add_scatter(x=list(coverage), y=list(fidelity), mode="lines", name=name, line=dict(color=color),
+                        hovertemplate=f"<b>{name}</b><br>surest %{{x:.0%}} of texts<br>fidelity %{{y:.3f}}"
+                                      "<extra></extra>")
+        if marks and name in marks:
+            x, y = marks[name]
+            fig.add_scatter(x=[x], y=[y], mode="markers", marker=dict(size=10, color=color, symbol="circle-open",
+                                                                      line=dict(width=2.5)),
+                            showlegend=False, hovertemplate=f"<b>{name}</b><br>{x:.0%} of texts at fidelity "
+                                                            f"{y:.3f}<extra></extra>")
+    fig.add_hline(y=target, line=dict(dash="dash", color="#888888", width=1),
+                  annotation_text=f"fidelity {target:.2f}", annotation_position="bottom left")
+    fig.update_layout(xaxis=dict(title="coverage: share of test texts, surest first", range=[0, 1],
+                                 tickformat=".0%"),
+                      yaxis=dict(title="fidelity on those texts"), title="Trust curves", **_LAYOUT)
     return fig

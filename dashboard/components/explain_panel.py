@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import charts, heatmap
+from dashboard.components import charts, heatmap, trust_panel
 
 __all__ = ["ExplainSettings", "method_controls", "explain_panel"]
 
@@ -84,6 +84,8 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
     # Every Explanation carries its model's class probabilities: no second prediction pass.
     st.plotly_chart(charts.probability_bars({n: e.probs for n, e in explanations.items()}, run.label_names),
                     width="stretch", key=f"{prefix}_probs")
+    record = state.trust(key)
+    trust_panel.stand_in_badges(state.stand_ins(key, (text,), names) if record else {}, run.path, record is not None)
     first = next(iter(explanations.values()))
     st.markdown(f"**Word attributions** for class **{first.target_name}** "
                 f"({heatmap.legend(first.target_name)})", unsafe_allow_html=True)

@@ -17,7 +17,7 @@ from dashboard.components import upload
 from dashboard.components.explain_panel import explain_panel, method_controls
 from dashboard.components.sidebar import require_run
 
-__all__ = ["render", "score_texts", "results_frame"]
+__all__ = ["render", "score_texts", "results_frame", "with_stand_ins"]
 
 RESULTS_KEY = "batch_results"
 BATCH_SIZE = 64
@@ -63,18 +63,54 @@ def results_frame(texts: list[str], probs: dict[str, np.ndarray], label_names: l
     return frame
 
 
+def with_stand_ins(frame: pd.DataFrame, verdicts: dict) -> pd.DataFrame:
+    """The results with each student's calibrated p(agrees) and likely-stand-in flag (kdcore.trust.assess)."""
+    frame = frame.copy()
+    for name, per_text in verdicts.items():
+        frame[f"{name} p(agrees)"] = [v.probability for v in per_text]
+        frame[f"{name} stand-in"] = [v.likely for v in per_text]
+    return frame
+
+
+def _sort_and_filter(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sort by a student's p(agrees) (lowest first) and keep only rows with an unlikely stand-in, when asked."""
+    columns = [c for c in frame.columns if c.endswith(" p(agrees)")]
+    if not columns:
+        return frame
+    left, right = st.columns(2)
+    sort_by = left.selectbox("Sort by", ["row", *columns], key="batch_sort",
+                             help="A student's calibrated probability of agreeing with the teacher, lowest first.")
+    if right.toggle("Only texts with an unlikely stand-in", value=False, key="batch_only_unlikely",
+                    help="Rows where at least one student is not a likely stand-in for the teacher."):
+        flags = frame[[c for c in frame.columns if c.endswith(" stand-in")]]
+        frame = frame[~flags.all(axis=1)]
+    return frame if sort_by == "row" else frame.sort_values(sort_by, kind="stable")
+
+
 def _summary(probs: dict[str, np.ndarray], gold_ids: np.ndarray | None) -> pd.DataFrame:
-    """Per model: label agreement with the teacher, and accuracy when the file's labels are the run's classes."""
+    """Per model: label agreement with the teacher, and accuracy when the file's labels are the run's classes,
+    each with its 95% interval (kdcore's Wilson interval: a file of 50 texts says little)."""
+    from kdcore.intervals import format_interval, wilson
     from kdcore.metrics import accuracy, fidelity
 
     teacher_logits = np.log(np.clip(probs["teacher"], 1e-12, 1.0))
     rows = []
     for name, p in probs.items():
-        row = {"model": name, "fidelity": fidelity(np.log(np.clip(p, 1e-12, 1.0)), teacher_logits)["fidelity"]}
+        agreement = fidelity(np.log(np.clip(p, 1e-12, 1.0)), teacher_logits)
+        row = {"model": name, "fidelity": agreement["fidelity"],
+               "fidelity 95% CI": format_interval(agreement["fidelity_ci"])}
         if gold_ids is not None:
-            row["accuracy"] = accuracy(gold_ids, p.argmax(axis=1))
+            predicted = p.argmax(axis=1)
+            row["accuracy"] = accuracy(gold_ids, predicted)
+            row["accuracy 95% CI"] = format_interval(wilson(int((predicted == gold_ids).sum()), len(gold_ids)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _rows(rows: list[int], shown: int = 8) -> str:
+    """``"2, 5, 9 and 4 more"``."""
+    head = ", ".join(map(str, rows[:shown]))
+    return head + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
 
 
 def _source() -> tuple[bytes, str] | None:
@@ -106,6 +142,10 @@ def render() -> None:
     key = require_run()
     if key is None:
         return
+    if state.meta(key).task == "token":  # a token run has its own screen
+        from dashboard.views import token_batch
+
+        return token_batch.render(key)
     run = state.meta(key)
     st.title("Batch predictions")
     st.caption("Upload texts; every model predicts each one, and rows where a student disagrees with the teacher "
@@ -156,14 +196,26 @@ def render() -> None:
     else:
         probs = stored[1]
 
+    windows = state.window_counts(key, texts)
     frame = results_frame(texts, probs, run.label_names, gold)
+    long_rows = [i + 1 for i, n in enumerate(windows) if n > 1]
+    if long_rows:
+        frame.insert(2, "teacher windows", windows)
+        st.info(f"{len(long_rows)} of {len(texts)} texts are longer than the teacher's window "
+                f"({state.full_run(key).teacher.max_length} tokens; rows {_rows(long_rows)}): the teacher's "
+                "prediction is the mean of its windows' logits, and *Explain a row* explains them window by "
+                "window. The students read the whole text.")
+    if state.trust(key) is not None:
+        frame = with_stand_ins(frame, state.stand_ins(key, tuple(texts)))
     n_disagree = int(frame["disagreement"].sum())
     st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
     st.dataframe(_summary(probs, gold_ids), hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("fidelity", "accuracy")})
     only = st.toggle("Only disagreements", value=False, key="batch_only_disagreements")
-    shown = frame[frame["disagreement"]] if only else frame
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+    shown = _sort_and_filter(frame[frame["disagreement"]] if only else frame)
+    trust_config = {c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
+                    for c in shown.columns if c.endswith(" p(agrees)")}
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={**trust_config,
         "p(teacher)": st.column_config.ProgressColumn("p(teacher)", min_value=0.0, max_value=1.0, format="%.2f"),
         "agreement": st.column_config.NumberColumn("agreement", format="%.2f",
                                                    help="Share of students that predict the teacher's class."),

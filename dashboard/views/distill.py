@@ -17,7 +17,7 @@ import streamlit as st
 
 from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, TeacherConfig, default_students
 
-from dashboard import jobs, state
+from dashboard import jobs, navigation, state
 from dashboard.components import charts, upload
 from dashboard.components.sidebar import choose_run
 
@@ -25,9 +25,10 @@ __all__ = ["render", "build_spec"]
 
 UPLOADS = ".uploads"
 _TEACHER_CHOICES = ("The current run's teacher", "A local folder", "A Hugging Face hub id")
-_DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file", "The 2016 debates (three classes)")
+_DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file", "The 2016 debates (three classes)",
+                 "WNUT-16 tweets (entities: one tag a word)")
 # The embedded corpus each choice names (the upload names none).
-_DATA_CORPORA = {_DATA_CHOICES[0]: "rotten_tomatoes", _DATA_CHOICES[2]: "debates"}
+_DATA_CORPORA = {_DATA_CHOICES[0]: "rotten_tomatoes", _DATA_CHOICES[2]: "debates", _DATA_CHOICES[3]: "wnut16"}
 
 
 def _save_upload(data: bytes, filename: str) -> Path:
@@ -45,19 +46,28 @@ def _save_upload(data: bytes, filename: str) -> Path:
 def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_column: str | None,
                label_column: str | None, students: list[str], loss: str, temperature: float, alpha: float,
                augment_copies: int, student_steps: int, teacher_epochs: float,
-               corpus: str = "rotten_tomatoes") -> RunSpec:
+               corpus: str = "rotten_tomatoes", label_map: str = "", labels_by_index: bool = False) -> RunSpec:
     """The RunSpec of the form's choices: the same spec ``python -m kdcore distill`` builds from the same
-    options (its ``--student-steps`` is ``student_steps``). ValueError says what to fix."""
+    options (its ``--student-steps`` is ``student_steps``, ``--label-map`` is ``label_map``). ValueError
+    says what to fix. An embedded token corpus makes a token run (kdcore.token_pipeline), with the token
+    teacher's fine-tuning settings."""
+    from kdcore.token_data import TOKEN_CORPORA
+    from kdcore.token_pipeline import token_teacher_config
+
+    task = "token" if data is None and corpus in TOKEN_CORPORA else "sequence"
+    teacher_config = (token_teacher_config(epochs=teacher_epochs) if task == "token"
+                      else TeacherConfig(epochs=teacher_epochs))
     return RunSpec(
-        name, teacher_source=teacher, teacher_is_encoder=encoder, teacher=TeacherConfig(epochs=teacher_epochs),
-        students=default_students(students, int(student_steps)),
+        name, task=task, teacher_source=teacher, teacher_is_encoder=encoder, teacher=teacher_config,
+        label_map=label_map or {}, labels_by_index=labels_by_index,
+        students=default_students(students, int(student_steps), task=task),
         distill=DistillConfig(loss=loss, temperature=temperature, alpha=alpha, augment_copies=int(augment_copies)),
         data=DataSource(path=str(data) if data is not None else None, text_column=text_column,
                         label_column=label_column, corpus=corpus))
 
 
-def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool]:
-    """(teacher source, whether it is a bare encoder) from the form."""
+def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool, str, bool]:
+    """(teacher source, whether it is a bare encoder, label map, match classes by position) from the form."""
     teacher_choices = list(_TEACHER_CHOICES if current is not None else _TEACHER_CHOICES[1:])
     teacher_kind = st.radio("Teacher", teacher_choices, horizontal=True, key="distill_teacher_kind")
     encoder = False
@@ -74,7 +84,16 @@ def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool]:
     if teacher_kind != _TEACHER_CHOICES[0]:
         encoder = st.checkbox("It is a bare encoder: add a classification head and fine-tune it",
                               key="distill_encoder")
-    return teacher, encoder
+    label_map, by_index = "", False
+    if not encoder:
+        left, right = st.columns([3, 2])
+        label_map = left.text_input(
+            "Label mapping (teacher class=data class, …)", key="distill_label_map", placeholder="fresh=great,rotten=other",
+            help="Needed when the teacher names its classes differently from the data; the same names in another "
+                 "order are matched by name. Same as `--label-map`.").strip()
+        by_index = right.checkbox("Its classes are placeholders (LABEL_0, …): match them by position",
+                                  key="distill_labels_by_index", help="Same as `--labels-by-index`.")
+    return teacher, encoder, label_map, by_index
 
 
 def _data_choice() -> tuple:
@@ -102,7 +121,7 @@ def _form(current: state.RunKey | None) -> None:
     name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
                          help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
 
-    teacher, encoder = _teacher_choice(current)
+    teacher, encoder, label_map, labels_by_index = _teacher_choice(current)
     data_kind, data_bytes, filename, text_column, label_column = _data_choice()
 
     st.markdown("**Students and loss**")
@@ -122,10 +141,36 @@ def _form(current: state.RunKey | None) -> None:
                                  help="Most Adam steps of the MLP (it stops sooner on a training-loss plateau); the "
                                       "linear student trains with L-BFGS until it converges.")
     # A bare encoder's head starts random, so it is always fine-tuned (the spec refuses 0 epochs for it).
+    token = _DATA_CORPORA.get(data_kind) == "wnut16"
+    if token:  # a fresh token head needs more fine-tuning (kdcore.token_pipeline)
+        from kdcore.token_pipeline import token_teacher_config
+
+        encoder_epochs = token_teacher_config().epochs
+    else:
+        encoder_epochs = TeacherConfig().epochs
     teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0 if not encoder else 0.5, 10.0,
-                                          TeacherConfig().epochs if encoder else 0.0, 0.5,
-                                          key=f"distill_teacher_epochs_{'encoder' if encoder else 'trained'}",
+                                          encoder_epochs if encoder else 0.0, 0.5,
+                                          key=f"distill_teacher_epochs_{'encoder' if encoder else 'trained'}"
+                                              f"{'_token' if token else ''}",
                                           help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned.")
+
+    data_path = None
+    if data_kind == _DATA_CHOICES[1] and data_bytes is not None:
+        data_path = _save_upload(data_bytes, filename)
+
+    def spec_named(run_name: str) -> RunSpec:
+        return build_spec(run_name, teacher, encoder, data_path, text_column, label_column, students, loss,
+                          temperature, alpha, augment, steps, teacher_epochs,
+                          corpus=_DATA_CORPORA.get(data_kind, "rotten_tomatoes"), label_map=label_map,
+                          labels_by_index=labels_by_index)
+
+    checked, spec_error = None, None
+    if teacher and students and (data_kind != _DATA_CHOICES[1] or data_path is not None):
+        try:  # the checks do not depend on the run's name
+            checked = _show_checks(spec_named("preflight"))
+        except ValueError as err:
+            spec_error = str(err)
+            st.error(spec_error)
 
     if not st.button("Start distillation", type="primary", key="distill_start"):
         return
@@ -145,24 +190,15 @@ def _form(current: state.RunKey | None) -> None:
     if not students:
         st.error("Choose at least one student.")
         return
-    data_path = None
-    if data_kind == _DATA_CHOICES[1]:
-        if data_bytes is None:
-            st.error("Upload a data file, or use the default corpus.")
-            return
-        try:  # read it now, so a bad file is refused here with kdcore's message, not in the background
-            upload.read_upload(data_bytes, filename, text_column or upload.DETECT, label_column or upload.DETECT)
-        except ValueError as err:
-            st.error(str(err))
-            return
-        data_path = _save_upload(data_bytes, filename)
-    try:
-        spec = build_spec(name.strip(), teacher, encoder, data_path, text_column, label_column, students, loss,
-                          temperature, alpha, augment, steps, teacher_epochs,
-                          corpus=_DATA_CORPORA.get(data_kind, "rotten_tomatoes"))
-    except ValueError as err:
-        st.error(str(err))
+    if data_kind == _DATA_CHOICES[1] and data_bytes is None:
+        st.error("Upload a data file, or use the default corpus.")
         return
+    if spec_error:
+        return  # shown above the button
+    if checked is not None and not checked.ok:  # the checks above say what to fix; nothing is started
+        st.error("The checks above found a problem: fix it, then start again.")
+        return
+    spec = spec_named(name.strip())
     try:
         job = jobs.start_run_job(runs_dir, spec)
     except (jobs.JobError, RunError, OSError) as err:
@@ -170,6 +206,37 @@ def _form(current: state.RunKey | None) -> None:
         return
     st.session_state["distill_followed"] = job.name
     st.success(f"Started (pid {job.pid}). It goes on if you close this page; its log is `{job.log_file}`.")
+
+
+@st.cache_data(show_spinner="Checking the data and the teacher's classes…", max_entries=8)
+def _preflight(spec_json: str):
+    """kdcore's checks of a spec (cached per spec: the data file is named by its hash)."""
+    import json
+
+    from kdcore.preflight import preflight
+
+    return preflight(RunSpec.from_dict(json.loads(spec_json)))
+
+
+_CHECKED_FIELDS = ("name", "task", "teacher_source", "teacher_is_encoder", "teacher", "label_map", "labels_by_index",
+                   "data")
+
+
+def _show_checks(spec: RunSpec):
+    """The label and teacher checks' findings, and the classes, before anything starts (checked again
+    only when what they depend on changes: not for a student or loss setting)."""
+    import json
+
+    result = _preflight(json.dumps({k: v for k, v in spec.to_dict().items() if k in _CHECKED_FIELDS}, sort_keys=True))
+    with st.container(border=True):
+        st.markdown("**Before you start: what the checks found**")
+        for finding in result.findings:
+            {"error": st.error, "warning": st.warning}.get(finding["level"], st.info)(finding["message"])
+        if result.splits:
+            st.caption("Splits: " + " · ".join(f"{k} {v:,}" for k, v in result.splits.items()))
+        if result.class_counts:
+            st.caption("Training rows per class: " + " · ".join(f"{k} {v:,}" for k, v in result.class_counts.items()))
+    return result
 
 
 @st.fragment(run_every=2.0)
@@ -191,7 +258,7 @@ def _follow() -> None:
     elif status == "done":
         st.success(f"Run {job.name} is ready: pick it in the sidebar.")
         if st.button(f"Open {job.name}", key=f"distill_open_{job.name}", on_click=choose_run, args=(job.name,)):
-            st.rerun(scope="app")
+            navigation.go_to("overview")
     else:
         st.error(f"Run {job.name} failed: {message}")
         st.caption("Existing runs are untouched; a partial build is kept in `<name>.partial` and resumes if you "

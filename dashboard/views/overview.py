@@ -6,8 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import charts
+from dashboard.components import charts, trust_panel
 from dashboard.components.sidebar import require_run
+from kdcore.intervals import format_interval
+from kdcore.metrics import NO_GOLD_LABELS
 
 __all__ = ["render", "definitions_popover"]
 
@@ -33,10 +35,27 @@ def _metric_groups() -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str]]:
     return tuple(FAITHFULNESS_METRICS), tuple(AGREEMENT_METRICS), dict(DEFINITIONS)
 
 
+def _own_class_table(rows: pd.DataFrame, definitions: dict[str, str], method: str) -> None:
+    """ERASER's pair on each model's own predicted class (kdcore.explain_metrics.OWN_CLASS_METRICS), when computed."""
+    from kdcore.explain_metrics import OWN_CLASS_METRICS
+
+    own = [m for m in OWN_CLASS_METRICS if f"{m}_mean" in rows.columns]
+    if own:
+        st.markdown("**Faithfulness for each model's own predicted class** (ERASER's definition; the same numbers as "
+                    "above where the model predicts the teacher's class)")
+        _metric_table(rows, own, definitions, key=f"faithfulness_own_{method}")
+
+
 def _metric_table(frame: pd.DataFrame, metrics: list[str], definitions: dict[str, str], note: str = "",
                   key: str | None = None) -> None:
-    """``model`` and the means of ``metrics`` (kdcore's numbers), every row visible (height fits the rows)."""
-    table = frame[["model", *(f"{m}_mean" for m in metrics)]].rename(columns={f"{m}_mean": m for m in metrics})
+    """``model`` and the means of ``metrics`` (kdcore's numbers), each followed by its bootstrap 95%
+    interval where the run has one, every row visible (height fits the rows)."""
+    table = frame[["model"]].copy()
+    for m in metrics:
+        table[m] = frame[f"{m}_mean"]
+        if {f"{m}_ci_low", f"{m}_ci_high"} <= set(frame.columns):
+            table[f"{m} 95% CI"] = [format_interval((lo, hi)) for lo, hi in zip(frame[f"{m}_ci_low"],
+                                                                                 frame[f"{m}_ci_high"])]
     config = {m: st.column_config.NumberColumn(m, format="%.3f", help=" ".join(filter(None, [definitions.get(m),
                                                                                             note])) or None)
               for m in metrics}
@@ -53,7 +72,9 @@ def _explanation_tables(summary: pd.DataFrame) -> None:
         return
     faithful = [m for m in faithfulness if f"{m}_mean" in summary.columns]
     agree = [m for m in agreement if f"{m}_mean" in summary.columns]
-    known = {*faithful, *agree}
+    from kdcore.explain_metrics import OWN_CLASS_METRICS
+
+    known = {*faithful, *agree, *OWN_CLASS_METRICS}
     faithful += [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and c[: -len("_mean")] not in known]
     methods = list(dict.fromkeys(summary["method"])) if "method" in summary.columns else [""]
     tabs = st.tabs([m.replace("_", " ") or "explanations" for m in methods]) if len(methods) > 1 else [st.container()]
@@ -63,20 +84,24 @@ def _explanation_tables(summary: pd.DataFrame) -> None:
             left, right = st.columns([3, 2]) if faithful and agree else (st.container(), st.container())
             if faithful:
                 with left:
-                    st.markdown("**Faithfulness** (each model's explanation of itself)")
+                    st.markdown("**Faithfulness** (each model's explanation of itself, for the teacher's class)")
                     _metric_table(rows, faithful, definitions, key=f"faithfulness_{method}")
+                    _own_class_table(rows, definitions, method)
             if agree:
                 with right:
                     st.markdown("**Agreement with the teacher** (— for the teacher: it is the reference)")
                     _metric_table(rows, agree, definitions, note=TEACHER_NOTE, key=f"agreement_{method}")
-    with st.expander("Every method in one table, with standard deviations over the texts"):
+    with st.expander("Every method in one table, with standard deviations and 95% intervals"):
         st.dataframe(summary, hide_index=True, width="stretch", height="content",
                      placeholder=NO_VALUE, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
-                                                          for c in summary.columns if c.endswith(("_mean", "_std"))})
+                                                          for c in summary.columns if c.endswith(("_mean", "_std", "_ci_low", "_ci_high"))})
 
 
-def _twins(card: pd.DataFrame, twins: dict[str, str]) -> pd.DataFrame:
-    """Distilled students beside their label-trained twins (``twins``: the manifest's {student: twin})."""
+def _twins(card: pd.DataFrame, twins: dict[str, str], models: dict) -> pd.DataFrame:
+    """Distilled students beside their label-trained twins (``twins``: the manifest's {student: twin}),
+    with kdcore's paired interval of the fidelity margin where the run has one."""
+    from kdcore.intervals import format_interval
+
     rows = []
     by_name = card.set_index("model")
     for name in card["model"]:
@@ -86,14 +111,35 @@ def _twins(card: pd.DataFrame, twins: dict[str, str]) -> pd.DataFrame:
             for column in ("accuracy", "macro_f1", "fidelity"):
                 row[f"{column} (distilled)"] = by_name.at[name, column]
                 row[f"{column} (labels only)"] = by_name.at[twin, column]
+            margin = models.get(name, {}).get("fidelity_over_twin")
+            if margin:
+                row["fidelity margin"] = margin.get("difference")
+                row["margin 95% CI"] = format_interval(margin.get("ci"))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _intervals(models: dict) -> dict:
+    """{metric: {model: [low, high]}} of the run's 95% intervals, for the bar chart."""
+    return {metric: {name: entry[f"{metric}_ci"] for name, entry in models.items() if entry.get(f"{metric}_ci")}
+            for metric in ("accuracy", "macro_f1", "fidelity")}
+
+
+def _number(entry: dict, key: str, no_gold: bool) -> str:
+    if no_gold and key != "fidelity":
+        return NO_GOLD_LABELS
+    value = entry.get(key)
+    return f"{value:.3f}" if isinstance(value, (int, float)) else NO_VALUE
 
 
 def render() -> None:
     key = require_run()
     if key is None:
         return
+    if state.meta(key).task == "token":  # a token run has its own screen
+        from dashboard.views import token_overview
+
+        return token_overview.render(key)
     run = state.meta(key)
     metrics = run.metrics or {}
     card = state.metrics_frame(key)
@@ -116,35 +162,51 @@ def render() -> None:
 
     models = metrics.get("models", {})
     distilled = [n for n, entry in run.info.students.items() if entry.distilled and n in models]
+    no_gold = metrics.get("gold_labels") is False
+    if no_gold:
+        st.info("This run's data has no gold labels: the teacher labelled every text, so accuracy columns say "
+                "*no gold labels*; fidelity and the explanation metrics compare each student with the teacher.")
     if distilled:
         best = max(distilled, key=lambda n: models[n].get("fidelity") or 0)
         entry, teacher_entry = models[best], models.get("teacher", {})
         cols = st.columns(4)
-        cols[0].metric("Teacher accuracy", f"{teacher_entry.get('accuracy', float('nan')):.3f}")
-        cols[1].metric(f"Fidelity of {best}", f"{entry.get('fidelity', float('nan')):.3f}",
-                       help="Share of test texts on which the student predicts the teacher's class.")
+        cols[0].metric("Teacher accuracy", _number(teacher_entry, "accuracy", no_gold),
+                       help=f"95% interval {format_interval(teacher_entry.get('accuracy_ci')) or 'not stored'}.")
+        cols[1].metric(f"Fidelity of {best}", _number(entry, "fidelity", no_gold),
+                       help="Share of test texts on which the student predicts the teacher's class; 95% interval "
+                            f"{format_interval(entry.get('fidelity_ci')) or 'not stored'}.")
         cols[2].metric(f"{best} speed-up", f"{entry.get('speedup_vs_teacher', float('nan')):.0f}×",
                        help="Texts per second of the student over the teacher's, on the CPU.")
         if entry.get("smaller_than_teacher"):
             cols[3].metric(f"{best} is smaller by", f"{entry['smaller_than_teacher']:.0f}×",
                            help="Teacher bytes on disk over student bytes on disk.")
+        spans = [f"{label} {format_interval(e.get(f'{key}_ci'))}" for label, e, key in
+                 (("teacher accuracy", teacher_entry, "accuracy"), (f"fidelity of {best}", entry, "fidelity"))
+                 if format_interval(e.get(f"{key}_ci"))]
+        if spans:
+            st.caption(f"95% intervals on {metrics.get('test_size', '?')} test texts: " + "; ".join(spans)
+                       + ". Every share in the card below has one (Wilson; macro-F1 by bootstrap).")
 
     st.subheader("Model card")
     formats = {**_FORMATS, **{title: "%.3f" for title in state.CARD_EXPLANATION_COLUMNS.values()}}
     agreement_titles = {state.CARD_EXPLANATION_COLUMNS[m] for m in ("spearman", "top_k_overlap")}
     config = {c: st.column_config.NumberColumn(c, format=f, help=TEACHER_NOTE if c in agreement_titles else None)
-              for c, f in formats.items() if c in card.columns}
+              for c, f in formats.items() if c in card.columns and pd.api.types.is_numeric_dtype(card[c])}
     st.dataframe(card, hide_index=True, column_config=config, width="stretch", placeholder=NO_VALUE)
-    twins = _twins(card, run.twins())
+    twins = _twins(card, run.twins(), models)
     if not twins.empty:
-        st.markdown("**Distilled vs label-trained** (same architecture; the twin learns from gold labels only)")
+        st.markdown("**Distilled vs label-trained** (same architecture; the twin learns from gold labels only; "
+                    "the margin is the difference in fidelity on the same test texts)")
         st.dataframe(twins, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in twins.columns[1:]})
+                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in twins.columns[1:]
+                                    if pd.api.types.is_numeric_dtype(twins[c])})
 
     left, right = st.columns(2)
-    left.plotly_chart(charts.metric_bars(card), width="stretch", key="overview_bars")
+    left.plotly_chart(charts.metric_bars(card, intervals=_intervals(models)), width="stretch", key="overview_bars")
     if {"MB", "texts/s"} <= set(card.columns) and card["MB"].notna().any():
         right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
+
+    trust_panel.trust_section(state.trust(key), run.path)
 
     st.subheader("Explanation agreement and faithfulness")
     explanations = metrics.get("explanations")

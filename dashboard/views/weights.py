@@ -127,6 +127,10 @@ def render() -> None:
     key = require_run()
     if key is None:
         return
+    if state.meta(key).task == "token":  # a token run has its own screen
+        from dashboard.views import token_weights
+
+        return token_weights.render(key)
     run = state.meta(key)
     st.title("What the students learned")
     students = run.info.students

@@ -10,7 +10,7 @@ Rooms: ``featurize`` (words -> bags), ``base`` (what every student shares: predi
 ``gradients`` (the one gradient x input over feature values), ``linear`` and ``mlp`` (the
 models), ``train`` (fit: the L-BFGS and Adam trainers in ``train_lbfgs`` / ``train_adam``, over
 the ``targets`` they learn from and the ``tables`` they batch with), ``registry`` (the one
-kind -> class table).
+kind -> class table); ``window`` and ``token``: the token students (one word in its window).
 """
 
 from .base import Student
@@ -20,6 +20,8 @@ from .linear import LinearStudent
 from .mlp import MLPStudent
 from .registry import STUDENT_CLASSES, load_student, make_student
 from .targets import ConvergenceWarning
+from .token import TokenLinearStudent, TokenMLPStudent
+from .window import WindowFeaturizer
 
 __all__ = [
     "STUDENT_CLASSES",
@@ -29,6 +31,9 @@ __all__ = [
     "LinearStudent",
     "MLPStudent",
     "Student",
+    "TokenLinearStudent",
+    "TokenMLPStudent",
+    "WindowFeaturizer",
     "feature_gradient_x_input",
     "load_student",
     "make_student",

@@ -70,6 +70,14 @@ class Student:
     def _build_module(self, n_features: int, n_classes: int) -> nn.Module:
         raise NotImplementedError
 
+    # What a student reads: texts by default; the token students read words in context
+    # (kdcore.students.token), with their own featurizer and input check.
+    _featurizer_class = Featurizer
+
+    @staticmethod
+    def _check_inputs(inputs) -> list:
+        return _check_texts(inputs)
+
     def _new_featurizer(self) -> Featurizer:
         c = self.config
         return Featurizer(ngram_max=c.ngram_max, min_count=c.min_count, max_features=c.max_features,
@@ -143,7 +151,7 @@ class Student:
 
     def _predict(self, texts, batch_size: int, proba: bool) -> np.ndarray:
         self._check_fitted()
-        texts = _check_texts(texts)
+        texts = self._check_inputs(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         module, device = self.module_, self.device
@@ -199,7 +207,7 @@ class Student:
         import pandas as pd
 
         self._check_fitted()
-        texts = _check_texts(texts)
+        texts = self._check_inputs(texts)
         if len(texts) > max_texts:
             chosen = np.random.default_rng(seed).choice(len(texts), size=max_texts, replace=False)
             texts = [texts[i] for i in sorted(chosen)]
@@ -266,7 +274,7 @@ class Student:
         elif kind != cls._kind:
             raise ValueError(f"{directory} holds a {kind!r} student; load it with load_student() or the matching class.")
         student = cls(StudentConfig.from_dict(meta["config"]))
-        featurizer = Featurizer.from_dict(vocab)
+        featurizer = cls._featurizer_class.from_dict(vocab)
         label_names = [str(x) for x in meta["label_names"]]
         module = student._build_module(featurizer.n_features, len(label_names))
         state = load_file(str(weights_path))

@@ -8,12 +8,14 @@ from ..config import StudentConfig
 from .base import Student
 from .linear import LinearStudent
 from .mlp import MLPStudent
+from .token import TokenLinearStudent, TokenMLPStudent
 
 __all__ = ["STUDENT_CLASSES", "make_student", "load_student"]
 
-# Filled by Student.__init_subclass__ as linear.py and mlp.py are imported above.
+# Filled by Student.__init_subclass__ as linear.py, mlp.py and token.py are imported above.
 STUDENT_CLASSES: dict[str, type[Student]] = Student.kinds
-assert {"linear": LinearStudent, "mlp": MLPStudent}.items() <= STUDENT_CLASSES.items()
+assert {"linear": LinearStudent, "mlp": MLPStudent, "token_linear": TokenLinearStudent,
+        "token_mlp": TokenMLPStudent}.items() <= STUDENT_CLASSES.items()
 
 
 def make_student(config: StudentConfig) -> Student:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..config import DistillConfig, StudentConfig
-from .featurize import _check_texts
+from ..config import LINEAR_KINDS, DistillConfig, StudentConfig
 from .tables import _AttrTable
 from .targets import ConvergenceWarning, DevSet, prepare_targets
 from .train_adam import fit_adam
@@ -27,7 +26,7 @@ def fit_student(student, texts, teacher_logits=None, labels=None, *, label_names
     """
     config: StudentConfig = student.config
     distill = distill if distill is not None else DistillConfig()
-    texts = _check_texts(texts)
+    texts = student._check_inputs(texts)
     if not texts:
         raise ValueError("fit needs at least one text.")
     targets = prepare_targets(student, len(texts), teacher_logits, labels, label_names, distill,
@@ -67,7 +66,7 @@ def choose_solver(config: StudentConfig, use_attr: bool) -> str:
     without l1 or attr_match, whose problem is then smooth and convex; Adam otherwise)."""
     solver = config.solver
     if solver == "auto":
-        return "lbfgs" if config.kind == "linear" and config.l1 == 0 and not use_attr else "adam"
+        return "lbfgs" if config.kind in LINEAR_KINDS and config.l1 == 0 and not use_attr else "adam"
     if solver == "lbfgs" and (config.l1 > 0 or use_attr):
         raise ValueError("solver='lbfgs' takes neither l1 nor attr_match; use solver='adam' (or 'auto') for them.")
     return solver

@@ -1,0 +1,164 @@
+"""The report of a token run: one JSON document and one self-contained HTML page rendered from it alone
+(inline CSS, no script, no external resource, every text escaped), as :mod:`kdcore.report` does for a
+sequence run. It holds the model card, each model's gold per-type table (seqeval's layout), the
+distilled-minus-twin margins with their intervals, the explanation agreement, the definitions, hashes,
+versions and configurations, and a few test sentences tagged by every model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from .token_analysis import entity_html, entity_legend_html, model_tags
+from .token_metrics import per_type_text
+from .utils import atomic_write_bytes
+
+__all__ = ["build_token_report", "render_token_html", "write_token_report", "TOKEN_DEFINITIONS"]
+
+TOKEN_DEFINITIONS = {
+    "decoding": "Every model's per-word scores are read as BIO tags by one decoding: the Viterbi path over per-word "
+                "log-probabilities in which no I-x follows O, the sentence start or another type.",
+    "entity_f1": "Gold entities (exact span and type): F1 of precision (right / predicted) and recall "
+                 "(right / gold), micro-averaged over types; per type as seqeval's classification report.",
+    "word_fidelity": "Share of test words on which the student's tag equals the teacher's.",
+    "mean_tvd": "Mean over test words of the total-variation distance between student and teacher tag probabilities.",
+    "entity_agreement_f1": "F1 of the student's entities with the teacher's entities as reference (exact span and "
+                           "type): precision = shared / student's, recall = shared / teacher's.",
+    "margin": "Entity agreement F1 of a distilled student minus its label-trained twin's, with a percentile "
+              "interval from resampling the test sentences (bootstrap).",
+    "intervals": "In brackets after a number: its 95% interval from resampling the test sentences (bootstrap), "
+                 "so the words and entities of one sentence move together.",
+    "explanation agreement": "On the first word of the teacher's test entities: Spearman, Kendall, top-20% overlap "
+                             "and sign agreement between the teacher's integrated gradients for its tag and each "
+                             "student's exact feature contributions, per word of the sentence.",
+}
+_CARD = (("entity_f1", "entity F1", "{:.3f}"), ("fidelity", "word fidelity", "{:.3f}"),
+         ("entity_agreement_f1", "entity agreement F1", "{:.3f}"), ("mean_tvd", "mean TVD", "{:.3f}"),
+         ("parameters", "parameters", "{:,.0f}"), ("megabytes", "MB", "{:.2f}"),
+         ("texts_per_second", "sentences/s", "{:,.0f}"))
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>kd-lens token report: {{ run.name }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}
+td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:.6em;overflow:auto}
+.small{color:#666;font-size:.9em}</style></head><body>
+<h1>Run {{ run.name }} <span class="small">token classification</span></h1>
+<p class="small">Created {{ run.created_at }} · teacher {{ run.teacher_source }} (sha256 {{ run.teacher_fingerprint }})
+· test set {{ run.test_size }} sentences, {{ run.test_words }} words · report version {{ report.report_version }}</p>
+<h2>Model card</h2>
+<table><tr><th>model</th><th>role</th>{% for t in card_titles %}<th>{{ t }}</th>{% endfor %}</tr>
+{% for row in card %}<tr><td>{{ row.model }}</td><td>{{ row.role }}</td>{% for v in row.cells %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
+{% if margins %}<h2>Distilled vs label-trained twin</h2>
+<table><tr><th>student</th><th>twin</th><th>difference in entity agreement F1</th><th>interval</th><th>sentences</th></tr>
+{% for m in margins %}<tr><td>{{ m.student }}</td><td>{{ m.twin }}</td><td>{{ m.difference }}</td><td>{{ m.interval }}</td><td>{{ m.sentences }}</td></tr>{% endfor %}</table>{% endif %}
+<h2>Gold entities per type</h2>
+{% for name, text in per_type.items() %}<h3>{{ name }}</h3><pre>{{ text }}</pre>{% endfor %}
+{% if explanations %}<h2>Explanation agreement with the teacher</h2>
+<table><tr>{% for c in explanations.columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in explanations.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
+{% if examples %}<h2>Example sentences</h2><p>{{ legend }}</p>
+{% for ex in examples %}<table>{% for name, html in ex.rows %}<tr><td>{{ name }}</td><td style="text-align:left">{{ html }}</td></tr>{% endfor %}</table>{% endfor %}{% endif %}
+<h2>Definitions</h2><dl>{% for k, v in definitions.items() %}<dt><b>{{ k }}</b></dt><dd>{{ v }}</dd>{% endfor %}</dl>
+<h2>Data and versions</h2><pre>{{ provenance }}</pre>
+<h2>Configurations</h2><pre>{{ configs }}</pre>
+</body></html>
+"""
+
+
+def _fmt(value, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def build_token_report(run, n_examples: int = 3) -> dict:
+    """Everything about a token ``run`` a reviewer needs, as a JSON-able dict (``n_examples`` test sentences
+    tagged by every model)."""
+    from .report import REPORT_VERSION, _clean
+
+    manifest, metrics = run.manifest, run.metrics or {}
+    models = metrics.get("models", {})
+    examples = []
+    if n_examples:
+        test = run.split("test")
+        sentences = test.sentences[:n_examples]
+        tags = model_tags(run.models(), sentences)
+        for i, words in enumerate(sentences):
+            entry = {"words": words, "tags": {name: rows[i] for name, rows in tags.items()}}
+            if test.has_labels:
+                entry["gold"] = test.tag_names(i)
+            examples.append(entry)
+    teacher = manifest.get("teacher", {})
+    return _clean({
+        "report_version": REPORT_VERSION, "task": "token",
+        "run": {"name": run.name, "created_at": manifest.get("created_at"), "teacher_source": teacher.get("source"),
+                "teacher_fingerprint": teacher.get("fingerprint"), "test_size": metrics.get("test_size"),
+                "test_words": metrics.get("test_words")},
+        "label_names": run.label_names,
+        "model_card": [{"model": name, "role": entry.get("role", ""), **{k: entry.get(k) for k, _, _ in _CARD},
+                        **{f"{k}_ci": entry.get(f"{k}_ci") for k, _, _ in _CARD if entry.get(f"{k}_ci")}}
+                       for name, entry in models.items()],
+        "per_type": {name: entry.get("per_type", []) for name, entry in models.items()},
+        "margins": metrics.get("margins", {}), "explanation_metrics": metrics.get("explanations"),
+        "definitions": TOKEN_DEFINITIONS, "examples": examples,
+        "datasets": manifest.get("datasets", {}), "package_versions": manifest.get("package_versions", {}),
+        "configs": {"teacher": teacher.get("config"), "distill": manifest.get("distill"),
+                    "students": {n: i.get("config") for n, i in manifest.get("students", {}).items()}},
+    })
+
+
+def render_token_html(report: dict) -> str:
+    """The self-contained HTML page of a :func:`build_token_report` dict."""
+    types = sorted({t[2:] for t in report.get("label_names", []) if t != "O"})
+    from .intervals import format_interval
+
+    def cell(row, key, pattern):
+        interval = format_interval(row.get(f"{key}_ci"))
+        return _fmt(row.get(key), pattern) + (f" ({interval})" if interval else "")
+
+    card = [{"model": row["model"], "role": row["role"], "cells": [cell(row, k, p) for k, _, p in _CARD]}
+            for row in report.get("model_card", [])]
+    margins = [{"student": name, "twin": m.get("twin"), "difference": _fmt(m.get("difference"), "{:+.3f}"),
+                "interval": f"[{_fmt(m.get('low'), '{:+.3f}')}, {_fmt(m.get('high'), '{:+.3f}')}] "
+                            f"({round(100 * (m.get('level') or 0))}%)", "sentences": m.get("sentences")}
+               for name, m in (report.get("margins") or {}).items()]
+    block = report.get("explanation_metrics") or {}
+    explanations = None
+    if block.get("summary"):
+        columns = list(block["summary"][0])
+        explanations = {"columns": columns, "rows": [[_fmt(r.get(c), "{:.3f}") if isinstance(r.get(c), float)
+                                                      else r.get(c) for c in columns] for r in block["summary"]]}
+    examples = []
+    for ex in report.get("examples", []):
+        rows = ([("gold", Markup(entity_html(ex["words"], ex["gold"], types)))] if ex.get("gold") else [])
+        rows += [(name, Markup(entity_html(ex["words"], tags, types))) for name, tags in ex["tags"].items()]
+        examples.append({"rows": rows})
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    page = environment.from_string(_TEMPLATE).render(
+        report=report, run=report.get("run", {}), card=card, card_titles=[t for _, t, _ in _CARD], margins=margins,
+        per_type={name: per_type_text(rows) for name, rows in report.get("per_type", {}).items() if rows},
+        explanations=explanations, examples=examples, legend=Markup(entity_legend_html(types)),
+        definitions=report.get("definitions", {}),
+        provenance=json.dumps({"datasets": report.get("datasets"), "package_versions": report.get("package_versions")},
+                              indent=2, ensure_ascii=False),
+        configs=json.dumps(report.get("configs", {}), indent=2, ensure_ascii=False))
+    return page.rstrip("\n") + "\n"
+
+
+def write_token_report(run, out_path: str | os.PathLike, n_examples: int = 3) -> tuple[Path, Path]:
+    """Write the HTML report to ``out_path`` and its JSON beside it; returns ``(html_path, json_path)``."""
+    html_path = Path(out_path)
+    if html_path.suffix.lower() not in (".html", ".htm"):
+        html_path = html_path.with_name(html_path.name + ".html")
+    json_path = html_path.with_suffix(".json")
+    report = build_token_report(run, n_examples=n_examples)
+    atomic_write_bytes(json_path, json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    atomic_write_bytes(html_path, render_token_html(report).encode("utf-8"))
+    for path in (json_path, html_path):
+        os.chmod(path, 0o644)
+    return html_path, json_path

@@ -1,0 +1,202 @@
+"""The token teacher: any Hugging Face token classifier (one tag per word), loaded, fine-tuned and run.
+
+It shares the sequence teacher's loading (local folder or hub id, ``id2label`` matched by
+:func:`kdcore.labels.align_labels`, safetensors only, no remote code), identity and saving
+(:class:`kdcore.teacher.Teacher`); what differs is named here: a word's label sits on its first
+wordpiece, predictions are read per word, and a sentence longer than the window is split into
+overlapping windows, each word read from the window where it sits farthest from an edge.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .teacher import Teacher, TeacherError, head_task
+from .utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
+
+__all__ = ["TokenTeacher", "head_task"]
+
+IGNORE = -100  # transformers' ignored label id (later wordpieces, padding)
+
+
+class TokenTeacher(Teacher):
+    """A token classifier: ``predict_word_logits(sentences)`` gives one logit row per word."""
+
+    _auto_class = "AutoModelForTokenClassification"
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir, label_names=None, config=None, label_map=None, labels_by_index=False,
+                        **kwargs) -> "TokenTeacher":
+        """Load a trained token classifier (see :meth:`Teacher.from_pretrained` for the label matching).
+        A folder whose head is a sequence classifier is refused: its token head would start random."""
+        if head_task(name_or_dir) == "sequence":
+            raise TeacherError(f"{name_or_dir} holds a sequence classifier (one label per text), not a token "
+                               "classifier; use it with --task sequence, or give a token classifier.")
+        return super().from_pretrained(name_or_dir, label_names=label_names, config=config, label_map=label_map,
+                                       labels_by_index=labels_by_index, **kwargs)
+
+    # ----------------------------------------------------------------- encoding
+    def _word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+        """The wordpiece ids of every word; a word the tokenizer drops (a control character) gets [UNK],
+        so that every word has a first piece to carry its label."""
+        encoded = self.tokenizer([list(words) for words in sentences], is_split_into_words=True,
+                                 add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False,
+                                 verbose=False)
+        unk = self.tokenizer.unk_token_id
+        out = []
+        for i, words in enumerate(sentences):
+            pieces: list[list[int]] = [[] for _ in words]
+            for token_id, word in zip(encoded["input_ids"][i], encoded.word_ids(i)):
+                if word is not None:
+                    pieces[word].append(token_id)
+            out.append([p if p else [unk] for p in pieces])
+        return out
+
+    def _windows(self, pieces: list[list[int]]) -> list[tuple[list[int], list[int], list[int], list[int]]]:
+        """Windows of one sentence: ``(input_ids with [CLS]/[SEP], the word whose *first* piece sits at each
+        position (-1 elsewhere: special tokens, later pieces), words read from this window, the word of
+        every piece (-1 for special tokens))``."""
+        flat, first_of = [], []
+        for word, word_pieces in enumerate(pieces):
+            first_of.append(len(flat))
+            flat.extend((piece, word if k == 0 else -1, word) for k, piece in enumerate(word_pieces))
+        bounds = self._window_bounds(len(flat))
+        # Each word is read from the window where its first piece is farthest from an edge.
+        owner = [max(range(len(bounds)), key=lambda w: min(pos - bounds[w][0], bounds[w][1] - 1 - pos))
+                 if len(bounds) > 1 else 0 for pos in first_of]
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        windows = []
+        for w, (start, end) in enumerate(bounds):
+            ids = [cls_id, *(p for p, _, _ in flat[start:end]), sep_id]
+            firsts = [-1, *(first for _, first, _ in flat[start:end]), -1]
+            piece_words = [-1, *(word for _, _, word in flat[start:end]), -1]
+            windows.append((ids, firsts, [k for k, o in enumerate(owner) if o == w], piece_words))
+        return windows
+
+    # ----------------------------------------------------------------- prediction
+    def predict_word_logits(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None,
+                            progress: ProgressFn | None = None, use_cache: bool = True) -> list[np.ndarray]:
+        """Logits ``[n_words, tags]`` (float32) of each sentence, read at each word's first wordpiece.
+
+        Cached on disk (when ``cache_dir`` is set) under a hash of the weights, the sentences and the
+        window settings; ``last_predict_info["windowed_texts"]`` counts sentences split into windows.
+        """
+        sentences = [list(map(str, words)) for words in sentences]
+        if not sentences:
+            return []
+        key_texts = ["\x1f".join(words) for words in sentences]
+        settings = f"token;max_length={self.max_length};stride={self.config.stride}"
+        cache_path = None
+        if self.cache_dir is not None and use_cache:
+            cache_path = self.cache_dir / f"{sha256_texts(key_texts, self.fingerprint(), settings)}.npy"
+            if cache_path.is_file():
+                flat = np.load(cache_path, allow_pickle=False)
+                self.last_predict_info = {"cache": "hit"}
+                emit(progress, stage="teacher_predict", done=len(sentences), total=len(sentences), cached=True)
+                return _split_rows(flat, [len(s) for s in sentences])
+        batch_size = batch_size or self.config.predict_batch_size
+        windows = []  # (sentence, ids, word of each position, words read here)
+        windowed = 0
+        for i, pieces in enumerate(self._word_pieces(sentences)):
+            own = self._windows(pieces)
+            windowed += len(own) > 1
+            windows.extend((i, *window) for window in own)
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
+        out = [np.zeros((len(s), len(self.label_names)), dtype=np.float32) for s in sentences]
+        self.model.eval()
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(order), batch_size):
+                batch = [windows[k] for k in order[start:start + batch_size]]
+                input_ids, attention = self._pad([w[1] for w in batch])
+                logits = self.model(input_ids=input_ids.to(self.device),
+                                    attention_mask=attention.to(self.device)).logits.float().cpu().numpy()
+                for row, (sentence, _, words, read_here, _) in enumerate(batch):
+                    wanted = set(read_here)
+                    for position, word in enumerate(words):
+                        if word in wanted:
+                            out[sentence][word] = logits[row, position]
+                emit(progress, stage="teacher_predict", done=min(start + batch_size, len(order)), total=len(order))
+        self.last_predict_info = {"cache": "miss" if cache_path else "off", "windowed_texts": windowed}
+        if cache_path is not None:
+            import io
+
+            buffer = io.BytesIO()
+            np.save(buffer, np.concatenate(out), allow_pickle=False)
+            atomic_write_bytes(cache_path, buffer.getvalue())
+        return out
+
+    def predict_logits(self, texts, **kwargs):
+        raise TeacherError("A token teacher labels words: call predict_word_logits(sentences) with lists of words.")
+
+    # ----------------------------------------------------------------- fine-tuning
+    def fit(self, train, dev=None, progress: ProgressFn | None = None, checkpoint_dir=None) -> "TokenTeacher":
+        """Fine-tune on a tagged :class:`~kdcore.token_data.TokenDataset` (AdamW, linear warm-up and decay;
+        the tag of a word on its first wordpiece, later pieces ignored). Every ``config.eval_every`` steps
+        the dev entity F1 (BIO Viterbi decoding, exact span and type) is measured, the best weights kept,
+        and training stops after ``config.patience`` evaluations without improvement."""
+        from .token_metrics import decode, entity_scores
+
+        cfg = self.config
+        if not getattr(train, "has_labels", False):
+            raise TeacherError("Fine-tuning needs gold tags; pass a tagged dataset or use the teacher as loaded.")
+        examples = []  # (ids, labels) per window
+        for pieces, tags in zip(self._word_pieces(train.sentences), train.tags):
+            for ids, words, _, _ in self._windows(pieces):
+                labels = [int(tags[w]) if w >= 0 else IGNORE for w in words]
+                examples.append((ids, labels))
+        steps_per_epoch, total_steps, orders = self._training_plan(len(examples))
+        if total_steps == 0:
+            return self
+        optimizer, scheduler = self._optimizer(total_steps)
+        best_score, bad_evals, best_weights, history = -1.0, 0, None, []
+        self.model.train()
+        self._fingerprint = None
+        started = time.time()
+        step = 0
+        while step < total_steps and bad_evals <= cfg.patience:
+            epoch, within = divmod(step, steps_per_epoch)
+            chosen = orders[epoch][within * cfg.batch_size:(within + 1) * cfg.batch_size]
+            input_ids, attention = self._pad([examples[k][0] for k in chosen])
+            labels = torch.full(input_ids.shape, IGNORE, dtype=torch.long)
+            for row, k in enumerate(chosen):
+                labels[row, :len(examples[k][1])] = torch.tensor(examples[k][1])
+            with self._autocast():
+                out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                                 labels=labels.to(self.device))
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            record = {"step": step, "loss": float(out.loss.detach()), "lr": scheduler.get_last_lr()[0]}
+            if (step % cfg.eval_every == 0 or step == total_steps) and dev is not None and len(dev) and dev.has_labels:
+                self.model.eval()
+                self._fingerprint = None
+                predicted = decode(self.predict_word_logits(dev.sentences, use_cache=False), self.label_names)
+                self.model.train()
+                score = entity_scores(dev.gold_entities(), predicted)["f1"]
+                record["dev_entity_f1"] = score
+                if score > best_score:
+                    best_score, bad_evals = score, 0
+                    best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                else:
+                    bad_evals += 1
+            history.append(record)
+            emit(progress, stage="teacher_fit", step=step, total=total_steps, loss=record["loss"],
+                 dev_entity_f1=record.get("dev_entity_f1"), elapsed=time.time() - started)
+        if best_weights is not None:
+            self.model.load_state_dict(best_weights)
+        self.model.eval()
+        self._fingerprint = None
+        self.history_ = history
+        self.best_dev_entity_f1_ = best_score if best_score >= 0 else None
+        return self
+
+
+def _split_rows(flat: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    return np.split(flat, np.cumsum(lengths)[:-1]) if lengths else []

@@ -1,0 +1,465 @@
+"""The trust curve: on which texts a student can stand in for the teacher.
+
+For each student a *stand-in score* ranks texts by how sure the student is of its own answer;
+the texts it is surest of are the ones where it most often makes the teacher's decision. Every
+choice is made on the dev split, and the test split is read once for the reported figures:
+
+- the score: the candidate of :data:`SCORES` (each a function of the student's own logits, so it
+  is known without running the teacher) with the highest AUROC for predicting agreement with the
+  teacher on dev; ties (for two classes the candidates rank texts alike, except where
+  probabilities round to 1) go to the earlier candidate;
+- the calibrated agreement probability p(student agrees with the teacher | score): isotonic or
+  Platt regression of dev agreement on the score (:mod:`kdcore.calibration`), the one with the lower
+  cross-validated Brier score on dev; both are non-decreasing in the score;
+- the dev threshold: the lowest score at which the dev texts scored at least as high still agree
+  with the teacher at the target fidelity (0.95); a text at or above it is a *likely stand-in*
+  (every text is, when the whole dev split reaches the target);
+- on test, the curve of fidelity against coverage (texts sorted by score, surest first; tied
+  scores enter together), the largest coverage whose fidelity reaches the target, with a bootstrap
+  standard error, and the coverage and fidelity the dev threshold gives on test.
+
+The engine computes all of it; the dashboard and the report only display it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .calibration import Calibrator, fit_calibrator
+from .metrics import softmax
+
+__all__ = [
+    "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEV_LOGITS_FILE", "DEFINITIONS", "stand_in_scores",
+    "auroc", "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
+    "student_trust", "evaluate_trust", "trust_of_splits", "write_trust", "recompute_trust", "StandIn",
+    "assess_logits", "assess", "load_trust",
+]
+
+TARGET_FIDELITY = 0.95
+TRUST_FILE = "trust.json"
+DEV_LOGITS_FILE = "teacher_dev_logits.npy"
+BOOTSTRAP_SAMPLES = 1000  # as kdcore.intervals.N_BOOTSTRAP
+_TIE = 1e-12
+
+
+def _sorted_logits(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise ValueError(f"stand-in scores need logits of shape [texts, classes >= 2], got {logits.shape}.")
+    return np.sort(logits, axis=1)
+
+
+def _logit_margin(logits):
+    top = _sorted_logits(logits)
+    return top[:, -1] - top[:, -2]
+
+
+def _probability_margin(logits):
+    top = np.sort(softmax(logits), axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def _max_probability(logits):
+    return softmax(logits).max(axis=1)
+
+
+def _negative_entropy(logits):
+    p = softmax(logits)
+    return (p * np.log(np.clip(p, 1e-300, 1.0))).sum(axis=1)
+
+
+# name -> (function of the student's logits [n, C] -> [n], higher = surer; words for the screen).
+SCORES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    "logit_margin": (_logit_margin, "its margin: top logit minus the runner-up's"),
+    "probability_margin": (_probability_margin, "its probability margin: top probability minus the runner-up's"),
+    "max_probability": (_max_probability, "its top class probability"),
+    "negative_entropy": (_negative_entropy, "its certainty: minus the entropy of its class probabilities"),
+}
+SCORE_NAMES = tuple(SCORES)
+
+DEFINITIONS = {
+    "stand-in score": "How sure a student is of its own answer, from its own outputs only (no teacher): the "
+                      "candidate (logit margin, probability margin, top probability, minus entropy) that best "
+                      "predicts agreement with the teacher on the dev split (AUROC).",
+    "p(agrees)": "Calibrated probability that the student predicts the teacher's class for this text: isotonic or "
+                 "Platt regression of dev agreement on the stand-in score (the lower cross-validated Brier score).",
+    "coverage at 95% fidelity": "On test, texts sorted by the stand-in score (surest first): the largest share of "
+                                "texts whose agreement with the teacher is at least 95%.",
+    "likely stand-in": "The text's stand-in score is at or above the dev threshold: among dev texts scored at "
+                       "least as high, the student agreed with the teacher at least 95% of the time.",
+}
+
+
+def stand_in_scores(logits: np.ndarray, name: str) -> np.ndarray:
+    """The stand-in score ``name`` (one of :data:`SCORE_NAMES`) of each row of ``logits``."""
+    if name not in SCORES:
+        raise ValueError(f"Unknown stand-in score {name!r}; choose one of {', '.join(SCORE_NAMES)}.")
+    return SCORES[name][0](logits)
+
+
+def _agreement(student_logits, teacher_logits) -> np.ndarray:
+    student_logits, teacher_logits = np.asarray(student_logits), np.asarray(teacher_logits)
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student and teacher logits differ in shape: {student_logits.shape} vs "
+                         f"{teacher_logits.shape}.")
+    return student_logits.argmax(axis=1) == teacher_logits.argmax(axis=1)
+
+
+def auroc(scores, agree) -> float:
+    """Area under the ROC curve of ``scores`` for ``agree`` (NaN when only one outcome occurs)."""
+    agree = np.asarray(agree, dtype=bool)
+    if agree.all() or not agree.any():
+        return float("nan")
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(agree, np.asarray(scores, dtype=np.float64)))
+
+
+def choose_score(student_logits, teacher_logits) -> tuple[str, dict[str, float]]:
+    """The candidate with the highest dev AUROC (earlier candidate on ties; the first when every
+    AUROC is undefined), and the AUROC of every candidate."""
+    agree = _agreement(student_logits, teacher_logits)
+    aurocs = {name: auroc(stand_in_scores(student_logits, name), agree) for name in SCORE_NAMES}
+    best = SCORE_NAMES[0]
+    for name in SCORE_NAMES:
+        if math.isfinite(aurocs[name]) and (not math.isfinite(aurocs[best]) or aurocs[name] > aurocs[best] + _TIE):
+            best = name
+    return best, aurocs
+
+
+# ------------------------------------------------------------------------------ the curve
+@dataclass
+class TrustCurve:
+    """Fidelity against coverage: after sorting texts by score (surest first), ``covered[i]`` texts
+    (the end of a group of tied scores) of which ``agreeing[i]`` agree with the teacher;
+    ``thresholds[i]`` is the lowest score among them."""
+
+    covered: list
+    agreeing: list
+    thresholds: list
+    n_texts: int
+
+    @property
+    def coverage(self) -> np.ndarray:
+        return np.asarray(self.covered, dtype=np.float64) / max(self.n_texts, 1)
+
+    @property
+    def fidelity(self) -> np.ndarray:
+        return np.asarray(self.agreeing, dtype=np.float64) / np.maximum(np.asarray(self.covered, dtype=np.float64), 1)
+
+    def point_at(self, target: float) -> int | None:
+        """Index of the largest coverage whose fidelity is at least ``target`` (None when none is)."""
+        reached = np.flatnonzero(self.fidelity >= target - 1e-12)
+        return int(reached[-1]) if reached.size else None
+
+    def coverage_at(self, target: float) -> float:
+        """The largest coverage whose fidelity is at least ``target`` (0 when no share of texts reaches it)."""
+        index = self.point_at(target)
+        return 0.0 if index is None else float(self.coverage[index])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrustCurve":
+        return cls(list(data["covered"]), list(data["agreeing"]), list(data["thresholds"]), int(data["n_texts"]))
+
+
+def trust_curve(scores, agree) -> TrustCurve:
+    """The fidelity-coverage curve of texts sorted by ``scores``, highest first (ties enter together)."""
+    scores, agree = np.asarray(scores, dtype=np.float64), np.asarray(agree, dtype=bool)
+    if scores.shape != agree.shape or scores.ndim != 1:
+        raise ValueError(f"scores and agreements must be two vectors of one length, got {scores.shape} and "
+                         f"{agree.shape}.")
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    cumulative = np.cumsum(agree[order])
+    # The last position of each run of equal scores: a cut never separates tied texts.
+    ends = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True]) if scores.size else np.array([], int)
+    return TrustCurve([int(e + 1) for e in ends], [int(cumulative[e]) for e in ends],
+                      [float(sorted_scores[e]) for e in ends], int(scores.size))
+
+
+def _bootstrap(scores, agree, target: float, samples: int, seed: int) -> tuple[float, list]:
+    """Standard deviation and percentile 95% interval of the coverage at ``target`` over bootstrap
+    resamples of the texts (the draws of :func:`kdcore.intervals.bootstrap`)."""
+    if scores.size < 2 or samples < 2:
+        return float("nan"), [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    values = [trust_curve(scores[idx], agree[idx]).coverage_at(target)
+              for idx in (rng.integers(0, scores.size, size=scores.size) for _ in range(samples))]
+    return float(np.std(values, ddof=1)), [float(v) for v in np.percentile(values, [2.5, 97.5])]
+
+
+# ------------------------------------------------------------------------------ per student
+@dataclass
+class StudentTrust:
+    """One student's stand-in score, calibration, dev threshold and test curve (see the module docstring)."""
+
+    name: str
+    score: str
+    dev_auroc: dict
+    calibrator: Calibrator
+    target: float
+    dev_threshold: float | None  # None: no dev texts reach the target, so no text is a likely stand-in
+    dev_coverage: float          # share of dev texts at or above it (1: every text counts as likely)
+    dev_size: int
+    curve: TrustCurve
+    coverage: float          # largest test coverage with fidelity >= target
+    coverage_se: float       # its bootstrap standard error
+    coverage_ci: list        # and its bootstrap 95% interval [low, high]
+    fidelity_at_coverage: float | None
+    test_fidelity: float     # at full coverage
+    threshold_coverage: float | None  # the dev threshold applied to test: coverage and fidelity
+    threshold_fidelity: float | None
+
+    def likely(self, scores) -> np.ndarray:
+        """Whether each stand-in score is at or above the dev threshold (every score when the whole dev
+        split reached the target: below its lowest score dev says nothing worse)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.dev_threshold is None:
+            return np.zeros(scores.shape, bool)
+        if self.dev_coverage >= 1.0:
+            return np.ones(scores.shape, bool)
+        return scores >= self.dev_threshold
+
+    @property
+    def score_words(self) -> str:
+        return SCORES[self.score][1] if self.score in SCORES else self.score
+
+    @property
+    def chosen_auroc(self) -> float:
+        value = self.dev_auroc.get(self.score)
+        return float("nan") if value is None else float(value)
+
+    def headline(self) -> str:
+        """The curve in one sentence, e.g. "On the 78% of test texts linear is surest of, it agrees with the
+        teacher 96% of the time"."""
+        if self.fidelity_at_coverage is None or self.coverage <= 0:
+            return (f"No group of the test texts {self.name} is surest of reaches {self.target:.0%} agreement with "
+                    f"the teacher (it agrees on {self.test_fidelity:.0%} of all of them).")
+        if self.coverage >= 1.0:
+            return f"{self.name} agrees with the teacher on {self.fidelity_at_coverage:.0%} of all test texts."
+        return (f"On the {self.coverage:.0%} of test texts {self.name} is surest of, it agrees with the teacher "
+                f"{self.fidelity_at_coverage:.0%} of the time (on all of them, {self.test_fidelity:.0%}).")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["calibrator"], out["curve"] = self.calibrator.to_dict(), self.curve.to_dict()
+        return _finite(out)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudentTrust":
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values["calibrator"] = Calibrator.from_dict(data["calibrator"])
+        values["curve"] = TrustCurve.from_dict(data["curve"])
+        values["dev_auroc"] = {k: (float("nan") if v is None else v) for k, v in data.get("dev_auroc", {}).items()}
+        values["coverage_se"] = float("nan") if data.get("coverage_se") is None else data["coverage_se"]
+        values["coverage_ci"] = [float("nan") if v is None else v for v in data.get("coverage_ci") or [None, None]]
+        return cls(**values)
+
+
+def _finite(value):
+    """A strict-JSON copy: NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def student_trust(name: str, dev_student_logits, dev_teacher_logits, test_student_logits, test_teacher_logits,
+                  target: float = TARGET_FIDELITY, bootstrap: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> StudentTrust:
+    """Choose the score and fit the calibrator and threshold on dev; measure the curve on test."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target fidelity must be in (0, 1], got {target}.")
+    if len(dev_student_logits) == 0 or len(test_student_logits) == 0:
+        raise ValueError("The trust curve needs dev and test texts; this corpus has none in one of them.")
+    score, aurocs = choose_score(dev_student_logits, dev_teacher_logits)
+    dev_scores = stand_in_scores(dev_student_logits, score)
+    dev_agree = _agreement(dev_student_logits, dev_teacher_logits)
+    calibrator = fit_calibrator(dev_scores, dev_agree, seed=seed)
+    dev_curve = trust_curve(dev_scores, dev_agree)
+    dev_point = dev_curve.point_at(target)
+    threshold = None if dev_point is None else dev_curve.thresholds[dev_point]
+    dev_coverage = 0.0 if dev_point is None else float(dev_curve.coverage[dev_point])
+
+    scores = stand_in_scores(test_student_logits, score)
+    agree = _agreement(test_student_logits, test_teacher_logits)
+    curve = trust_curve(scores, agree)
+    point = curve.point_at(target)
+    se, interval = _bootstrap(scores, agree, target, bootstrap, seed)
+    record = StudentTrust(
+        name=name, score=score, dev_auroc=aurocs, calibrator=calibrator, target=target, dev_threshold=threshold,
+        dev_coverage=dev_coverage, dev_size=int(dev_scores.size), curve=curve, coverage=curve.coverage_at(target),
+        coverage_se=se, coverage_ci=interval,
+        fidelity_at_coverage=None if point is None else float(curve.fidelity[point]),
+        test_fidelity=float(agree.mean()), threshold_coverage=None, threshold_fidelity=None)
+    chosen = record.likely(scores)
+    record.threshold_coverage = float(chosen.mean())
+    record.threshold_fidelity = float(agree[chosen].mean()) if chosen.any() else None
+    return record
+
+
+# ------------------------------------------------------------------------------ per run
+@dataclass
+class RunTrust:
+    """Every student's trust record of one run (the run's ``trust.json``)."""
+
+    target: float
+    students: dict  # name -> StudentTrust
+    dev_size: int = 0
+    test_size: int = 0
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "dev_size": self.dev_size, "test_size": self.test_size, "note": self.note,
+                "students": {name: entry.to_dict() for name, entry in self.students.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunTrust":
+        return cls(float(data.get("target", TARGET_FIDELITY)),
+                   {name: StudentTrust.from_dict(entry) for name, entry in (data.get("students") or {}).items()},
+                   int(data.get("dev_size", 0)), int(data.get("test_size", 0)), str(data.get("note", "")))
+
+    def text(self) -> str:
+        """The record in words: one line per student (score, dev AUROC, coverage with its SE) and its headline."""
+        from .intervals import format_interval
+
+        if not self.students:
+            return f"Trust curve: none. {self.note}".strip()
+        lines = [f"Trust curves: stand-in score chosen on dev ({self.dev_size} texts), curve on test "
+                 f"({self.test_size} texts), target fidelity {self.target:.2f}"]
+        for name, t in self.students.items():
+            se = f" ± {t.coverage_se:.3f} (SE; 95% interval {format_interval(t.coverage_ci)})" \
+                if math.isfinite(t.coverage_se) else ""
+            at = "—" if t.threshold_fidelity is None else f"{t.threshold_fidelity:.3f}"
+            lines.append(f"  {name}: score {t.score} (dev AUROC {t.chosen_auroc:.3f}); coverage at fidelity "
+                         f"{t.target:.2f}: {t.coverage:.3f}{se}; dev threshold on test: coverage "
+                         f"{t.threshold_coverage:.3f}, fidelity {at}")
+            lines.append(f"    {t.headline()}")
+        return "\n".join(lines)
+
+    def summary(self) -> list[dict]:
+        """One row per student: the chosen score, its dev AUROC, coverage at the target (with its SE and
+        95% interval)."""
+        from .intervals import format_interval
+
+        return [{"student": name, "stand-in score": t.score, "dev AUROC": t.chosen_auroc,
+                 f"coverage at {t.target:.0%} fidelity": t.coverage, "coverage SE": t.coverage_se,
+                 "coverage 95% interval": format_interval(t.coverage_ci),
+                 "fidelity there": t.fidelity_at_coverage, "fidelity on all texts": t.test_fidelity,
+                 "dev threshold": t.dev_threshold, "coverage at dev threshold": t.threshold_coverage,
+                 "fidelity at dev threshold": t.threshold_fidelity}
+                for name, t in self.students.items()]
+
+
+def evaluate_trust(students: Mapping[str, object], dev_texts: Sequence[str], dev_teacher_logits,
+                   test_texts: Sequence[str], test_teacher_logits, target: float = TARGET_FIDELITY) -> RunTrust:
+    """The trust record of every student (any kind with ``predict_logits``) from the teacher's logits on
+    the dev and test texts."""
+    records = {}
+    for name, student in students.items():
+        records[name] = student_trust(name, student.predict_logits(list(dev_texts)), dev_teacher_logits,
+                                      student.predict_logits(list(test_texts)), test_teacher_logits, target)
+    return RunTrust(target, records, len(dev_texts), len(test_texts))
+
+
+def trust_of_splits(teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None,
+                    dev_teacher_logits=None, target: float = TARGET_FIDELITY) -> tuple[RunTrust, np.ndarray | None]:
+    """The trust record of ``students`` over a corpus's ``dev`` and ``test`` splits (TextDatasets), and the
+    teacher's dev logits it used (computed here unless given). Without dev texts the record is empty and
+    its note says why: the score, calibrator and threshold are chosen on dev, never on test."""
+    if dev is None or len(dev) == 0:
+        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
+                        note="This run has no dev split, on which the stand-in score, its calibration and "
+                             "threshold are chosen; build it from data with a dev split for a trust curve."), None
+    if test is None or len(test) == 0:
+        return RunTrust(target, {}, len(dev), 0, note="This run has no test texts to draw a trust curve on."), None
+    if dev_teacher_logits is None:
+        dev_teacher_logits = teacher.predict_logits(list(dev.texts))
+    if test_teacher_logits is None:
+        test_teacher_logits = teacher.predict_logits(list(test.texts))
+    record = evaluate_trust(students, dev.texts, dev_teacher_logits, test.texts, test_teacher_logits, target)
+    return record, np.asarray(dev_teacher_logits)
+
+
+def write_trust(writer, teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None) -> RunTrust:
+    """:func:`trust_of_splits` written into a run being built (``writer``: a RunWriter): ``trust.json``
+    and the teacher's dev logits."""
+    record, dev_logits = trust_of_splits(teacher, students, dev, test, test_teacher_logits)
+    if dev_logits is not None:
+        writer.write_array(DEV_LOGITS_FILE, dev_logits)
+    writer.write_json(TRUST_FILE, record.to_dict())
+    return record
+
+
+def recompute_trust(run, target: float = TARGET_FIDELITY) -> RunTrust:
+    """Compute a finished run's trust record from its stored splits and teacher logits (the teacher runs on
+    the dev split when its logits are not stored yet), and write it into the run (``trust.json``)."""
+    from .runs import RunError, update_run_file
+
+    try:
+        dev = run.split("dev")
+    except RunError:
+        dev = None
+    test = run.split("test")
+    stored = {name: run.path / name for name in ("teacher_test_logits.npy", DEV_LOGITS_FILE)}
+    test_logits = run.array("teacher_test_logits.npy") if stored["teacher_test_logits.npy"].is_file() else None
+    dev_logits = run.array(DEV_LOGITS_FILE) if stored[DEV_LOGITS_FILE].is_file() else None
+    teacher = run.teacher if test_logits is None or (dev is not None and dev_logits is None) else None
+    record, used = trust_of_splits(teacher, run.students, dev, test, test_logits, dev_logits, target)
+    if used is not None and dev_logits is None:
+        update_run_file(run, DEV_LOGITS_FILE, used)
+    update_run_file(run, TRUST_FILE, record.to_dict())
+    return record
+
+
+def load_trust(run) -> RunTrust | None:
+    """The run's trust record, or None for a run built before kd-lens computed it."""
+    import json
+
+    path = run.path / TRUST_FILE
+    if not path.is_file():
+        return None
+    return RunTrust.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# ------------------------------------------------------------------------------ one text
+@dataclass
+class StandIn:
+    """One text, one student: its stand-in score, the calibrated p(agrees), and whether it is at or above
+    the dev threshold (a likely stand-in)."""
+
+    student: str
+    score: float
+    probability: float
+    likely: bool
+
+    @property
+    def label(self) -> str:
+        return "likely stand-in" if self.likely else "unlikely stand-in"
+
+
+def assess_logits(trust: StudentTrust, logits) -> list[StandIn]:
+    """The stand-in verdict of ``trust``'s student for each row of its ``logits``."""
+    scores = stand_in_scores(np.atleast_2d(np.asarray(logits)), trust.score)
+    probabilities = trust.calibrator(scores)
+    likely = trust.likely(scores)
+    return [StandIn(trust.name, float(s), float(p), bool(k)) for s, p, k in zip(scores, probabilities, likely)]
+
+
+def assess(trust: RunTrust | None, students: Mapping[str, object], texts: Sequence[str]) -> dict[str, list[StandIn]]:
+    """{student: one StandIn per text} for every student of ``students`` that ``trust`` covers (none for a run
+    without a trust record)."""
+    if trust is None:
+        return {}
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    return {name: assess_logits(trust.students[name], model.predict_logits(texts))
+            for name, model in students.items() if name in trust.students}
