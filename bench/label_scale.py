@@ -156,6 +156,9 @@ def main() -> None:
           "r_gpu = one GPU's Teacher.predict_logits rate (bench/teacher_throughput.py), ratio = the throughput ratio "
           "above; reading is spread over the actors (each reads its own slices).")
     ray.shutdown()
+    import shutil
+
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
