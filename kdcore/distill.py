@@ -358,7 +358,13 @@ def stage_labels(writer, spec: RunSpec, state: BuildState) -> None:
         if need_hidden:
             state.transfer_hidden = np.load(writer.path / "teacher_hidden.npy", allow_pickle=False)
     else:
-        if need_hidden:
+        if spec.teacher_logits:  # labelled beforehand (python -m kdcore label): read by text hash
+            from .scale.precomputed import transfer_logits_from_folders
+
+            state.transfer_logits, state.transfer_hidden = transfer_logits_from_folders(spec, state, writer)
+            if need_hidden:
+                writer.write_array("teacher_hidden.npy", state.transfer_hidden)
+        elif need_hidden:
             state.transfer_logits, state.transfer_hidden = teacher.predict_logits(
                 transfer.texts, return_pooled=True, progress=progress)
             writer.write_array("teacher_hidden.npy", state.transfer_hidden)

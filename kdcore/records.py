@@ -181,7 +181,9 @@ class MetricsRow:
 _STAGE_TABLE = (
     ("teacher_fit", "fine-tuning the teacher", (0.0, 0.55)),
     ("teacher_predict", "labelling texts with the teacher", (0.55, 0.7)),
+    ("label", "labelling a collection on Ray", (0.55, 0.7)),
     ("teacher_attributions", "teacher attributions for attr_match", (0.7, 0.7)),
+    ("student_featurize", "featurizing the transfer set from shards", (0.7, 0.7)),
     ("student_fit", "training the students", (0.7, 0.85)),
     ("evaluate", "evaluating", (0.85, 0.93)),
     ("explain", "explaining", (0.93, 0.99)),

@@ -13,7 +13,7 @@ from .targets import ConvergenceWarning, DevSet, prepare_targets
 from .train_adam import fit_adam
 from .train_lbfgs import fit_lbfgs
 
-__all__ = ["ConvergenceWarning", "choose_solver", "fit_student"]
+__all__ = ["ConvergenceWarning", "choose_solver", "finish_fit", "fit_student"]
 
 
 def fit_student(student, texts, teacher_logits=None, labels=None, *, label_names=None,
@@ -47,10 +47,15 @@ def fit_student(student, texts, teacher_logits=None, labels=None, *, label_names
         teacher_class = targets.teacher.argmax(dim=1) if targets.teacher is not None else None
         history, converged = fit_adam(student, features, targets.to(device), teacher_class, attr_table, distill,
                                       dev, progress, device)
+    finish_fit(student, history, converged)
+
+
+def finish_fit(student, history: list[dict], converged: bool) -> None:
+    """What every trainer does last: eval mode, ``top_k`` pruning, ``history_``, ``converged_``, ``n_nonzero_``."""
     module = student.module_
     module.eval()
-    if config.top_k > 0:
-        student._prune_top_k(module, config.top_k)
+    if student.config.top_k > 0:
+        student._prune_top_k(module, student.config.top_k)
     student.history_ = history
     student.converged_ = converged
     student.n_nonzero_ = int(torch.count_nonzero(module.bag.weight.detach()))

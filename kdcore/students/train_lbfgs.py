@@ -43,7 +43,8 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
     """
     config = student.config
     n_texts, n_features = features.n_texts, student.featurizer_.n_features
-    matrix = _csr_matrix(features, n_features, device)
+    # The design in row blocks: one block in memory, or a memory-mapped design (train_stream.py).
+    design = features if hasattr(features, "blocks") else _WholeDesign(_csr_matrix(features, n_features, device))
     module = student._build_module(n_features, targets.n_classes).to(device)
     weight, bias = module.bag.weight, module.bias
     penalty = config.l2 / n_texts
@@ -53,15 +54,27 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
     last_parts: dict[str, float] = {}
 
     def closure():
+        # The objective is a mean over texts: each block's mean loss counts by its share of the
+        # texts, and its gradient is accumulated block by block (one block: exactly the full batch).
         optimizer.zero_grad(set_to_none=True)
-        parts = output_parts(matrix @ weight + bias, targets.teacher, targets.gold, distill, targets.weights)
-        total, logged = compute_loss(parts, {k: targets.weights[k] for k in parts})
-        if penalty > 0:
-            total = total + penalty * weight.pow(2).sum()
-        total.backward()
+        objective, logged_sum = 0.0, {}
+        blocks = design.blocks(device)
+        for matrix, rows, last in blocks:
+            share = (rows.stop - rows.start) / n_texts
+            parts = output_parts(matrix @ weight + bias, _rows(targets.teacher, rows), _rows(targets.gold, rows),
+                                 distill, targets.weights)
+            total, logged = compute_loss(parts, {k: targets.weights[k] for k in parts})
+            if share != 1.0:
+                total = total * share
+            if penalty > 0 and last:
+                total = total + penalty * weight.pow(2).sum()
+            total.backward()
+            objective = objective + total.detach()
+            for key, value in logged.items():
+                logged_sum[key] = logged_sum.get(key, 0.0) + value * share
         last_parts.clear()
-        last_parts.update(logged)
-        return total
+        last_parts.update(logged_sum)
+        return objective
 
     student.module_ = module
     history: list[dict] = []
@@ -101,6 +114,22 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
             f"L-BFGS for student {student.name!r} {why} before converging (max |gradient| "
             f"{history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter or l2."), stacklevel=4)
     return history, converged
+
+
+class _WholeDesign:
+    """The in-memory design as a single block."""
+
+    def __init__(self, matrix: torch.Tensor):
+        self.matrix = matrix
+
+    def blocks(self, device):
+        yield self.matrix, slice(0, self.matrix.shape[0]), True
+
+
+def _rows(tensor: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
+    if tensor is None or (rows.start == 0 and rows.stop == tensor.shape[0]):
+        return tensor
+    return tensor[rows]
 
 
 def _csr_matrix(features: FeatureBatch, n_features: int, device) -> torch.Tensor:
