@@ -7,7 +7,10 @@ from dataclasses import asdict, dataclass, field, fields
 __all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict"]
 
 LOSS_CHOICES = ("kd_kl", "kd_mse", "hard_ce")
-STUDENT_KINDS = ("linear", "mlp")
+STUDENT_KINDS = ("linear", "mlp", "aug_linear")
+# Kinds fitted by L-BFGS on a convex objective (weights read directly in the Weights view).
+LINEAR_KINDS = ("linear", "aug_linear")
+AUG_TERMS = ("free", "embedding", "teacher")
 WEIGHTINGS = ("count", "log", "tfidf")
 SOLVERS = ("auto", "lbfgs", "adam")
 
@@ -69,7 +72,8 @@ class TeacherConfig(_Config):
 class StudentConfig(_Config):
     """One student: its kind, featurizer and training options."""
 
-    kind: str = field(default="linear", metadata={"help": "linear or mlp."})
+    kind: str = field(default="linear", metadata={"help": "linear, mlp or aug_linear (linear over n-grams whose "
+                                                  "scores also read the teacher's view of each n-gram)."})
     name: str = ""
     ngram_max: int = field(default=2, metadata={"help": "1 = words only, 2 = words and word pairs."})
     min_count: int = 2
@@ -94,13 +98,21 @@ class StudentConfig(_Config):
     l1: float = field(default=0.0, metadata={"help": "L1 penalty on the linear weights (sparser, easier to read)."})
     top_k: int = field(default=0, metadata={"help": "Keep only the k largest weights per class after training (0 = keep all)."})
     seed: int = 0
+    aug_terms: str = field(default="free+embedding+teacher", metadata={"help": "aug_linear only: the '+'-joined "
+                           "parts of each n-gram's score: free (its own weight), embedding (w_c . the teacher "
+                           "encoder's embedding of the n-gram), teacher (u_c . the teacher's logits on the n-gram)."})
+    aug_l2: float = field(default=1.0, metadata={"help": "aug_linear only: L2 penalty on the embedding / teacher "
+                          "projection (as l2, over the loss summed over texts)."})
+    embed_unseen: bool = field(default=True, metadata={"help": "aug_linear only: score n-grams never seen in "
+                               "training through their teacher features, computed on the fly (else they count 0)."})
 
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, STUDENT_KINDS)
         _check_choice("weighting", self.weighting, WEIGHTINGS)
         _check_choice("solver", self.solver, SOLVERS)
-        if self.solver == "lbfgs" and self.kind != "linear":
+        if self.solver == "lbfgs" and self.kind not in LINEAR_KINDS:
             raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
+        self._check_aug()
         if self.ngram_max not in (1, 2):
             raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")
         for name in ("min_count", "max_features", "hidden_size", "max_steps", "batch_size", "learning_rate", "max_iter"):
@@ -111,6 +123,17 @@ class StudentConfig(_Config):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         if not self.name:
             self.name = self.kind
+
+    def _check_aug(self) -> None:
+        terms = [t for t in str(self.aug_terms).split("+") if t]
+        if not terms or any(t not in AUG_TERMS for t in terms):
+            raise ValueError(f"aug_terms={self.aug_terms!r} is not valid; join one or more of {', '.join(AUG_TERMS)} "
+                             "with '+' (e.g. 'free+embedding+teacher').")
+        self.aug_terms = "+".join(t for t in AUG_TERMS if t in terms)
+        _check_positive("aug_l2", self.aug_l2, allow_zero=True)
+        self.embed_unseen = bool(self.embed_unseen)
+        if self.kind == "aug_linear" and (self.solver == "adam" or self.l1 > 0):
+            raise ValueError("aug_linear trains with L-BFGS only: use solver='auto' (or 'lbfgs') and l1=0.")
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudentConfig":

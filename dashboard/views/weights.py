@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import charts
 from dashboard.components.sidebar import require_run
+from kdcore.students import WEIGHT_TABLE_KINDS
 
 __all__ = ["render"]
 
@@ -130,8 +131,8 @@ def render() -> None:
     run = state.meta(key)
     st.title("What the students learned")
     students = run.info.students
-    linear = [n for n, entry in students.items() if entry.kind == "linear"]
-    mlps = [n for n, entry in students.items() if entry.kind == "mlp"]
+    linear = [n for n, entry in students.items() if entry.kind in WEIGHT_TABLE_KINDS]
+    mlps = [n for n, entry in students.items() if entry.kind not in WEIGHT_TABLE_KINDS]
     if not linear and not mlps:
         st.info("This run has no linear or MLP student.")
         return

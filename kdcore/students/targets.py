@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..config import DistillConfig
+from ..config import LINEAR_KINDS, DistillConfig
 from ..losses import LOSSES
 
 __all__ = ["ConvergenceWarning", "Targets", "DevSet", "prepare_targets", "output_parts"]
@@ -123,7 +123,7 @@ def _label_names(teacher, gold, label_names) -> list[str]:
 def _check_hidden(student, distill: DistillConfig, teacher_hidden, n_texts: int) -> torch.Tensor | None:
     if distill.feature_align <= 0:
         return None
-    if student.config.kind == "linear":
+    if student.config.kind in LINEAR_KINDS:
         warnings.warn("feature_align needs a hidden layer; the linear student ignores it.", stacklevel=5)
         return None
     if teacher_hidden is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..config import DistillConfig, StudentConfig
+from ..config import LINEAR_KINDS, DistillConfig, StudentConfig
 from .featurize import _check_texts
 from .tables import _AttrTable
 from .targets import ConvergenceWarning, DevSet, prepare_targets
@@ -61,8 +61,10 @@ def choose_solver(config: StudentConfig, use_attr: bool) -> str:
     """``"lbfgs"`` or ``"adam"`` for ``config.solver`` (``auto``: L-BFGS for a linear student
     without l1 or attr_match, whose problem is then smooth and convex; Adam otherwise)."""
     solver = config.solver
+    if config.kind == "aug_linear" and use_attr:
+        raise ValueError("aug_linear trains with L-BFGS, which takes no attr_match; set distill.attr_match = 0.")
     if solver == "auto":
-        return "lbfgs" if config.kind == "linear" and config.l1 == 0 and not use_attr else "adam"
+        return "lbfgs" if config.kind in LINEAR_KINDS and config.l1 == 0 and not use_attr else "adam"
     if solver == "lbfgs" and (config.l1 > 0 or use_attr):
         raise ValueError("solver='lbfgs' takes neither l1 nor attr_match; use solver='adam' (or 'auto') for them.")
     return solver
