@@ -118,8 +118,9 @@ class AugLinearStudent(LinearStudent):
         config, device = self.config, module.bias.device
         raw, teacher_logits = self._raw_features(list(self.featurizer_.features_))
         with torch.no_grad():
-            mean = raw.mean(dim=0) if raw.shape[0] > 1 else torch.zeros(raw.shape[1])
-            scale = raw.std(dim=0) if raw.shape[0] > 1 else torch.ones(raw.shape[1])
+            spread = raw.shape[0] > 1 and raw.shape[1] > 0
+            mean = raw.mean(dim=0) if spread else torch.zeros(raw.shape[1])
+            scale = raw.std(dim=0) if spread else torch.ones(raw.shape[1])
             module.feature_mean.copy_(mean)
             module.feature_scale.copy_(torch.where(scale > 1e-6, scale, torch.ones_like(scale)))
             module.ngram_teacher_logits.copy_(teacher_logits)
