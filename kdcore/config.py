@@ -163,6 +163,7 @@ class DistillConfig(_Config):
     mask_prob: float = 0.1
     swap_prob: float = 0.1
     ngram_prob: float = 0.25
+    ngram_max_words: int = field(default=5, metadata={"help": "Longest n-gram sample, in words (5 as Tang et al.)."})
     clauses: bool = field(default=True, metadata={"help": "Add the clauses of the training texts (cut at , ; : -- but) to the transfer set."})
     use_unlabelled: bool = field(default=True, metadata={"help": "Add unlabelled texts of the corpus to the transfer set."})
     train_label_baseline: bool = field(default=True, metadata={"help": "Train a label-only twin of each student."})
@@ -175,6 +176,7 @@ class DistillConfig(_Config):
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}.")
         for name in ("feature_align", "attr_match", "augment_copies"):
             _check_positive(name, getattr(self, name), allow_zero=True)
+        _check_positive("ngram_max_words", self.ngram_max_words)
         for name in ("mask_prob", "swap_prob", "ngram_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")

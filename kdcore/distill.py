@@ -115,7 +115,8 @@ def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = No
     extra: list[str] = []  # unlabelled, in this order: augmented, clauses, corpus, user texts
     if config.augment_copies:
         extra += augment_texts(train.texts, copies=config.augment_copies, mask_prob=config.mask_prob,
-                               swap_prob=config.swap_prob, ngram_prob=config.ngram_prob, seed=config.seed)
+                               swap_prob=config.swap_prob, ngram_prob=config.ngram_prob, seed=config.seed,
+                               ngram_max_words=config.ngram_max_words)
     if config.clauses:
         extra += clause_texts(train.texts)
     if config.use_unlabelled and unlabelled is not None:
