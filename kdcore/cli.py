@@ -276,7 +276,7 @@ def _add_distill_parser(sub, common) -> None:
                       help="The teacher's classes are placeholders (LABEL_0, ...): match them to the data's classes "
                       "(sorted names) by position.")
     dist.add_argument("--teacher-steps", type=int, default=450, help="Cap on teacher fine-tuning steps.")
-    dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp.")
+    dist.add_argument("--students", default="linear,mlp", help="Comma-separated student kinds: linear, mlp, aug_linear.")
     default_steps = StudentConfig().max_steps
     dist.add_argument("--student-steps", type=int, default=default_steps,
                       help=f"Most Adam steps of the MLP (StudentConfig.max_steps, default {default_steps}; it stops "

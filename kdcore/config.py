@@ -196,7 +196,7 @@ import re as _re  # noqa: E402
 from .labels import parse_label_map  # noqa: E402
 from .records import LABEL_TWIN_SUFFIX  # noqa: E402
 
-__all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "DEFAULT_EXPLAIN_METHODS",
+__all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "STUDENT_DEFAULTS", "DEFAULT_EXPLAIN_METHODS",
             "default_students"]
 
 # The run store (runs.resolve_run_path) uses the same rule; a spec refuses a bad name before any work.
@@ -206,12 +206,15 @@ DEFAULT_EXPLAIN_METHODS = ("integrated_gradients", "gradient_x_input", "occlusio
 # stays >= 50x smaller than the MiniLM teacher on disk.
 DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
                     StudentConfig(kind="mlp", name="mlp", hidden_size=16, max_features=15_000))
+# Every kind's default, also for kinds the demo leaves out (chosen with --students / in the Distill view).
+STUDENT_DEFAULTS = {**{"aug_linear": StudentConfig(kind="aug_linear", name="aug")},
+                    **{config.kind: config for config in DEFAULT_STUDENTS}}
 
 
 def default_students(kinds=("linear", "mlp"), max_steps: int | None = None) -> list[StudentConfig]:
     """The default StudentConfig of each kind in ``kinds``, with the Adam step budget set to
     ``max_steps`` when given. The CLI and the dashboard both build their students here, so they agree."""
-    defaults = {config.kind: config for config in DEFAULT_STUDENTS}
+    defaults = STUDENT_DEFAULTS
     chosen = []
     for kind in kinds:
         if kind not in defaults:

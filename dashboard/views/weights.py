@@ -63,6 +63,9 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
             st.info(f"No feature contains {query!r}: the student never saw it (or it was pruned).")
         else:
             wide = hits.pivot_table(index="feature", columns="class", values="weight", fill_value=0.0)
+            if "teacher_logit" in hits:  # a student that reads the teacher's view of each n-gram shows it beside
+                alone = hits.pivot_table(index="feature", columns="class", values="teacher_logit", fill_value=0.0)
+                wide = wide.join(alone.add_prefix("teacher alone: "))
             order = list(exact["feature"].unique()) + [f for f in wide.index if f not in set(exact["feature"])]
             st.dataframe(wide.loc[order].reset_index(), hide_index=True, width="stretch")
 
