@@ -77,9 +77,38 @@ def standard_error(agree: np.ndarray) -> float:
     return float(agree.std(ddof=1) / np.sqrt(len(agree))) if len(agree) > 1 else float("nan")
 
 
+class _PartialRun:
+    """A demo build's ``.partial`` folder once its labels stage is done, read only: the demo's spec
+    (embedded corpus, default distillation), its teacher, transfer set and logits."""
+
+    def __init__(self, path: Path):
+        from kdcore.config import RunSpec, TeacherConfig
+        from kdcore.data import TextDataset
+        from kdcore.teacher import Teacher
+
+        self.path = path
+        self.spec = RunSpec("demo", teacher=TeacherConfig(max_steps=450)).to_dict()
+        self.manifest = {"spec": self.spec, "distill": self.spec["distill"]}
+        labels = load_corpus(DataSource()).train.label_names
+        self.teacher = Teacher.from_pretrained(path / "teacher", label_names=labels,
+                                               config=TeacherConfig.from_dict(self.spec["teacher"]))
+        rows = [json.loads(line) for line in (path / "data" / "transfer.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
+        self.transfer = TextDataset([r["text"] for r in rows], None, self.teacher.label_names, name="transfer")
+
+    def split(self, name):
+        if name == "transfer":
+            return self.transfer
+        corpus = load_corpus(DataSource()).with_label_order(self.teacher.label_names)
+        return getattr(corpus, name)
+
+    def array(self, relative):
+        return np.load(self.path / relative, allow_pickle=False)
+
+
 class Bench:
     def __init__(self, args):
-        self.run = load_run(args.run)
+        path = Path(args.run)
+        self.run = load_run(path) if (path / "manifest.json").is_file() else _PartialRun(path)
         self.teacher = self.run.teacher
         cache = Path(args.cache)
         self.teacher.cache_dir = cache / "teacher_logits"
@@ -93,8 +122,11 @@ class Bench:
             raise SystemExit("The run's dev split differs from the corpus rebuilt from its spec; cannot compare.")
         transfer = self.run.split("transfer")
         self.known_logits = dict(zip(transfer.texts, self.run.array("teacher_logits.npy")))
+        print(f"teacher {self.teacher.fingerprint()[:12]}, transfer set {len(transfer)} texts, dev {len(self.dev)}",
+              flush=True)
         self.dev_teacher = self.teacher.predict_logits(self.dev.texts)
         self.upload_path = args.upload
+        self.save_dir = args.save
         self._transfers: dict = {}
 
     def transfer(self, name: str):
@@ -186,6 +218,8 @@ class Bench:
         test = self.run.split("test")
         test_teacher = self.run.array("teacher_test_logits.npy")
         student, fit_s = self.fit(config, texts, logits)
+        if self.save_dir:
+            student.save(Path(self.save_dir) / name)  # before it meets the test texts, as a run saves it
         scored = self.score(student, test.texts, test_teacher, test.labels)
         result = {"row": name, "fit_s": fit_s, **{f"test_{k}": v for k, v in scored.items() if k != "agree"}}
         keep = gold >= 0
@@ -227,6 +261,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--redo", action="store_true")
     parser.add_argument("--test", default=None, help="read the test split once for this row")
+    parser.add_argument("--save", default=None, help="with --test: save the row's student under this folder")
     args = parser.parse_args()
     configure_threads(args.threads)
     out = Path(args.out)

@@ -8,8 +8,9 @@ Every n-gram ``g`` of the vocabulary has one number per class, as in the linear 
                                              embedding of the n-gram's own text
                + u_c . z(t(g))               teacher: the teacher's logits on the n-gram alone
 
-(``z`` standardises each frozen column over the vocabulary; ``config.aug_terms`` picks the
-terms), and ``logits_c(x) = b_c + sum_g value_g(x) * score_c(g)``. Training fits ``a``, ``w``,
+(``z`` centres and whitens the frozen features over the vocabulary, which keeps L-BFGS
+well conditioned on the strongly correlated embedding dimensions; ``config.aug_terms`` picks
+the terms), and ``logits_c(x) = b_c + sum_g value_g(x) * score_c(g)``. Training fits ``a``, ``w``,
 ``u`` and ``b`` with full-batch L-BFGS (convex); the scores are then written into the same
 ``EmbeddingBag`` table the linear student uses, so prediction, explanations (complete, exactly
 weight x value), the Weights view and save/load are the linear student's. ``w`` and ``u``
@@ -44,17 +45,27 @@ class _AugLinearModule(_LinearModule):
         super().__init__(n_features, n_classes)
         self.projection = nn.Parameter(torch.zeros(n_dims, n_classes))
         self.register_buffer("feature_mean", torch.zeros(n_dims))
-        self.register_buffer("feature_scale", torch.ones(n_dims))
+        self.register_buffer("whitening", torch.eye(n_dims))
         self.register_buffer("ngram_teacher_logits", torch.zeros(n_features, n_classes))
 
     def standardize(self, raw: torch.Tensor) -> torch.Tensor:
-        return (raw - self.feature_mean) / self.feature_scale
+        """Frozen features -> the centred, whitened ``z`` the projection reads."""
+        return (raw - self.feature_mean) @ self.whitening
 
     def append_rows(self, scores: torch.Tensor, teacher_logits: torch.Tensor) -> None:
         """Grow the table by new n-grams' score rows (ids after the existing ones)."""
         weight = torch.cat([self.bag.weight.detach(), scores.to(self.bag.weight)])
         self.bag = nn.EmbeddingBag.from_pretrained(weight, freeze=False, mode="sum")
         self.ngram_teacher_logits = torch.cat([self.ngram_teacher_logits, teacher_logits.to(weight)])
+
+
+def _zca_whitening(centred: torch.Tensor) -> torch.Tensor:
+    """ZCA whitening of the columns of ``centred`` ``[n, k]``; directions with (almost) no variance
+    are scaled as if they had 1e-6 of the largest variance, not blown up."""
+    covariance = (centred.double().T @ centred.double()) / (centred.shape[0] - 1)
+    values, vectors = torch.linalg.eigh(covariance)
+    values = values.clamp(min=float(values.max()) * 1e-6 if float(values.max()) > 0 else 1.0)
+    return (vectors @ torch.diag(values.rsqrt()) @ vectors.T).float()
 
 
 class AugLinearStudent(LinearStudent):
@@ -118,11 +129,9 @@ class AugLinearStudent(LinearStudent):
         config, device = self.config, module.bias.device
         raw, teacher_logits = self._raw_features(list(self.featurizer_.features_))
         with torch.no_grad():
-            spread = raw.shape[0] > 1 and raw.shape[1] > 0
-            mean = raw.mean(dim=0) if spread else torch.zeros(raw.shape[1])
-            scale = raw.std(dim=0) if spread else torch.ones(raw.shape[1])
-            module.feature_mean.copy_(mean)
-            module.feature_scale.copy_(torch.where(scale > 1e-6, scale, torch.ones_like(scale)))
+            if raw.shape[0] > 1 and raw.shape[1] > 0:
+                module.feature_mean.copy_(raw.mean(dim=0))
+                module.whitening.copy_(_zca_whitening(raw - raw.mean(dim=0)))
             module.ngram_teacher_logits.copy_(teacher_logits)
         standardized = module.standardize(raw.to(device))
         dense = (matrix @ standardized).detach()  # [n_texts, k]: each text's sum of frozen features
