@@ -8,9 +8,9 @@ Every n-gram ``g`` of the vocabulary has one number per class, as in the linear 
                                              embedding of the n-gram's own text
                + u_c . z(t(g))               teacher: the teacher's logits on the n-gram alone
 
-(``z`` centres and whitens the frozen features over the vocabulary, which keeps L-BFGS
-well conditioned on the strongly correlated embedding dimensions; ``config.aug_terms`` picks
-the terms), and ``logits_c(x) = b_c + sum_g value_g(x) * score_c(g)``. Training fits ``a``, ``w``,
+(``z`` centres the frozen features over the vocabulary and whitens them as the texts sum
+them, which keeps L-BFGS well conditioned on the correlated embedding dimensions;
+``config.aug_terms`` picks the terms), and ``logits_c(x) = b_c + sum_g value_g(x) * score_c(g)``. Training fits ``a``, ``w``,
 ``u`` and ``b`` with full-batch L-BFGS (convex); the scores are then written into the same
 ``EmbeddingBag`` table the linear student uses, so prediction, explanations (complete, exactly
 weight x value), the Weights view and save/load are the linear student's. ``w`` and ``u``
@@ -124,20 +124,27 @@ class AugLinearStudent(LinearStudent):
         return _AugLinearModule(n_features, n_classes, int(state["projection"].shape[0]))
 
     def _lbfgs_problem(self, module: nn.Module, matrix: torch.Tensor) -> LbfgsProblem:
-        """Fit the free table ``a``, the projection and the bias on ``logits = X a + (X Z) P + b``
-        (``Z`` the standardised frozen features of the vocabulary, ``X Z`` computed once)."""
+        """Fit the free table ``a``, the projection ``P`` and the bias on ``logits = X a + (X F) P + b``
+        (``F`` the frozen features of the vocabulary; ``X F`` computed once, centred and whitened
+        over the texts; the whitening is kept so that a new n-gram's score is ``z(f) P``)."""
         config, device = self.config, module.bias.device
         raw, teacher_logits = self._raw_features(list(self.featurizer_.features_))
+        frozen = (raw - raw.mean(dim=0)).to(device)
+        summed = (matrix @ frozen).detach()  # [n_texts, k]: each text's sum of its n-grams' centred features
+        text_mean = summed.mean(dim=0)
         with torch.no_grad():
-            if raw.shape[0] > 1 and raw.shape[1] > 0:
-                module.feature_mean.copy_(raw.mean(dim=0))
-                module.whitening.copy_(_zca_whitening(raw - raw.mean(dim=0)))
+            module.feature_mean.copy_(raw.mean(dim=0))
+            if summed.shape[0] > 1 and summed.shape[1] > 0:
+                # Whitened over the texts, as the optimiser sees them: L-BFGS is then well conditioned.
+                module.whitening.copy_(_zca_whitening(summed - text_mean))
             module.ngram_teacher_logits.copy_(teacher_logits)
-        standardized = module.standardize(raw.to(device))
-        dense = (matrix @ standardized).detach()  # [n_texts, k]: each text's sum of frozen features
+        whitening = module.whitening
+        dense = (summed - text_mean) @ whitening  # centred too; the bias takes the mean back (sync)
+        offset = text_mean @ whitening
         free = "free" in self._terms
         table = torch.zeros_like(module.bag.weight, requires_grad=True)
-        projection, bias = module.projection, module.bias
+        bias = torch.zeros_like(module.bias, requires_grad=True)
+        projection = module.projection
         parameters = [table, projection, bias] if free else [projection, bias]
 
         def logits():
@@ -149,8 +156,10 @@ class AugLinearStudent(LinearStudent):
             return total + config.l2 * table.pow(2).sum() if free else total
 
         def sync():
+            # module: bias + X (table + z P) = bias + X table + (dense + offset) P, the same logits.
             with torch.no_grad():
-                module.bag.weight.copy_(table.detach() + standardized @ projection.detach())
+                module.bag.weight.copy_(table.detach() + module.standardize(raw.to(device)) @ projection.detach())
+                module.bias.copy_(bias.detach() - offset @ projection.detach())
 
         return LbfgsProblem(parameters, logits, penalty, sync)
 
