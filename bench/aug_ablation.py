@@ -92,7 +92,8 @@ class _PartialRun:
         labels = load_corpus(DataSource()).train.label_names
         self.teacher = Teacher.from_pretrained(path / "teacher", label_names=labels,
                                                config=TeacherConfig.from_dict(self.spec["teacher"]))
-        rows = [json.loads(line) for line in (path / "data" / "transfer.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
+        lines = (path / "data" / "transfer.jsonl").read_text(encoding="utf-8").split("\n")
+        rows = [json.loads(line) for line in lines if line.strip()]
         self.transfer = TextDataset([r["text"] for r in rows], None, self.teacher.label_names, name="transfer")
 
     def split(self, name):
