@@ -45,12 +45,12 @@ class _AugLinearModule(_LinearModule):
         super().__init__(n_features, n_classes)
         self.projection = nn.Parameter(torch.zeros(n_dims, n_classes))
         self.register_buffer("feature_mean", torch.zeros(n_dims))
-        self.register_buffer("whitening", torch.eye(n_dims))
         self.register_buffer("ngram_teacher_logits", torch.zeros(n_features, n_classes))
 
     def standardize(self, raw: torch.Tensor) -> torch.Tensor:
-        """Frozen features -> the centred, whitened ``z`` the projection reads."""
-        return (raw - self.feature_mean) @ self.whitening
+        """Frozen features -> the centred ``z`` the projection reads (the whitening used in
+        training is folded into the projection)."""
+        return raw - self.feature_mean
 
     def append_rows(self, scores: torch.Tensor, teacher_logits: torch.Tensor) -> None:
         """Grow the table by new n-grams' score rows (ids after the existing ones)."""
@@ -134,17 +134,17 @@ class AugLinearStudent(LinearStudent):
         text_mean = summed.mean(dim=0)
         with torch.no_grad():
             module.feature_mean.copy_(raw.mean(dim=0))
-            if summed.shape[0] > 1 and summed.shape[1] > 0:
-                # Whitened over the texts, as the optimiser sees them: L-BFGS is then well conditioned.
-                module.whitening.copy_(_zca_whitening(summed - text_mean))
             module.ngram_teacher_logits.copy_(teacher_logits)
-        whitening = module.whitening
+        whitening = torch.eye(summed.shape[1], device=device)
+        if summed.shape[0] > 1 and summed.shape[1] > 0:
+            # Whitened over the texts, as the optimiser sees them: L-BFGS is then well conditioned.
+            whitening = _zca_whitening(summed - text_mean)
         dense = (summed - text_mean) @ whitening  # centred too; the bias takes the mean back (sync)
         offset = text_mean @ whitening
         free = "free" in self._terms
         table = torch.zeros_like(module.bag.weight, requires_grad=True)
         bias = torch.zeros_like(module.bias, requires_grad=True)
-        projection = module.projection
+        projection = torch.zeros_like(module.projection, requires_grad=True)  # on the whitened features
         parameters = [table, projection, bias] if free else [projection, bias]
 
         def logits():
@@ -156,9 +156,10 @@ class AugLinearStudent(LinearStudent):
             return total + config.l2 * table.pow(2).sum() if free else total
 
         def sync():
-            # module: bias + X (table + z P) = bias + X table + (dense + offset) P, the same logits.
+            # module: bias + X (table + z W P) = bias + X table + (dense + offset) P, the same logits.
             with torch.no_grad():
-                module.bag.weight.copy_(table.detach() + module.standardize(raw.to(device)) @ projection.detach())
+                module.projection.copy_(whitening @ projection.detach())
+                module.bag.weight.copy_(table.detach() + module.standardize(raw.to(device)) @ module.projection)
                 module.bias.copy_(bias.detach() - offset @ projection.detach())
 
         return LbfgsProblem(parameters, logits, penalty, sync)
