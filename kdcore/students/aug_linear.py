@@ -45,7 +45,8 @@ class _AugLinearModule(_LinearModule):
         super().__init__(n_features, n_classes)
         self.projection = nn.Parameter(torch.zeros(n_dims, n_classes))
         self.register_buffer("feature_mean", torch.zeros(n_dims))
-        self.register_buffer("ngram_teacher_logits", torch.zeros(n_features, n_classes))
+        # float16: shown beside the weights, never computed with; halves its share of the file.
+        self.register_buffer("ngram_teacher_logits", torch.zeros(n_features, n_classes, dtype=torch.float16))
 
     def standardize(self, raw: torch.Tensor) -> torch.Tensor:
         """Frozen features -> the centred ``z`` the projection reads (the whitening used in
@@ -56,7 +57,8 @@ class _AugLinearModule(_LinearModule):
         """Grow the table by new n-grams' score rows (ids after the existing ones)."""
         weight = torch.cat([self.bag.weight.detach(), scores.to(self.bag.weight)])
         self.bag = nn.EmbeddingBag.from_pretrained(weight, freeze=False, mode="sum")
-        self.ngram_teacher_logits = torch.cat([self.ngram_teacher_logits, teacher_logits.to(weight)])
+        self.ngram_teacher_logits = torch.cat([self.ngram_teacher_logits,
+                                               teacher_logits.to(self.ngram_teacher_logits)])
 
 
 def _zca_whitening(centred: torch.Tensor) -> torch.Tensor:
@@ -196,7 +198,7 @@ class AugLinearStudent(LinearStudent):
         score) with ``teacher_logit``: the teacher's own logit for the class on the n-gram alone."""
         frame = super().weights()
         ids = {name: i for i, name in enumerate(self.featurizer_.features_)}
-        teacher = self.module_.ngram_teacher_logits.detach().cpu().numpy()
+        teacher = self.module_.ngram_teacher_logits.detach().float().cpu().numpy()
         classes = {label: c for c, label in enumerate(self.label_names)}
         frame["teacher_logit"] = [float(teacher[ids[f], classes[c]]) for f, c in zip(frame["feature"], frame["class"])]
         return frame
