@@ -283,7 +283,7 @@ def main() -> None:
         print(json.dumps({k: v for k, v in done[name].items() if k != "config"}), flush=True)
         Path(f"{out}.json").write_text(json.dumps(list(done.values()), indent=2))
     table = markdown([done[n] for n in ROWS if n in done])
-    Path(f"{out}.md").write_text(table + "\n")
+    Path(f"{out}_dev.md").write_text(table + "\n")
     print(table)
 
 
