@@ -20,7 +20,8 @@ _EXPORTS = {
     "split_dataset": "data", "load_corpus": "corpora",
     # teacher and students
     "Teacher": "teacher", "TeacherError": "teacher", "LabelMismatch": "labels",
-    "LinearStudent": "students", "MLPStudent": "students", "make_student": "students", "load_student": "students",
+    "LinearStudent": "students", "MLPStudent": "students", "AugLinearStudent": "students", "make_student": "students",
+    "load_student": "students", "NgramCache": "ngram_cache",
     # distillation
     "distill": "distill", "build_run": "distill",
     # explanations and the numbers that say how far a student stands in for the teacher

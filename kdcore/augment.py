@@ -10,7 +10,7 @@ space. For each text and copy, every word independently is, with ``X ~ U[0, 1]``
 - kept otherwise;
 
 then, with probability ``ngram_prob``, only a random n-gram of the result is kept, ``n``
-uniform in 1..5 (as in the paper). Differences from the paper, stated:
+uniform in 1..``ngram_max_words`` (5 in the paper and by default). Differences from the paper, stated:
 
 - Tang et al. swap a word for one *with the same part of speech*. kd-lens has no POS tagger,
   so the swap draws a word from the corpus by frequency (a random word *occurrence* of the
@@ -46,6 +46,7 @@ def augment_texts(
     vocabulary: Sequence[str] | None = None,
     seed: int = 0,
     mask_token: str = "[MASK]",
+    ngram_max_words: int = _NGRAM_MAX,
 ) -> list[str]:
     """Up to ``copies`` augmented versions of every text (see the module docstring).
 
@@ -66,6 +67,9 @@ def augment_texts(
             raise ValueError(f"{name} must be a probability in [0, 1], got {value}.")
     if mask_prob + swap_prob > 1.0:
         raise ValueError(f"mask_prob + swap_prob must be <= 1 (one draw decides mask, swap or keep); got {mask_prob + swap_prob}.")
+
+    if not isinstance(ngram_max_words, int) or ngram_max_words < 1:
+        raise ValueError(f"ngram_max_words must be an integer >= 1, got {ngram_max_words!r}.")
 
     word_lists = [[text[w.start:w.end] for w in split_words(text, lowercase=False)] for text in texts]
     if vocabulary is None:
@@ -96,7 +100,7 @@ def augment_texts(
                 else:
                     new_words.append(word)
             if ngram_prob > 0 and rng.random() < ngram_prob:
-                n = rng.randint(1, _NGRAM_MAX)
+                n = rng.randint(1, ngram_max_words)
                 if n < len(new_words):
                     start = rng.randrange(len(new_words) - n + 1)
                     new_words = new_words[start:start + n]

@@ -40,10 +40,17 @@ class DistillResult:
     distilled: bool = True
 
 
-def _make_student(config: StudentConfig):
+def _make_student(config: StudentConfig, teacher=None):
     from .students import make_student
 
-    return make_student(config)
+    return _with_teacher(make_student(config), teacher)
+
+
+def _with_teacher(student, teacher):
+    """Hand the teacher to a student that reads the teacher's view of its n-grams (``use_teacher``)."""
+    if teacher is not None and hasattr(student, "use_teacher"):
+        student.use_teacher(teacher)
+    return student
 
 
 def distill(teacher, student, dataset, config: DistillConfig | None = None, teacher_logits: np.ndarray | None = None,
@@ -63,22 +70,26 @@ def distill(teacher, student, dataset, config: DistillConfig | None = None, teac
             teacher_logits = teacher.predict_logits(texts, progress=progress)
     labels = np.asarray(dataset.labels) if getattr(dataset, "labels", None) is not None else None
     started = time.perf_counter()
+    if getattr(student, "ngram_cache_", False) is None:  # reads the teacher's n-grams and has none yet
+        _with_teacher(student, teacher)
     student.fit(texts, teacher_logits=teacher_logits, labels=labels if config.alpha > 0 else None,
                 label_names=list(teacher.label_names), distill=config, teacher_hidden=teacher_hidden,
                 teacher_attributions=teacher_attributions, progress=progress, device=device)
     return DistillResult(student, getattr(student, "history_", []), time.perf_counter() - started, True)
 
 
-def _fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, progress, device):
+def _fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, progress, device, teacher=None):
     """The label-trained twin: the same student on gold labels only. A linear student with
     ``solver="auto"`` is trained with both solvers (L-BFGS to convergence, and Adam for
     ``max_steps``, which stops early in effect) and the one with the higher dev accuracy is kept, so
     the baseline a distilled student is compared with is the stronger of the two."""
     from . import metrics as M
 
-    if not (config.kind in LINEAR_KINDS and config.solver == "auto" and dev is not None and dev.has_labels):
-        return _make_student(config).fit(texts, labels=labels, label_names=label_names, progress=progress,
-                                         device=device)
+    # The solver choice on dev is for the plain linear students (aug_linear always uses L-BFGS).
+    if not (config.kind in ("linear", "token_linear") and config.solver == "auto" and dev is not None
+            and dev.has_labels):
+        return _make_student(config, teacher).fit(texts, labels=labels, label_names=label_names, progress=progress,
+                                                  device=device)
     best, best_accuracy = None, -1.0
     for solver in ("lbfgs", "adam"):
         candidate = StudentConfig.from_dict({**config.to_dict(), "solver": solver})
@@ -107,7 +118,8 @@ def build_transfer_set(train, unlabelled=None, config: DistillConfig | None = No
     extra: list[str] = []  # unlabelled, in this order: augmented, clauses, corpus, user texts
     if config.augment_copies:
         extra += augment_texts(train.texts, copies=config.augment_copies, mask_prob=config.mask_prob,
-                               swap_prob=config.swap_prob, ngram_prob=config.ngram_prob, seed=config.seed)
+                               swap_prob=config.swap_prob, ngram_prob=config.ngram_prob, seed=config.seed,
+                               ngram_max_words=config.ngram_max_words)
     if config.clauses:
         extra += clause_texts(train.texts)
     if config.use_unlabelled and unlabelled is not None:
@@ -428,7 +440,8 @@ def _train_student(spec: RunSpec, state: BuildState, config: StudentConfig, dist
     started = time.perf_counter()
     gold = transfer.labels >= 0
     student = _fit_label_twin(config, [t for t, g in zip(transfer.texts, gold) if g], transfer.labels[gold],
-                              list(state.teacher.label_names), state.corpus.dev, state.progress, state.device)
+                              list(state.teacher.label_names), state.corpus.dev, state.progress, state.device,
+                              teacher=state.teacher)
     return DistillResult(student, getattr(student, "history_", []), time.perf_counter() - started, False)
 
 

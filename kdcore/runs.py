@@ -232,7 +232,10 @@ class Run:
                 raise RunError(f"Run {self.name!r} has no student {name!r}; it has {', '.join(self.student_names)}.")
             from .students import load_student
 
-            self._students[name] = load_student(self.path / "students" / name)
+            student = load_student(self.path / "students" / name)
+            if hasattr(student, "use_teacher"):  # reads the teacher's view of unseen n-grams, loaded when needed
+                student.use_teacher(lambda: self.teacher)
+            self._students[name] = student
         return self._students[name]
 
     @property

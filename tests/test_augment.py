@@ -52,6 +52,14 @@ def test_ngram_sampling():
     assert all(any(text in original for original in originals) for text in out[:50])
 
 
+def test_longer_ngram_samples():
+    texts = _long_texts(1000)
+    out = augment_texts(texts, copies=2, mask_prob=0.0, swap_prob=0.0, ngram_prob=0.25, ngram_max_words=9)
+    assert set(len(text.split()) for text in out) == set(range(1, 10))
+    with pytest.raises(ValueError, match="ngram_max_words"):
+        augment_texts(texts, ngram_max_words=0)
+
+
 def test_zero_probabilities_give_only_duplicates_so_nothing():
     texts = ["Great film!", "Café au lait, très bon.", "電影很好"]
     assert augment_texts(texts, copies=3, mask_prob=0.0, swap_prob=0.0, ngram_prob=0.0) == []

@@ -129,3 +129,16 @@ def test_chunk_table_starts_afresh_past_its_limit(monkeypatch):
     for batch in itertools.islice(itertools.cycle([texts[:10], texts[10:25], texts]), 6):
         _assert_same(featurizer, batch)
     assert len(featurizer._word_ids()._index) <= 10 + sum(len(t.split()) for t in texts) + 2
+
+
+def test_features_added_after_a_transform_are_found():
+    """The vectorised lookup is built once per vocabulary: adding features (aug_linear scores unseen
+    n-grams this way) must rebuild it, or new words would silently count as unknown."""
+    from kdcore.students.featurize import Featurizer
+
+    featurizer = Featurizer(min_count=1).fit(["good film", "bad film"])
+    before = featurizer.transform(["great film"])
+    assert "great" not in {featurizer.features_[i] for i in before.indices.tolist()}
+    featurizer.add_features(featurizer.unknown_features(["great film"]))
+    after = featurizer.transform(["great film"])
+    assert {"great", "great film"} <= {featurizer.features_[i] for i in after.indices.tolist()}

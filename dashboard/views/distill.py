@@ -15,7 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, TeacherConfig, default_students
+from kdcore.config import (DEFAULT_STUDENTS, STUDENT_DEFAULTS, DataSource, DistillConfig, RunSpec, StudentConfig,
+                           TeacherConfig, default_students)
 
 from dashboard import jobs, navigation, state
 from dashboard.components import charts, upload
@@ -126,7 +127,10 @@ def _form(current: state.RunKey | None) -> None:
 
     st.markdown("**Students and loss**")
     cols = st.columns(3)
-    students = cols[0].multiselect("Students", ["linear", "mlp"], default=["linear", "mlp"], key="distill_students")
+    students = cols[0].multiselect("Students", list(STUDENT_DEFAULTS), default=[c.kind for c in DEFAULT_STUDENTS],
+                                   key="distill_students",
+                                   help="aug_linear: a linear student whose n-gram scores also read the teacher's "
+                                        "view of each n-gram (one extra teacher pass over the n-grams).")
     loss = cols[1].selectbox("Loss", ["kd_kl", "kd_mse", "hard_ce"], key="distill_loss",
                              help="kd_kl: T²·KL of softened distributions (Hinton); kd_mse: MSE on logits "
                                   "(Tang et al.); hard_ce: the teacher's argmax as a label.")

@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import charts
 from dashboard.components.sidebar import require_run
+from kdcore.students import WEIGHT_TABLE_KINDS
 
 __all__ = ["render"]
 
@@ -62,6 +63,9 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
             st.info(f"No feature contains {query!r}: the student never saw it (or it was pruned).")
         else:
             wide = hits.pivot_table(index="feature", columns="class", values="weight", fill_value=0.0)
+            if "teacher_logit" in hits:  # a student that reads the teacher's view of each n-gram shows it beside
+                alone = hits.pivot_table(index="feature", columns="class", values="teacher_logit", fill_value=0.0)
+                wide = wide.join(alone.add_prefix("teacher alone: "))
             order = list(exact["feature"].unique()) + [f for f in wide.index if f not in set(exact["feature"])]
             st.dataframe(wide.loc[order].reset_index(), hide_index=True, width="stretch")
 
@@ -134,8 +138,8 @@ def render() -> None:
     run = state.meta(key)
     st.title("What the students learned")
     students = run.info.students
-    linear = [n for n, entry in students.items() if entry.kind == "linear"]
-    mlps = [n for n, entry in students.items() if entry.kind == "mlp"]
+    linear = [n for n, entry in students.items() if entry.kind in WEIGHT_TABLE_KINDS]
+    mlps = [n for n, entry in students.items() if entry.kind not in WEIGHT_TABLE_KINDS]
     if not linear and not mlps:
         st.info("This run has no linear or MLP student.")
         return

@@ -22,6 +22,7 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
 
     from ..students import FeatureBatch, feature_gradient_x_input
 
+    student.prepare([text])  # a student that scores unseen n-grams adds them first
     words, feature_ids, values, word_index = student.featurizer_.occurrences(text)
     module = student.module_
     device = next(module.parameters()).device

@@ -8,23 +8,27 @@ sparse linear model ``logits = W . phi(x) + b`` on any device.
 
 Rooms: ``featurize`` (words -> bags), ``base`` (what every student shares: predict, save/load),
 ``gradients`` (the one gradient x input over feature values), ``linear`` and ``mlp`` (the
-models), ``train`` (fit: the L-BFGS and Adam trainers in ``train_lbfgs`` / ``train_adam``, over
+models; ``aug_linear`` the linear student whose n-gram scores also read the teacher's view of
+each n-gram), ``train`` (fit: the L-BFGS and Adam trainers in ``train_lbfgs`` / ``train_adam``, over
 the ``targets`` they learn from and the ``tables`` they batch with), ``registry`` (the one
 kind -> class table); ``window`` and ``token``: the token students (one word in its window).
 """
 
+from .aug_linear import AugLinearStudent
 from .base import Student
 from .featurize import FeatureBatch, Featurizer
 from .gradients import feature_gradient_x_input
 from .linear import LinearStudent
 from .mlp import MLPStudent
-from .registry import STUDENT_CLASSES, load_student, make_student
+from .registry import STUDENT_CLASSES, WEIGHT_TABLE_KINDS, load_student, make_student
 from .targets import ConvergenceWarning
 from .token import TokenLinearStudent, TokenMLPStudent
 from .window import WindowFeaturizer
 
 __all__ = [
     "STUDENT_CLASSES",
+    "WEIGHT_TABLE_KINDS",
+    "AugLinearStudent",
     "ConvergenceWarning",
     "FeatureBatch",
     "Featurizer",

@@ -78,6 +78,14 @@ class Student:
     def _check_inputs(inputs) -> list:
         return _check_texts(inputs)
 
+    def _module_for_state(self, state: dict, n_features: int, n_classes: int) -> nn.Module:
+        """The module a saved ``state`` dict is loaded into (its shapes may carry sizes the config lacks)."""
+        return self._build_module(n_features, n_classes)
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Make the student ready to score ``texts`` before featurizing them: a no-op for a fixed
+        vocabulary; a student that scores unseen n-grams adds them here."""
+
     def _new_featurizer(self) -> Featurizer:
         c = self.config
         return Featurizer(ngram_max=c.ngram_max, min_count=c.min_count, max_features=c.max_features,
@@ -147,6 +155,8 @@ class Student:
     def transform(self, texts: Sequence[str]) -> FeatureBatch:
         """The EmbeddingBag inputs of ``texts`` (on the CPU)."""
         self._check_fitted()
+        texts = _check_texts(texts)
+        self.prepare(texts)
         return self.featurizer_.transform(texts)
 
     def _predict(self, texts, batch_size: int, proba: bool) -> np.ndarray:
@@ -154,6 +164,7 @@ class Student:
         texts = self._check_inputs(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.prepare(texts)
         module, device = self.module_, self.device
         was_training = module.training
         module.eval()
@@ -276,8 +287,8 @@ class Student:
         student = cls(StudentConfig.from_dict(meta["config"]))
         featurizer = cls._featurizer_class.from_dict(vocab)
         label_names = [str(x) for x in meta["label_names"]]
-        module = student._build_module(featurizer.n_features, len(label_names))
         state = load_file(str(weights_path))
+        module = student._module_for_state(state, featurizer.n_features, len(label_names))
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as err:

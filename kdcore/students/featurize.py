@@ -146,6 +146,40 @@ class Featurizer:
         if not hasattr(self, "_findall"):
             self._setup_fast_path()
 
+    def unknown_features(self, texts: Sequence[str]) -> list[str]:
+        """The words (and word pairs) of ``texts`` that are not in the vocabulary, sorted,
+        each once, named as :attr:`features_` names them."""
+        self._check_fitted()
+        unknown: set[str] = set()
+        use_bigrams = self.ngram_max >= 2
+        for text in _check_texts(texts):
+            words = self._words_fast(text)
+            unknown.update(w for w in words if w not in self._unigram_ids)
+            if use_bigrams:
+                unknown.update(f"{a} {b}" for a, b in zip(words, words[1:]) if (a, b) not in self._bigram_ids)
+        return sorted(unknown)
+
+    def add_features(self, names: Sequence[str]) -> None:
+        """Append features (named as :attr:`features_` names them) to the vocabulary, after the
+        existing ids; a name already there is refused. Their idf is that of a feature no
+        fitted text contained."""
+        self._check_fitted()
+        names = list(names)
+        clash = [n for n in names if n in self._unigram_ids or tuple(n.split(" ")) in self._bigram_ids]
+        if clash or len(set(names)) != len(names):
+            raise ValueError(f"add_features got names already in the vocabulary or repeated: {clash[:5]}.")
+        unseen_idf = math.log(1 + self.n_fit_texts_) + 1.0
+        start = len(self.features_)
+        self.features_.extend(names)
+        self.idf_ = np.concatenate([self.idf_, np.full(len(names), unseen_idf, dtype=np.float32)])
+        for index, name in enumerate(names, start):
+            parts = name.split(" ")
+            if len(parts) == 1:
+                self._unigram_ids[name] = index
+            else:
+                self._bigram_ids[(parts[0], parts[1])] = index
+        self._word_ids_ = None  # the vectorised lookup is rebuilt over the grown vocabulary
+
     @property
     def n_features(self) -> int:
         self._check_fitted()

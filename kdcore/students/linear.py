@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .base import Student
+from .train_lbfgs import LbfgsProblem
 
 __all__ = ["LinearStudent"]
 
@@ -46,6 +47,12 @@ class LinearStudent(Student):
 
     def _build_module(self, n_features: int, n_classes: int) -> nn.Module:
         return _LinearModule(n_features, n_classes)
+
+    def _lbfgs_problem(self, module: nn.Module, matrix: torch.Tensor) -> LbfgsProblem:
+        """L-BFGS fits ``W`` and ``b`` of ``logits = X W + b`` with the penalty ``l2 * ||W||^2``."""
+        weight, bias, l2 = module.bag.weight, module.bias, self.config.l2
+        return LbfgsProblem([weight, bias], lambda block, rows: block @ weight + bias,
+                            lambda: l2 * weight.pow(2).sum(), lambda: None)
 
     def _prune_top_k(self, module: nn.Module, k: int) -> None:
         with torch.no_grad():

@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 
 from ..config import StudentConfig
+from ..config import STUDENT_KINDS
+from .aug_linear import AugLinearStudent
 from .base import Student
 from .linear import LinearStudent
 from .mlp import MLPStudent
 from .token import TokenLinearStudent, TokenMLPStudent
 
-__all__ = ["STUDENT_CLASSES", "make_student", "load_student"]
+__all__ = ["STUDENT_CLASSES", "WEIGHT_TABLE_KINDS", "make_student", "load_student"]
 
-# Filled by Student.__init_subclass__ as linear.py, mlp.py and token.py are imported above.
+# Filled by Student.__init_subclass__ as the student modules are imported above.
 STUDENT_CLASSES: dict[str, type[Student]] = Student.kinds
-assert {"linear": LinearStudent, "mlp": MLPStudent, "token_linear": TokenLinearStudent,
+assert {"linear": LinearStudent, "mlp": MLPStudent, "aug_linear": AugLinearStudent, "token_linear": TokenLinearStudent,
         "token_mlp": TokenMLPStudent}.items() <= STUDENT_CLASSES.items()
+assert set(STUDENT_KINDS) <= set(STUDENT_CLASSES)
+# The kinds read as one weight per feature and class (``weights()``); the others through
+# their global importances.
+WEIGHT_TABLE_KINDS = tuple(kind for kind, cls in STUDENT_CLASSES.items() if hasattr(cls, "weights"))
 
 
 def make_student(config: StudentConfig) -> Student:

@@ -65,6 +65,8 @@ def choose_solver(config: StudentConfig, use_attr: bool) -> str:
     """``"lbfgs"`` or ``"adam"`` for ``config.solver`` (``auto``: L-BFGS for a linear student
     without l1 or attr_match, whose problem is then smooth and convex; Adam otherwise)."""
     solver = config.solver
+    if config.kind == "aug_linear" and use_attr:
+        raise ValueError("aug_linear trains with L-BFGS, which takes no attr_match; set distill.attr_match = 0.")
     if solver == "auto":
         return "lbfgs" if config.kind in LINEAR_KINDS and config.l1 == 0 and not use_attr else "adam"
     if solver == "lbfgs" and (config.l1 > 0 or use_attr):

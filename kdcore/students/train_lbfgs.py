@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -15,7 +16,7 @@ from ..utils import emit
 from .featurize import FeatureBatch
 from .targets import ConvergenceWarning, DevSet, Targets, output_parts
 
-__all__ = ["fit_lbfgs"]
+__all__ = ["LbfgsProblem", "fit_lbfgs"]
 
 LBFGS_ROUND = 25  # L-BFGS iterations per history entry / progress event
 # torch's default max_eval (1.25 x max_iter) ends a round early whenever strong-Wolfe line
@@ -29,6 +30,19 @@ LBFGS_GRAD_TOL = 1e-4
 # A whole round that moved the objective by less than float32 can resolve ends the fit as
 # stalled (reported unconverged unless the gradient test passes).
 LBFGS_REL_CHANGE = 1e-7
+
+
+class LbfgsProblem(NamedTuple):
+    """What L-BFGS fits for one student (its ``_lbfgs_problem(module, matrix)``): the
+    ``parameters``, ``logits(block, rows)`` of one row block of the design (the texts ``rows``), the
+    un-normalised ``penalty()`` (divided by the number of texts here), and ``sync()``, which
+    writes the parameters into the module after every round (a no-op where the module's own
+    parameters are fitted)."""
+
+    parameters: list
+    logits: Callable[[torch.Tensor, slice], torch.Tensor]
+    penalty: Callable[[], torch.Tensor]
+    sync: Callable[[], None]
 
 
 def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: DistillConfig, dev: DevSet,
@@ -46,9 +60,12 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
     # The design in row blocks: one block in memory, or a memory-mapped design (train_stream.py).
     design = features if hasattr(features, "blocks") else _WholeDesign(_csr_matrix(features, n_features, device))
     module = student._build_module(n_features, targets.n_classes).to(device)
-    weight, bias = module.bag.weight, module.bias
-    penalty = config.l2 / n_texts
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=LBFGS_ROUND, history_size=20,
+    student.module_ = module
+    # A student whose problem needs the whole design at once (aug_linear whitens over all texts)
+    # gets it; from a memory-mapped design it gets None and must refuse.
+    problem = student._lbfgs_problem(module, design.matrix if isinstance(design, _WholeDesign) else None)
+    first = problem.parameters[0]
+    optimizer = torch.optim.LBFGS(problem.parameters, lr=1.0, max_iter=LBFGS_ROUND, history_size=20,
                                   line_search_fn="strong_wolfe", tolerance_grad=LBFGS_GRAD_TOL,
                                   tolerance_change=1e-10)
     last_parts: dict[str, float] = {}
@@ -58,16 +75,15 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         # texts, and its gradient is accumulated block by block (one block: exactly the full batch).
         optimizer.zero_grad(set_to_none=True)
         objective, logged_sum = 0.0, {}
-        blocks = design.blocks(device)
-        for matrix, rows, last in blocks:
+        for matrix, rows, last in design.blocks(device):
             share = (rows.stop - rows.start) / n_texts
-            parts = output_parts(matrix @ weight + bias, _rows(targets.teacher, rows), _rows(targets.gold, rows),
-                                 distill, targets.weights)
+            parts = output_parts(problem.logits(matrix, rows), _rows(targets.teacher, rows),
+                                 _rows(targets.gold, rows), distill, targets.weights)
             total, logged = compute_loss(parts, {k: targets.weights[k] for k in parts})
             if share != 1.0:
                 total = total * share
-            if penalty > 0 and last:
-                total = total + penalty * weight.pow(2).sum()
+            if last:
+                total = total + problem.penalty() / n_texts
             total.backward()
             objective = objective + total.detach()
             for key, value in logged.items():
@@ -76,7 +92,6 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         last_parts.update(logged_sum)
         return objective
 
-    student.module_ = module
     history: list[dict] = []
     rounds = max(1, math.ceil(config.max_iter / LBFGS_ROUND))  # the progress bar's length
     previous, converged, done = None, False, 0
@@ -88,10 +103,11 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         # One more evaluation at the point the round ended on: the line search's last
         # evaluation may lie elsewhere, and the convergence test needs this point's gradient.
         loss = float(closure().detach())
-        grad_max = max(float(weight.grad.abs().max()), float(bias.grad.abs().max()))
+        grad_max = max(float(p.grad.abs().max()) for p in problem.parameters if p.numel())
+        problem.sync()
         module.eval()
-        stalled = optimizer.state[weight].get("n_iter", 0) == done  # no iteration was possible
-        done = optimizer.state[weight].get("n_iter", 0)
+        stalled = optimizer.state[first].get("n_iter", 0) == done  # no iteration was possible
+        done = optimizer.state[first].get("n_iter", 0)
         # Only the gradient test says converged; a round that no longer moves the objective (float32
         # resolution) ends the fit too, but is reported as what it is: stalled, not converged.
         converged = grad_max <= LBFGS_GRAD_TOL

@@ -1,0 +1,163 @@
+"""The teacher's view of each n-gram on its own: the mean-pooled last-layer embedding of the
+n-gram's text and the teacher's logits on it, computed in length-sorted batches once per
+n-gram and cached in memory and on disk under a hash of the teacher's weights.
+
+The embedding-augmented student (:mod:`kdcore.students.aug_linear`) reads its frozen n-gram
+features here. The cache key is :meth:`Teacher.fingerprint` (sha256 over the state dict)
+plus the pooling and window settings, so a different (or re-trained) teacher never reuses
+another's numbers. Embeddings are stored as float16 and always read back through float16,
+so a freshly computed n-gram and a cached one give the student the same bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .utils import atomic_write_bytes
+
+__all__ = ["NgramCache", "ngram_cache_key", "NGRAM_POOLING"]
+
+# How an n-gram's embedding is read off the teacher: the last hidden layer, averaged over the
+# n-gram's tokens with [CLS] and [SEP] (as sentence-transformers pools MiniLM).
+NGRAM_POOLING = "mean-last-hidden+cls+sep"
+NGRAM_MAX_TOKENS = 32  # an n-gram of a few words; anything longer is cut
+
+
+def ngram_cache_key(teacher) -> str:
+    """The cache key of ``teacher``: its weight hash, the pooling and the token limit."""
+    settings = f"{teacher.fingerprint()}|{NGRAM_POOLING}|max_tokens={NGRAM_MAX_TOKENS}"
+    return hashlib.sha256(settings.encode()).hexdigest()[:32]
+
+
+class NgramCache:
+    """Embeddings ``[n, H]`` and teacher logits ``[n, C]`` of n-gram texts, one teacher pass each.
+
+    ``teacher``: a :class:`~kdcore.teacher.Teacher`, or a zero-argument callable returning one
+    (loaded on first need, e.g. a run's teacher). ``directory``: where shards are written
+    (``<directory>/<key>/<hash>.npz``, each the n-grams computed in one call); ``None`` keeps
+    the cache in memory only. The key is re-read from the teacher on every call, so a teacher
+    whose weights changed (``fit``) starts a new cache instead of reusing the old numbers.
+    """
+
+    def __init__(self, teacher, directory=None, batch_size: int = 256):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self._teacher_source = teacher
+        self.directory = Path(directory) if directory else None
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._key: str | None = None
+        self._rows: dict[str, int] = {}
+        self._embeddings: list[np.ndarray] = []
+        self._logits: list[np.ndarray] = []
+        self.computed = 0  # n-grams this object ran through the teacher (the rest came from disk or memory)
+
+    @property
+    def teacher(self):
+        source = self._teacher_source
+        if callable(source) and not hasattr(source, "predict_logits"):
+            self._teacher_source = source = source()
+        return source
+
+    @property
+    def key(self) -> str:
+        return ngram_cache_key(self.teacher)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def features(self, ngrams: Sequence[str], progress: Callable[[int, int], None] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``(embeddings [n, H] float32, logits [n, C] float32)`` of ``ngrams``, in order.
+
+        N-grams not yet cached go through the teacher in one batched pass and are written to
+        disk as one new shard. ``progress(done, total)`` is called after each batch.
+        """
+        ngrams = [str(g) for g in ngrams]
+        if not ngrams:
+            teacher = self.teacher
+            return (np.zeros((0, teacher.model.config.hidden_size), np.float32),
+                    np.zeros((0, len(teacher.label_names)), np.float32))
+        with self._lock:
+            self._sync_key()
+            missing = sorted({g for g in ngrams if g not in self._rows})
+            if missing:
+                embeddings, logits = self._compute(missing, progress)
+                self._add(missing, embeddings, logits)
+                self._write_shard(missing, embeddings, logits)
+            rows = np.fromiter((self._rows[g] for g in ngrams), dtype=np.int64, count=len(ngrams))
+            all_embeddings, all_logits = self._stacked()
+        return all_embeddings[rows].astype(np.float32), all_logits[rows].copy()
+
+    # -- memory and disk ------------------------------------------------------------------
+
+    def _sync_key(self) -> None:
+        key = self.key
+        if key == self._key:
+            return
+        self._key, self._rows, self._embeddings, self._logits = key, {}, [], []
+        if self.directory is None or not (self.directory / key).is_dir():
+            return
+        for shard in sorted((self.directory / key).glob("*.npz")):
+            with np.load(shard, allow_pickle=False) as data:
+                names = json.loads(str(data["ngrams"]))
+                fresh = [i for i, g in enumerate(names) if g not in self._rows]
+                self._add([names[i] for i in fresh], data["embeddings"][fresh], data["logits"][fresh])
+
+    def _add(self, names: list[str], embeddings: np.ndarray, logits: np.ndarray) -> None:
+        start = len(self._rows)
+        self._rows.update((g, start + i) for i, g in enumerate(names))
+        self._embeddings.append(np.asarray(embeddings, dtype=np.float16))
+        self._logits.append(np.asarray(logits, dtype=np.float32))
+
+    def _stacked(self) -> tuple[np.ndarray, np.ndarray]:
+        if len(self._embeddings) > 1:  # consolidate, so later lookups index one array
+            self._embeddings = [np.concatenate(self._embeddings)]
+            self._logits = [np.concatenate(self._logits)]
+        return self._embeddings[0], self._logits[0]
+
+    def _write_shard(self, names: list[str], embeddings: np.ndarray, logits: np.ndarray) -> None:
+        if self.directory is None:
+            return
+        listed = json.dumps(names, ensure_ascii=False)
+        digest = hashlib.sha256(listed.encode()).hexdigest()[:24]
+        buffer = io.BytesIO()
+        np.savez(buffer, ngrams=np.array(listed), embeddings=np.asarray(embeddings, dtype=np.float16),
+                 logits=np.asarray(logits, dtype=np.float32))
+        atomic_write_bytes(self.directory / self._key / f"{digest}.npz", buffer.getvalue())
+
+    # -- the teacher pass -----------------------------------------------------------------
+
+    def _compute(self, ngrams: list[str], progress) -> tuple[np.ndarray, np.ndarray]:
+        teacher = self.teacher
+        model, tokenizer = teacher.model, teacher.tokenizer
+        ids, _ = teacher._token_ids(ngrams)
+        body = min(NGRAM_MAX_TOKENS, teacher.max_length) - 2
+        sequences = [[tokenizer.cls_token_id, *t[:body], tokenizer.sep_token_id] for t in ids]
+        order = sorted(range(len(sequences)), key=lambda k: len(sequences[k]))
+        hidden = model.config.hidden_size
+        embeddings = np.zeros((len(ngrams), hidden), dtype=np.float16)
+        logits = np.zeros((len(ngrams), len(teacher.label_names)), dtype=np.float32)
+        model.eval()
+        with torch.inference_mode(), teacher._autocast():
+            for start in range(0, len(order), self.batch_size):
+                chosen = order[start:start + self.batch_size]
+                input_ids, attention = teacher._pad([sequences[k] for k in chosen])
+                out = model(input_ids=input_ids.to(teacher.device), attention_mask=attention.to(teacher.device),
+                            output_hidden_states=True)
+                mask = attention.to(teacher.device).unsqueeze(-1).float()
+                pooled = (out.hidden_states[-1].float() * mask).sum(1) / mask.sum(1)
+                embeddings[chosen] = pooled.cpu().numpy().astype(np.float16)
+                logits[chosen] = out.logits.float().cpu().numpy()
+                if progress is not None:
+                    progress(min(start + self.batch_size, len(order)), len(order))
+        self.computed += len(ngrams)
+        return embeddings, logits
