@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from kdcore.config import (DEFAULT_STUDENTS, STUDENT_DEFAULTS, DataSource, DistillConfig, RunSpec, StudentConfig,
+from kdcore.config import (DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec, StudentConfig,
                            TeacherConfig, default_students)
 
 from dashboard import jobs, navigation, state
@@ -127,8 +127,10 @@ def _form(current: state.RunKey | None) -> None:
 
     st.markdown("**Students and loss**")
     cols = st.columns(3)
-    students = cols[0].multiselect("Students", list(STUDENT_DEFAULTS), default=[c.kind for c in DEFAULT_STUDENTS],
-                                   key="distill_students",
+    token = _DATA_CORPORA.get(data_kind) == "wnut16"
+    # The kinds a run of this task can train (token runs: linear and MLP over word windows).
+    kinds = ["linear", "mlp"] if token else [c.kind for c in DEFAULT_STUDENTS]
+    students = cols[0].multiselect("Students", kinds, default=kinds, key=f"distill_students{'_token' if token else ''}",
                                    help="aug_linear: a linear student whose n-gram scores also read the teacher's "
                                         "view of each n-gram (one extra teacher pass over the n-grams).")
     loss = cols[1].selectbox("Loss", ["kd_kl", "kd_mse", "hard_ce"], key="distill_loss",
@@ -145,7 +147,6 @@ def _form(current: state.RunKey | None) -> None:
                                  help="Most Adam steps of the MLP (it stops sooner on a training-loss plateau); the "
                                       "linear student trains with L-BFGS until it converges.")
     # A bare encoder's head starts random, so it is always fine-tuned (the spec refuses 0 epochs for it).
-    token = _DATA_CORPORA.get(data_kind) == "wnut16"
     if token:  # a fresh token head needs more fine-tuning (kdcore.token_pipeline)
         from kdcore.token_pipeline import token_teacher_config
 
