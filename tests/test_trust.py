@@ -307,7 +307,10 @@ def test_explain_shows_a_stand_in_badge_per_student(two_runs, run_name):
     badges = [b.proto.body for b in at.get("badge")] if at.get("badge") else []
     markdown = " ".join(m.value for m in at.markdown) + " ".join(badges)
     if run_name == "with-trust":
-        assert markdown.count("stand-in") >= 4 and "p(agrees)" in markdown
+        # every student has a badge: likely / unlikely stand-in, or (its class differs from the teacher's
+        # on this text, which the page shows) "disagrees with the teacher here"
+        assert markdown.count("stand-in") + markdown.count("disagrees with the teacher here") >= 4
+        assert "p(agrees)" in markdown
     else:
         assert "stand-in" not in markdown
         assert any("no trust curve" in c.value for c in at.caption)
@@ -345,3 +348,29 @@ def test_report_has_the_trust_section_or_a_note(two_runs):
     old = build_report(load_run(two_runs / "old"), examples=[])
     assert old["trust"] is None
     assert "no trust curve" in render_html(old)
+
+
+def _badges_script():
+    from types import SimpleNamespace
+
+    from dashboard.components.trust_panel import stand_in_badges
+
+    verdict = SimpleNamespace(likely=True, label="likely stand-in", probability=0.89)
+    stand_in_badges({"mlp": (verdict,), "linear": (verdict,)}, "runs/x", True, agrees={"mlp": False, "linear": True})
+
+
+def test_a_student_that_disagrees_on_screen_is_never_called_a_likely_stand_in():
+    """p(agrees) is a prediction; where the teacher's answer is on the page, a student that gives another
+    class is shown as disagreeing, not as a likely stand-in."""
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    at = AppTest.from_function(_badges_script, default_timeout=60).run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "mlp: disagrees with the teacher here (its p(agrees) was 0.89)" in text
+    assert "linear: likely stand-in · p(agrees) 0.89" in text and "mlp: likely" not in text

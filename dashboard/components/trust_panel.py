@@ -59,8 +59,10 @@ def _escaped(name: str) -> str:
     return re.sub(r"([\\`*_\[\]{}<>#|~$:])", r"\\\1", str(name))
 
 
-def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:
-    """One badge per student for the text: likely / unlikely stand-in, with the calibrated p(agrees)."""
+def stand_in_badges(verdicts: dict, run_path, has_record: bool, agrees: dict | None = None) -> None:
+    """One badge per student for the text: likely / unlikely stand-in, with the calibrated p(agrees).
+    ``agrees`` ({student: whether it predicts the teacher's class here}, known where the teacher ran
+    on the text): a student that disagrees is shown as such, whatever its p(agrees) predicted."""
     from kdcore.trust import DEFINITIONS
 
     if not has_record:
@@ -70,6 +72,10 @@ def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:
         return
     badges = []
     for name, (verdict, *_) in verdicts.items():
+        if (agrees or {}).get(name) is False:  # the teacher's answer is on screen: say what happened
+            badges.append(f":red-badge[:material/cancel: {_escaped(name)}: disagrees with the teacher here "
+                          f"(its p(agrees) was {verdict.probability:.2f})]")
+            continue
         color, icon = ("green", ":material/verified:") if verdict.likely else ("orange", ":material/help:")
         text = f"{_escaped(name)}: {verdict.label} · p(agrees) {verdict.probability:.2f}"
         badges.append(f":{color}-badge[{icon} {text}]")
