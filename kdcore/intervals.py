@@ -38,14 +38,15 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_boot: int = N_BOOTSTRAP, seed: int = 0,
-              level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of ``statistic(indices)`` over ``n_boot`` resamples of ``range(n)`` with
-    replacement. ``statistic`` takes an index array and returns a number; NaN draws are left out."""
-    if n <= 0:
-        return float("nan"), float("nan")
+def _resamples(n: int, n_boot: int, seed: int) -> list[np.ndarray]:
+    """``n_boot`` index arrays drawn from ``range(n)`` with replacement (the seeded draws every
+    bootstrap here makes, so the same data always gives the same interval)."""
     rng = np.random.default_rng(seed)
-    draws = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(n_boot)], dtype=np.float64)
+    return [rng.integers(0, n, size=n) for _ in range(n_boot)]
+
+
+def _percentile_interval(draws: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` interval of the finite ``draws``; (NaN, NaN) when there are none."""
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
         return float("nan"), float("nan")
@@ -54,20 +55,26 @@ def bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_boot: int = N_
     return float(low), float(high)
 
 
-def bootstrap_mean(values: Sequence[float], **options) -> tuple[float, float]:
-    """Bootstrap interval of the mean of ``values`` (NaN values dropped first)."""
+def bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_boot: int = N_BOOTSTRAP, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``statistic(indices)`` over ``n_boot`` resamples of ``range(n)`` with
+    replacement. ``statistic`` takes an index array and returns a number; NaN draws are left out."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    draws = np.array([statistic(idx) for idx in _resamples(n, n_boot, seed)], dtype=np.float64)
+    return _percentile_interval(draws, level)
+
+
+def bootstrap_mean(values: Sequence[float], n_boot: int = N_BOOTSTRAP, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float]:
+    """Bootstrap interval of the mean of ``values`` (NaN values dropped first): :func:`bootstrap`'s
+    draws, averaged all at once."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    n_boot, seed, level = options.get("n_boot", N_BOOTSTRAP), options.get("seed", 0), options.get("level", 0.95)
     if values.size == 0:
         return float("nan"), float("nan")
-    # The same draws as bootstrap() makes, all at once.
-    rng = np.random.default_rng(seed)
-    draws = np.stack([rng.integers(0, values.size, size=values.size) for _ in range(n_boot)])
-    means = values[draws].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
+    means = values[np.stack(_resamples(values.size, n_boot, seed))].mean(axis=1)
+    return _percentile_interval(means, level)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], **options) -> dict:
