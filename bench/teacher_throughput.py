@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from kdcore import accel  # noqa: E402
 from kdcore.corpora import load_default_corpus  # noqa: E402
 from kdcore.teacher import Teacher  # noqa: E402
 from kdcore.utils import configure_threads  # noqa: E402
@@ -151,6 +152,37 @@ def bench_gpu(device: str = "cuda", seq_len: int = 128, batch: int = 256, steps:
     synchronize()
     _report(result, "teacher", f"Teacher.predict_logits ({len(texts)} texts of {seq_len} tokens, bf16={on_cuda})",
             len(texts), time.perf_counter() - started, flops, peak)
+    # The same call with the whole input tokenized first (no overlap of tokenizer and GPU): the baseline.
+    teacher.tokenize_chunk = len(texts)
+    synchronize()
+    started = time.perf_counter()
+    teacher.predict_logits(texts, use_cache=False)
+    synchronize()
+    teacher.tokenize_chunk = None
+    one_pass_s = time.perf_counter() - started
+    result["teacher_one_pass_seq_per_s"] = len(texts) / one_pass_s
+    print(f"  the same, tokenized in one pass before the GPU starts: {len(texts) / one_pass_s:,.0f} seq/s; "
+          f"chunked / one pass: {result['teacher_seq_per_s'] / result['teacher_one_pass_seq_per_s']:.2f}x")
+    # Where the labelling path's time goes: the tokenizer alone, and the forward alone at the
+    # batch shape the token budget gives.
+    started = time.perf_counter()
+    teacher._input_ids(texts)
+    result["teacher_tokenize_s"] = time.perf_counter() - started
+    budget = accel.token_budget(torch.device(device), config.hidden_size, config.intermediate_size)
+    rows = max(1, min(len(texts), budget // seq_len)) if budget else batch
+    big = torch.randint(1000, config.vocab_size, (rows, seq_len), device=device)
+    with torch.inference_mode(), autocast:
+        model(input_ids=big, attention_mask=torch.ones_like(big))
+        synchronize()
+        started = time.perf_counter()
+        for _ in range(max(1, len(texts) // rows)):
+            model(input_ids=big, attention_mask=torch.ones_like(big))
+        synchronize()
+    forward_s = time.perf_counter() - started
+    result["teacher_batch_rows"] = rows
+    result["teacher_forward_seq_per_s"] = rows * max(1, len(texts) // rows) / forward_s
+    print(f"  of which: tokenizing {len(texts)} texts {result['teacher_tokenize_s']:.2f} s; the forward alone at "
+          f"its batch shape ({rows} x {seq_len}): {result['teacher_forward_seq_per_s']:,.0f} seq/s")
     return result
 
 
@@ -178,6 +210,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="Also time the bare forward under torch.compile.")
     parser.add_argument("--tokenizer", default="embedded-minilm",
                         help="Tokenizer folder for the Teacher.predict_logits part (a BERT uncased vocabulary).")
+    parser.add_argument("--label-texts", type=int, default=8192,
+                        help="Texts of 126 wordpieces for the Teacher.predict_logits part.")
     parser.add_argument("--json", help="Write the MFU figures to this JSON file.")
     args = parser.parse_args()
     configure_threads(args.threads)
@@ -186,7 +220,8 @@ def main() -> None:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device: the GPU FLOP-utilisation part was not run")
         return
-    small = dict(batch=8, steps=2, n_texts=64) if args.tiny else dict(batch=args.batch, steps=args.steps)
+    small = dict(batch=8, steps=2, n_texts=64) if args.tiny else dict(batch=args.batch, steps=args.steps,
+                                                                         n_texts=args.label_texts)
     small["tokenizer_source"] = args.tokenizer
     result = bench_gpu(args.device, tiny=args.tiny, peak=args.peak_tflops, **small)
     if args.compile:

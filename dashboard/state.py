@@ -119,12 +119,6 @@ def full_run(key: RunKey) -> Run:
     return load_run_models(key.path, key.mtime)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def window_counts(key: RunKey, texts: list[str]) -> list[int]:
-    """The teacher's windows per text (kdcore's Teacher.window_counts), once per upload."""
-    return full_run(key).teacher.window_counts(texts)
-
-
 # ------------------------------------------------------------------------------ tables
 @st.cache_data(show_spinner=False, max_entries=16)
 def metrics_frame(key: RunKey):

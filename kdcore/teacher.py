@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import importlib.metadata
 import logging
@@ -237,6 +238,32 @@ class Teacher:
                                  return_attention_mask=False, return_token_type_ids=False, verbose=False)
         return encoded["input_ids"], [[tuple(o) for o in offs] for offs in encoded["offset_mapping"]]
 
+    def _input_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Wordpiece ids of each text, no special tokens (no offsets: the tokenizer's quicker path)."""
+        backend = getattr(self.tokenizer, "_tokenizer", None)
+        if backend is not None and hasattr(backend, "encode_batch_fast") and backend.truncation is None \
+                and backend.padding is None:
+            return [encoding.ids for encoding in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
+        return self._token_ids(texts)[0]
+
+    def _tokenized_chunks(self, texts: Sequence[str], size: int):
+        """(index of the chunk's first text, its wordpiece ids) for consecutive chunks of ``size``
+        texts; while one chunk is used, the next is tokenized on a second thread (the fast
+        tokenizer releases the interpreter lock)."""
+        size = max(1, int(size))
+        if size >= len(texts):
+            yield 0, self._input_ids(texts)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kdlens-tokenize") as pool:
+            future = pool.submit(self._input_ids, texts[:size])
+            for first in range(0, len(texts), size):
+                ids = future.result()
+                if first + size < len(texts):
+                    future = pool.submit(self._input_ids, texts[first + size:first + 2 * size])
+                yield first, ids
+
     def _window_bounds(self, n_tokens: int) -> list[tuple[int, int]]:
         body = self.max_length - 2
         if n_tokens <= body:
@@ -254,8 +281,7 @@ class Teacher:
     def window_counts(self, texts: Sequence[str]) -> list[int]:
         """How many windows of :attr:`max_length` tokens each text takes (1 = it fits in one). A text
         taking more is predicted as the mean of its windows' logits and explained window by window."""
-        ids, _ = self._token_ids(texts)
-        return [len(self._window_bounds(len(token_ids))) for token_ids in ids]
+        return [len(self._window_bounds(len(token_ids))) for token_ids in self._input_ids(texts)]
 
     def encode_windows(self, text: str) -> list[dict]:
         """Token windows of one text, each with [CLS]/[SEP]; offsets (0, 0) for special tokens."""
@@ -272,13 +298,13 @@ class Teacher:
 
     def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Dynamic padding: input ids and attention mask as wide as the longest sequence."""
-        width = max(len(ids) for ids in sequences)
-        input_ids = torch.full((len(sequences), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(sequences), width), dtype=torch.long)
-        for row, ids in enumerate(sequences):
-            input_ids[row, :len(ids)] = torch.tensor(ids)
-            attention[row, :len(ids)] = 1
-        return input_ids, attention
+        lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        width = int(lengths.max())
+        attention = np.arange(width)[None, :] < lengths[:, None]
+        input_ids = np.full((len(sequences), width), self.tokenizer.pad_token_id, dtype=np.int64)
+        input_ids[attention] = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int64,
+                                           count=int(lengths.sum()))
+        return torch.from_numpy(input_ids), torch.from_numpy(attention.astype(np.int64))
 
     # ----------------------------------------------------------------- prediction
     def _autocast(self):
@@ -290,18 +316,25 @@ class Teacher:
             settings += ";bf16"  # float32 keys are unchanged
         return sha256_texts(texts, self.fingerprint(), settings)
 
+    # Texts tokenized per chunk on a CUDA device (the next chunk's tokenizing overlaps the GPU's
+    # work); ``tokenize_chunk`` set on an instance overrides it on any device.
+    CUDA_TOKENIZE_CHUNK = 2048
+    tokenize_chunk: int | None = None
+
     def predict_logits(self, texts: Sequence[str], batch_size: int | None = None, return_pooled: bool = False,
                        progress: ProgressFn | None = None, use_cache: bool = True):
         """Logits [n, classes] (float32); with ``return_pooled`` also the [CLS] representation.
 
         Texts are tokenized once, windows sorted by length and batched with dynamic padding.
         A text longer than the window is split into overlapping windows whose logits are
-        averaged; ``last_predict_info["windowed_texts"]`` tells how many were.
+        averaged; ``last_predict_info["windowed_texts"]`` tells how many were, and
+        ``last_predict_info["window_counts"]`` how many windows each text took.
         Results are cached on disk (when ``cache_dir`` is set) under a hash of the weights,
         the texts and the settings.
         """
         texts = [str(t) for t in texts]
         if not texts:
+            self.last_predict_info = {"cache": "off", "windowed_texts": 0, "window_counts": np.zeros(0, np.int64)}
             empty = np.zeros((0, len(self.label_names)), dtype=np.float32)
             return (empty, np.zeros((0, self.model.config.hidden_size), np.float32)) if return_pooled else empty
         cache_path = None
@@ -310,45 +343,69 @@ class Teacher:
             if cache_path.is_file():
                 with np.load(cache_path, allow_pickle=False) as cached:
                     self.last_predict_info = {"cache": "hit", "windowed_texts": int(cached["windowed"])}
+                    self.last_predict_info["window_counts"] = (
+                        cached["window_counts"] if "window_counts" in cached.files  # older caches lack it
+                        else np.asarray(self.window_counts(texts), dtype=np.int64))
                     emit(progress, stage="teacher_predict", done=len(texts), total=len(texts), cached=True)
                     return (cached["logits"], cached["pooled"]) if return_pooled else cached["logits"]
         # On a CUDA device (and no batch size asked for) batches are cut by a token budget.
         budget = None if batch_size else accel.token_budget(
             self.device, self.model.config.hidden_size, getattr(self.model.config, "intermediate_size", None))
         batch_size = batch_size or self.config.predict_batch_size
-        ids, _ = self._token_ids(texts)
+        on_cuda = self.device.type == "cuda"
+        # On a CUDA device the texts go in chunks, the next one tokenized on a second thread while
+        # the GPU works (the tokenizer would otherwise leave the card idle); on the CPU in one go.
+        chunk = self.tokenize_chunk or (self.CUDA_TOKENIZE_CHUNK if on_cuda else len(texts))
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        windows: list[tuple[int, list[int]]] = []
-        windowed = 0
-        for i, token_ids in enumerate(ids):
-            bounds = self._window_bounds(len(token_ids))
-            windowed += len(bounds) > 1
-            windows.extend((i, [cls_id, *token_ids[a:b], sep_id]) for a, b in bounds)
-        lengths = [len(token_ids) for _, token_ids in windows]
-        order = sorted(range(len(windows)), key=lengths.__getitem__)
         n_classes = len(self.label_names)
         sums = np.zeros((len(texts), n_classes), dtype=np.float64)
         pooled_sums = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float64) if return_pooled else None
         counts = np.zeros(len(texts), dtype=np.int64)
+        windowed = 0
         self.model.eval()
-        done = 0
+
+        def collect(owners, logits, pooled_rows) -> None:
+            # On a CUDA device this waits for that batch only; the next one is already queued.
+            np.add.at(sums, owners, logits.float().cpu().numpy())
+            np.add.at(counts, owners, 1)
+            if pooled_rows is not None:
+                np.add.at(pooled_sums, owners, pooled_rows.float().cpu().numpy())
+
+        pending = None
         with torch.inference_mode(), self._autocast():
-            for chosen in accel.length_batches(order, lengths, batch_size, budget):
-                batch = [windows[k] for k in chosen]
-                input_ids, attention = self._pad([token_ids for _, token_ids in batch])
-                out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                                 output_hidden_states=return_pooled)
-                logits = out.logits.float().cpu().numpy()
-                owners = np.array([w[0] for w in batch])
-                np.add.at(sums, owners, logits)
-                np.add.at(counts, owners, 1)
-                if return_pooled:
-                    np.add.at(pooled_sums, owners, out.hidden_states[-1][:, 0].float().cpu().numpy())
-                done += len(batch)
-                emit(progress, stage="teacher_predict", done=done, total=len(windows))
+            for first, ids in self._tokenized_chunks(texts, chunk):
+                windows: list[tuple[int, list[int]]] = []
+                for i, token_ids in enumerate(ids, start=first):
+                    bounds = self._window_bounds(len(token_ids))
+                    windowed += len(bounds) > 1
+                    windows.extend((i, [cls_id, *token_ids[a:b], sep_id]) for a, b in bounds)
+                lengths = [len(token_ids) for _, token_ids in windows]
+                order = sorted(range(len(windows)), key=lengths.__getitem__)
+                done = 0
+                for chosen in accel.length_batches(order, lengths, batch_size, budget):
+                    batch = [windows[k] for k in chosen]
+                    input_ids, attention = self._pad([token_ids for _, token_ids in batch])
+                    if on_cuda:  # pinned copies go up while the GPU still works on the batch before
+                        input_ids, attention = input_ids.pin_memory(), attention.pin_memory()
+                    out = self.model(input_ids=input_ids.to(self.device, non_blocking=on_cuda),
+                                     attention_mask=attention.to(self.device, non_blocking=on_cuda),
+                                     output_hidden_states=return_pooled)
+                    if pending is not None:
+                        collect(*pending)
+                    pending = (np.array([w[0] for w in batch]), out.logits,
+                               out.hidden_states[-1][:, 0] if return_pooled else None)
+                    done += len(batch)
+                    if chunk >= len(texts):  # one chunk: progress in windows, as many as there are
+                        emit(progress, stage="teacher_predict", done=done, total=len(windows))
+                    else:  # in texts: this chunk's share of its windows done
+                        emit(progress, stage="teacher_predict", total=len(texts),
+                             done=first + round(len(ids) * done / len(windows)))
+            if pending is not None:
+                collect(*pending)
         result = (sums / counts[:, None]).astype(np.float32)
         pooled = (pooled_sums / counts[:, None]).astype(np.float32) if return_pooled else None
-        self.last_predict_info = {"cache": "miss" if cache_path else "off", "windowed_texts": windowed}
+        self.last_predict_info = {"cache": "miss" if cache_path else "off", "windowed_texts": windowed,
+                                  "window_counts": counts.copy()}
         if windowed:
             logger.info("%d of %d texts were longer than %d tokens: their window logits were averaged.",
                         windowed, len(texts), self.max_length)
@@ -357,7 +414,7 @@ class Teacher:
 
             buffer = io.BytesIO()
             np.savez(buffer, logits=result, pooled=pooled if pooled is not None else np.zeros(0, np.float32),
-                     windowed=np.array(windowed))
+                     windowed=np.array(windowed), window_counts=counts)
             atomic_write_bytes(cache_path, buffer.getvalue())
         return (result, pooled) if return_pooled else result
 

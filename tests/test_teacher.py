@@ -41,6 +41,33 @@ def test_long_text_is_split_into_windows_and_caller_told(tiny_teacher):
     assert tiny_teacher.last_predict_info["windowed_texts"] == 1
 
 
+def test_chunked_tokenizing_gives_the_same_logits_counts_and_progress(tiny_teacher):
+    # On a CUDA device texts are tokenized in chunks on a second thread; any chunk size must give
+    # the one-pass result, the windows per text, and progress that ends at every text.
+    texts = ["good film", " ".join(["good film and bad movie"] * 20), "cafe", "great !", "awful", "boring and dull",
+             "the movie was awful and boring " * 3]
+    whole = tiny_teacher.predict_logits(texts, batch_size=2, use_cache=False)
+    whole_counts = tiny_teacher.last_predict_info["window_counts"]
+    assert list(whole_counts) == tiny_teacher.window_counts(texts) and max(whole_counts) > 1
+    events = []
+    tiny_teacher.tokenize_chunk = 3
+    try:
+        chunked = tiny_teacher.predict_logits(texts, batch_size=2, use_cache=False, progress=events.append)
+    finally:
+        tiny_teacher.tokenize_chunk = None
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert list(tiny_teacher.last_predict_info["window_counts"]) == list(whole_counts)
+    assert tiny_teacher.last_predict_info["windowed_texts"] == 1
+    done = [e["done"] for e in events]
+    assert done == sorted(done) and done[-1] == len(texts) and all(e["total"] == len(texts) for e in events)
+
+
+def test_fast_tokenizer_path_matches_the_tokenizer_call(tiny_teacher):
+    texts = ["Un-believable, boringly good!", "café ÉCOLE", "", "a " * 300]
+    expected = tiny_teacher.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    assert tiny_teacher._input_ids(texts) == expected
+
+
 def test_offsets_of_windows_point_at_text(tiny_teacher):
     text = "Un-believable, boringly good!"
     (window,) = tiny_teacher.encode_windows(text)

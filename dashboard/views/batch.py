@@ -25,20 +25,25 @@ DEFAULT_MAX_ROWS = 2000
 _EXAMPLE_DIR = state.EXAMPLES_DIR
 
 
-def score_texts(key: state.RunKey, texts: list[str], progress=None) -> dict[str, np.ndarray]:
-    """{model: probabilities [n, classes]}, batch by batch; ``progress(fraction, message)``."""
+def score_texts(key: state.RunKey, texts: list[str], progress=None) -> tuple[dict[str, np.ndarray], list[int]]:
+    """({model: probabilities [n, classes]}, the teacher's windows per text), batch by batch;
+    ``progress(fraction, message)``."""
     every = state.models(key)
     out: dict[str, list] = {name: [] for name in every}
+    windows: list[int] = []
     steps = max(1, len(every) * ((len(texts) + BATCH_SIZE - 1) // BATCH_SIZE))
     done = 0
     for name, model in every.items():
         for start in range(0, len(texts), BATCH_SIZE):
             out[name].append(model.predict_proba(texts[start:start + BATCH_SIZE]))
+            if name == "teacher":  # the teacher says how many windows each text took
+                windows.extend(model.last_predict_info["window_counts"])
             done += 1
             if progress is not None:
                 progress(done / steps, f"{name}: {min(start + BATCH_SIZE, len(texts))} of {len(texts)} texts")
     n_classes = len(state.meta(key).label_names)
-    return {name: np.concatenate(parts) if parts else np.zeros((0, n_classes)) for name, parts in out.items()}
+    probs = {name: np.concatenate(parts) if parts else np.zeros((0, n_classes)) for name, parts in out.items()}
+    return probs, [int(n) for n in windows]
 
 
 def results_frame(texts: list[str], probs: dict[str, np.ndarray], label_names: list[str],
@@ -190,13 +195,12 @@ def render() -> None:
     if stored is None or stored[0] != cache_id:
         state.full_run(key)
         bar = st.progress(0.0, text="Predicting…")
-        probs = score_texts(key, texts, progress=lambda f, m: bar.progress(f, text=m))
+        probs, windows = score_texts(key, texts, progress=lambda f, m: bar.progress(f, text=m))
         bar.empty()
-        st.session_state[RESULTS_KEY] = (cache_id, probs)
+        st.session_state[RESULTS_KEY] = (cache_id, probs, windows)
     else:
-        probs = stored[1]
+        probs, windows = stored[1], stored[2]
 
-    windows = state.window_counts(key, texts)
     frame = results_frame(texts, probs, run.label_names, gold)
     long_rows = [i + 1 for i, n in enumerate(windows) if n > 1]
     if long_rows:
