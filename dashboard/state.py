@@ -157,11 +157,14 @@ def trust(key: RunKey):
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def stand_ins(key: RunKey, texts: tuple[str, ...], names: tuple[str, ...] | None = None) -> dict:
-    """{student: one kdcore StandIn per text} (score, calibrated p(agrees), likely): kdcore.trust.assess."""
+def stand_ins(key: RunKey, texts: tuple[str, ...], names: tuple[str, ...] | None = None,
+              teacher_classes: tuple[int, ...] | None = None) -> dict:
+    """{student: one kdcore StandIn per text} (score, calibrated p(agrees), likely, and whether it agrees
+    with the teacher's class where that is given): kdcore.trust.assess."""
     from kdcore.trust import assess
 
-    return assess(trust(key), {n: m for n, m in _selected(key, names).items() if n != "teacher"}, list(texts))
+    return assess(trust(key), {n: m for n, m in _selected(key, names).items() if n != "teacher"}, list(texts),
+                  teacher_classes)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -434,32 +434,53 @@ def load_trust(run) -> RunTrust | None:
 # ------------------------------------------------------------------------------ one text
 @dataclass
 class StandIn:
-    """One text, one student: its stand-in score, the calibrated p(agrees), and whether it is at or above
-    the dev threshold (a likely stand-in)."""
+    """One text, one student: its stand-in score, the calibrated p(agrees), whether it is at or above
+    the dev threshold (a likely stand-in), and, where the teacher's class on the text is known,
+    whether the student gives that class (``agrees``; None when unknown)."""
 
     student: str
     score: float
     probability: float
     likely: bool
+    agrees: bool | None = None
+
+    @property
+    def stands_in(self) -> bool:
+        """Likely, and not seen to disagree: p(agrees) is a prediction, the teacher's class a fact."""
+        return self.likely and self.agrees is not False
 
     @property
     def label(self) -> str:
+        if self.agrees is False:
+            return "disagrees with the teacher here"
         return "likely stand-in" if self.likely else "unlikely stand-in"
 
 
-def assess_logits(trust: StudentTrust, logits) -> list[StandIn]:
-    """The stand-in verdict of ``trust``'s student for each row of its ``logits``."""
-    scores = stand_in_scores(np.atleast_2d(np.asarray(logits)), trust.score)
+def assess_logits(trust: StudentTrust, logits, teacher_classes: Sequence[int] | None = None) -> list[StandIn]:
+    """The stand-in verdict of ``trust``'s student for each row of its ``logits``; with the teacher's
+    class of each row, also whether the student agrees with it there."""
+    logits = np.atleast_2d(np.asarray(logits))
+    scores = stand_in_scores(logits, trust.score)
     probabilities = trust.calibrator(scores)
     likely = trust.likely(scores)
-    return [StandIn(trust.name, float(s), float(p), bool(k)) for s, p, k in zip(scores, probabilities, likely)]
+    if teacher_classes is None:
+        agrees = [None] * len(scores)
+    else:
+        teacher_classes = np.asarray(teacher_classes, dtype=np.int64).reshape(-1)
+        if len(teacher_classes) != len(scores):
+            raise ValueError(f"{len(teacher_classes)} teacher classes for {len(scores)} rows of logits.")
+        agrees = [bool(a) for a in logits.argmax(axis=1) == teacher_classes]
+    return [StandIn(trust.name, float(s), float(p), bool(k), a)
+            for s, p, k, a in zip(scores, probabilities, likely, agrees)]
 
 
-def assess(trust: RunTrust | None, students: Mapping[str, object], texts: Sequence[str]) -> dict[str, list[StandIn]]:
+def assess(trust: RunTrust | None, students: Mapping[str, object], texts: Sequence[str],
+           teacher_classes: Sequence[int] | None = None) -> dict[str, list[StandIn]]:
     """{student: one StandIn per text} for every student of ``students`` that ``trust`` covers (none for a run
-    without a trust record)."""
+    without a trust record). ``teacher_classes`` (the teacher's class of each text, where it was run) lets
+    each verdict say whether the student agrees with it there."""
     if trust is None:
         return {}
     texts = [texts] if isinstance(texts, str) else list(texts)
-    return {name: assess_logits(trust.students[name], model.predict_logits(texts))
+    return {name: assess_logits(trust.students[name], model.predict_logits(texts), teacher_classes)
             for name, model in students.items() if name in trust.students}

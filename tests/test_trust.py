@@ -207,6 +207,19 @@ def test_a_built_run_has_a_trust_record_for_every_student(tiny_run_dir):
         assert entry.curve.n_texts == len(test_logits)
     verdicts = T.assess(record, run.students, ["a good film", "a dull movie"])
     assert set(verdicts) == set(run.student_names) and all(len(v) == 2 for v in verdicts.values())
+    assert all(v.agrees is None and v.stands_in == v.likely for per_text in verdicts.values() for v in per_text)
+    # Given the teacher's classes, each verdict says whether the student gives them; one that does not is never
+    # a stand-in there, whatever its p(agrees).
+    texts = ["a good film", "a dull movie"]
+    teacher_classes = run.teacher.predict_logits(texts).argmax(1)
+    for name, per_text in T.assess(record, run.students, texts, teacher_classes).items():
+        own = run.student(name).predict_logits(texts).argmax(1)
+        assert [v.agrees for v in per_text] == list(own == teacher_classes)
+        flipped = T.assess(record, {name: run.student(name)}, texts, 1 - own)[name]
+        assert all(v.agrees is False and not v.stands_in and v.label == "disagrees with the teacher here"
+                   for v in flipped)
+    with pytest.raises(ValueError, match="3 teacher classes for 2 rows"):
+        T.assess(record, run.students, texts, [0, 1, 0])
 
 
 def test_no_dev_split_gives_an_empty_record_that_says_why():
@@ -351,12 +364,11 @@ def test_report_has_the_trust_section_or_a_note(two_runs):
 
 
 def _badges_script():
-    from types import SimpleNamespace
-
     from dashboard.components.trust_panel import stand_in_badges
+    from kdcore.trust import StandIn
 
-    verdict = SimpleNamespace(likely=True, label="likely stand-in", probability=0.89)
-    stand_in_badges({"mlp": (verdict,), "linear": (verdict,)}, "runs/x", True, agrees={"mlp": False, "linear": True})
+    stand_in_badges({"mlp": (StandIn("mlp", 3.0, 0.89, True, agrees=False),),
+                     "linear": (StandIn("linear", 3.0, 0.89, True, agrees=True),)}, "runs/x", True)
 
 
 def test_a_student_that_disagrees_on_screen_is_never_called_a_likely_stand_in():

@@ -86,10 +86,9 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
                     width="stretch", key=f"{prefix}_probs")
     record = state.trust(key)
     teacher = explanations.get("teacher")
-    agrees = ({n: int(np.argmax(e.probs)) == int(np.argmax(teacher.probs)) for n, e in explanations.items()}
-              if teacher is not None else None)
-    trust_panel.stand_in_badges(state.stand_ins(key, (text,), names) if record else {}, run.path, record is not None,
-                                agrees)
+    teacher_class = (int(np.argmax(teacher.probs)),) if teacher is not None else None
+    trust_panel.stand_in_badges(state.stand_ins(key, (text,), names, teacher_class) if record else {}, run.path,
+                                record is not None)
     first = next(iter(explanations.values()))
     st.markdown(f"**Word attributions** for class **{first.target_name}** "
                 f"({heatmap.legend(first.target_name)})", unsafe_allow_html=True)

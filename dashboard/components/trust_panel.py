@@ -59,10 +59,10 @@ def _escaped(name: str) -> str:
     return re.sub(r"([\\`*_\[\]{}<>#|~$:])", r"\\\1", str(name))
 
 
-def stand_in_badges(verdicts: dict, run_path, has_record: bool, agrees: dict | None = None) -> None:
-    """One badge per student for the text: likely / unlikely stand-in, with the calibrated p(agrees).
-    ``agrees`` ({student: whether it predicts the teacher's class here}, known where the teacher ran
-    on the text): a student that disagrees is shown as such, whatever its p(agrees) predicted."""
+def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:
+    """One badge per student for the text: likely / unlikely stand-in, with the calibrated p(agrees); a
+    student seen to give another class than the teacher here (kdcore's StandIn.agrees) is shown as such,
+    whatever its p(agrees) predicted."""
     from kdcore.trust import DEFINITIONS
 
     if not has_record:
@@ -72,8 +72,8 @@ def stand_in_badges(verdicts: dict, run_path, has_record: bool, agrees: dict | N
         return
     badges = []
     for name, (verdict, *_) in verdicts.items():
-        if (agrees or {}).get(name) is False:  # the teacher's answer is on screen: say what happened
-            badges.append(f":red-badge[:material/cancel: {_escaped(name)}: disagrees with the teacher here "
+        if verdict.agrees is False:
+            badges.append(f":red-badge[:material/cancel: {_escaped(name)}: {verdict.label} "
                           f"(its p(agrees) was {verdict.probability:.2f})]")
             continue
         color, icon = ("green", ":material/verified:") if verdict.likely else ("orange", ":material/help:")

@@ -69,11 +69,12 @@ def results_frame(texts: list[str], probs: dict[str, np.ndarray], label_names: l
 
 
 def with_stand_ins(frame: pd.DataFrame, verdicts: dict) -> pd.DataFrame:
-    """The results with each student's calibrated p(agrees) and likely-stand-in flag (kdcore.trust.assess)."""
+    """The results with each student's calibrated p(agrees) and stand-in flag (kdcore.trust.assess: likely,
+    and not disagreeing with the teacher on that text)."""
     frame = frame.copy()
     for name, per_text in verdicts.items():
         frame[f"{name} p(agrees)"] = [v.probability for v in per_text]
-        frame[f"{name} stand-in"] = [v.likely for v in per_text]
+        frame[f"{name} stand-in"] = [v.stands_in for v in per_text]
     return frame
 
 
@@ -210,7 +211,8 @@ def render() -> None:
                 "prediction is the mean of its windows' logits, and *Explain a row* explains them window by "
                 "window. The students read the whole text.")
     if state.trust(key) is not None:
-        frame = with_stand_ins(frame, state.stand_ins(key, tuple(texts)))
+        teacher_classes = tuple(int(c) for c in probs["teacher"].argmax(axis=1))
+        frame = with_stand_ins(frame, state.stand_ins(key, tuple(texts), None, teacher_classes))
     n_disagree = int(frame["disagreement"].sum())
     st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
     st.dataframe(_summary(probs, gold_ids), hide_index=True, width="stretch",
