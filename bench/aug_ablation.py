@@ -53,6 +53,7 @@ TRANSFERS = {
     "ngram10": {"ngram_max_words": 10},
     "no-unlabelled": {"use_unlabelled": False},
     "upload": "upload",
+    "copies4-no-unlabelled": {"augment_copies": 4, "use_unlabelled": False},
 }
 # name -> (family, transfer, student config)
 ROWS = {
@@ -65,6 +66,12 @@ ROWS = {
     "aug-both-l2=0.1": ("linear", "base", {**AUG, "aug_terms": "free+embedding+teacher", "aug_l2": 0.1}),
     "aug-both-150k": ("linear", "base", {**AUG, "aug_terms": "free+embedding+teacher", "max_features": 150_000}),
     "mlp": ("mlp", "base", MLP),
+    # The aug row's own distillation settings (a "distill" key: DistillConfig overrides for that student).
+    "aug-both-T1": ("linear", "base", {**AUG, "aug_terms": "free+embedding+teacher", "distill": {"temperature": 1.0}}),
+    "aug-both-T0.3": ("linear", "base", {**AUG, "aug_terms": "free+embedding+teacher",
+                                         "distill": {"temperature": 0.3}}),
+    "aug-both-150k+no-unlabelled": ("linear", "no-unlabelled",
+                                    {**AUG, "aug_terms": "free+embedding+teacher", "max_features": 150_000}),
 }
 for _transfer in TRANSFERS:
     if _transfer != "base":
@@ -162,7 +169,7 @@ class Bench:
 
     def ngram_pass(self, config: dict, texts) -> tuple[float, int, int]:
         """Time the teacher pass over the n-grams of ``config``'s vocabulary on ``texts``."""
-        student = make_student(StudentConfig.from_dict(config))
+        student = make_student(StudentConfig.from_dict({k: v for k, v in config.items() if k != "distill"}))
         names = student._new_featurizer().fit(texts).features_
         before = self.ngrams.computed
         started = time.perf_counter()
@@ -170,12 +177,14 @@ class Bench:
         return time.perf_counter() - started, self.ngrams.computed - before, len(names)
 
     def fit(self, config: dict, texts, logits=None, labels=None):
+        config = dict(config)
+        distill = replace(self.distill, **config.pop("distill", {}))
         student = make_student(StudentConfig.from_dict(config))
         if hasattr(student, "use_teacher"):
             student.use_teacher(self.ngrams)
         started = time.perf_counter()
         if logits is not None:
-            student.fit(texts, teacher_logits=logits, label_names=self.teacher.label_names, distill=self.distill)
+            student.fit(texts, teacher_logits=logits, label_names=self.teacher.label_names, distill=distill)
         else:
             student = _fit_label_twin(student.config, texts, labels, self.teacher.label_names, self.corpus.dev, None,
                                       "cpu", teacher=self.ngrams)
@@ -209,6 +218,7 @@ class Bench:
             out.update({f"closed_{k}": v for k, v in closed.items() if k != "agree"})
         scored = self.score(student, self.dev.texts, self.dev_teacher, labels)
         out.update({f"dev_{k}": v for k, v in scored.items() if k != "agree"})
+        out["dev_agree"] = "".join("1" if a else "0" for a in scored["agree"])  # for paired differences
         out["grown_features"] = student.featurizer_.n_features - out["features"]
         return out
 
@@ -238,16 +248,22 @@ class Bench:
         return result
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], reference: str = "aug-both") -> str:
+    """The dev table; each row's fidelity also as a paired difference from ``reference`` (same dev texts)."""
+    base = next((r for r in rows if r["row"] == reference and "dev_agree" in r), None)
     lines = ["| row | family | transfer set (texts) | features (frozen dims) | fit s | dev fidelity ± SE | "
-             "dev fidelity, unseen = 0 | dev accuracy | n-gram pass s (computed) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"minus {reference} (paired SE) | dev fidelity, unseen = 0 | dev accuracy | n-gram pass s (computed) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         closed = f"{r['closed_fidelity']:.4f}" if "closed_fidelity" in r else "-"
         ngram = f"{r['ngram_pass_s']:.0f} ({r['ngrams_computed']})" if "ngram_pass_s" in r else "-"
         dims = f" ({r['frozen_dims']})" if r.get("frozen_dims") else ""
+        paired = "-"
+        if base is not None and "dev_agree" in r and r["row"] != reference:
+            diff = np.array([int(c) for c in r["dev_agree"]], float) - np.array([int(c) for c in base["dev_agree"]], float)
+            paired = f"{diff.mean():+.4f} ({standard_error(diff):.4f})"
         lines.append(f"| {r['row']} | {r['family']} | {r['transfer']} ({r['transfer_texts']}) | {r['features']}{dims} | "
-                     f"{r['fit_s']:.0f} | {r['dev_fidelity']:.4f} ± {r['dev_fidelity_se']:.4f} | {closed} | "
+                     f"{r['fit_s']:.0f} | {r['dev_fidelity']:.4f} ± {r['dev_fidelity_se']:.4f} | {paired} | {closed} | "
                      f"{r['dev_accuracy']:.4f} | {ngram} |")
     return "\n".join(lines)
 
