@@ -170,6 +170,10 @@ class Featurizer:
         table, key = self._table(self._parts(name))
         table[key] = index
 
+    def _is_known(self, name: str) -> bool:
+        table, key = self._table(self._parts(name))
+        return key in table
+
     def unknown_features(self, texts: Sequence[str]) -> list[str]:
         """The words (and word pairs, triples) of ``texts`` that are not in the vocabulary,
         sorted, each once, named as :attr:`features_` names them."""
@@ -192,7 +196,7 @@ class Featurizer:
         fitted text contained."""
         self._check_fitted()
         names = list(names)
-        clash = [n for n in names if (lookup := self._table(self._parts(n)))[1] in lookup[0]]
+        clash = [n for n in names if self._is_known(n)]
         if clash or len(set(names)) != len(names):
             raise ValueError(f"add_features got names already in the vocabulary or repeated: {clash[:5]}.")
         unseen_idf = math.log(1 + self.n_fit_texts_) + 1.0
