@@ -9,7 +9,8 @@ fidelity (agreement with the teacher's label, with its standard error), accuracy
 seconds and features (n-grams in the vocabulary; for aug_linear also the frozen dimensions).
 aug_linear rows report dev fidelity twice: unseen n-grams counted 0, and scored through their
 teacher features (``embed_unseen``). The rows: the plain linear student (the default), + the
-teacher's logits on each n-gram, + the n-gram embedding term, both, and each transfer-set
+teacher's logits on each n-gram, + the n-gram embedding term, both, word triples
+(``ngram_max=3``) for the linear student and the aug row, and each transfer-set
 addition alone (more copies, longer n-gram samples, no unlabelled text, an uploaded file of
 other text) for the linear student, the MLP and the best aug row.
 
@@ -72,6 +73,14 @@ ROWS = {
                                          "distill": {"temperature": 0.3}}),
     "aug-both-150k+no-unlabelled": ("linear", "no-unlabelled",
                                     {**AUG, "aug_terms": "free+embedding+teacher", "max_features": 150_000}),
+    # Word triples ("not very good"): the linear student alone, and aug_linear, which scores the
+    # triples it never saw through their teacher features.
+    "linear-tri": ("linear", "base", {**LINEAR, "ngram_max": 3}),
+    "aug-both-tri": ("linear", "base", {**AUG, "aug_terms": "free+embedding+teacher", "ngram_max": 3}),
+    "aug-both-tri-100k": ("linear", "base", {**AUG, "aug_terms": "free+embedding+teacher", "ngram_max": 3,
+                                             "max_features": 100_000}),
+    "aug-both-tri+no-unlabelled": ("linear", "no-unlabelled", {**AUG, "aug_terms": "free+embedding+teacher",
+                                                                "ngram_max": 3}),
 }
 for _transfer in TRANSFERS:
     if _transfer != "base":

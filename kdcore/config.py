@@ -77,7 +77,8 @@ class StudentConfig(_Config):
                                                   "scores also read the teacher's view of each n-gram); token_linear "
                                                   "/ token_mlp for token classification."})
     name: str = ""
-    ngram_max: int = field(default=2, metadata={"help": "1 = words only, 2 = words and word pairs."})
+    ngram_max: int = field(default=2, metadata={"help": "1 = words only, 2 = words and word pairs, 3 = also word "
+                                                "triples."})
     min_count: int = 2
     max_features: int = 50_000
     weighting: str = field(default="log", metadata={"help": "count, log or tfidf feature values."})
@@ -115,8 +116,8 @@ class StudentConfig(_Config):
         if self.solver == "lbfgs" and self.kind not in LINEAR_KINDS:
             raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
         self._check_aug()
-        if self.ngram_max not in (1, 2):
-            raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")
+        if self.ngram_max not in (1, 2, 3):
+            raise ValueError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max}.")
         for name in ("min_count", "max_features", "hidden_size", "max_steps", "batch_size", "learning_rate", "max_iter"):
             _check_positive(name, getattr(self, name))
         for name in ("weight_decay", "l1", "top_k", "l2", "tol", "n_iter_no_change"):

@@ -8,7 +8,7 @@ from kdcore.config import DistillConfig, StudentConfig, TeacherConfig, config_fr
 @pytest.mark.parametrize("make, match", [
     (lambda: StudentConfig(kind="forest"), "choose one of linear, mlp"),
     (lambda: StudentConfig(weighting="bm25"), "choose one of count, log, tfidf"),
-    (lambda: StudentConfig(ngram_max=3), "ngram_max must be 1 or 2"),
+    (lambda: StudentConfig(ngram_max=4), "ngram_max must be 1, 2 or 3"),
     (lambda: StudentConfig(dropout=1.0), "dropout"),
     (lambda: DistillConfig(loss="ratio"), "choose one of kd_kl, kd_mse, hard_ce"),
     (lambda: DistillConfig(temperature=0), "temperature must be > 0"),

@@ -52,9 +52,9 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
     _bars(right, negative, lambda f: charts.weight_bars(f, "weight", f"Against {label}", "#1f77b4"), "weights_neg",
           f"No negative weight for {label}.")
     st.caption(f"{len(of_class)} non-zero weights for {label}. A word's contribution to the logit is its weight "
-               "times its feature value (count, log-count or TF-IDF, as configured); bigrams are two words joined "
-               "by a space.")
-    word = st.text_input("Search a word or word pair", key="weights_search", placeholder="e.g. boring")
+               "times its feature value (count, log-count or TF-IDF, as configured); word pairs and triples are "
+               "their words joined by spaces.")
+    word = st.text_input("Search a word or phrase", key="weights_search", placeholder="e.g. boring")
     if word.strip():
         query = word.strip().lower()
         hits = weights[weights["feature"].str.contains(query, regex=False)]

@@ -15,7 +15,8 @@ The unit
     Scores are given per *word* of :func:`kdcore.words.split_words` (the teacher's own
     pre-tokenizer words). Teacher wordpieces are summed into the word whose character
     span contains the wordpiece's start offset; a student feature's score is split
-    equally over the word positions it covers (a bigram gives half to each of its words).
+    equally over the word positions it covers (a bigram gives half to each of its words,
+    a trigram a third).
 
 The methods, one family per module (as Captum keeps them)
     :mod:`.gradients`: ``integrated_gradients`` / ``gradient_x_input`` on the teacher's

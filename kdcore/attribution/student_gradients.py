@@ -3,7 +3,8 @@
 Captum ``IntegratedGradients`` / ``InputXGradient`` on the feature values of the text's
 bag, from the empty bag (all values 0). For the linear student this gives exactly
 weight x value per feature (completeness), whatever ``n_steps``. A feature's score is
-split equally over the word positions it covers (a bigram gives half to each of its words).
+split equally over the word positions it covers (a bigram gives half to each of its words,
+a trigram a third).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The shared featurizer of the students: words and word pairs as ``nn.EmbeddingBag`` inputs.
+"""The shared featurizer of the students: words, word pairs and (optionally) word triples as
+``nn.EmbeddingBag`` inputs.
 
 Words are those of :func:`kdcore.words.split_words` (the teacher's own pre-tokenizer words,
 lower-cased, accents stripped); a text becomes a *bag* of (feature id, value) pairs fed to
@@ -20,6 +21,8 @@ from ..words import Word, normalize_word, split_words, word_pattern
 from .word_ids import WordIds
 
 __all__ = ["FeatureBatch", "Featurizer"]
+
+NGRAM_MAX = 3  # the longest n-gram a featurizer can use: words, adjacent pairs, adjacent triples
 
 
 class FeatureBatch(NamedTuple):
@@ -51,7 +54,7 @@ class _NormCache(dict):
         norm = normalize_word(raw, self.lowercase)
         if not norm:
             # split_words drops words that normalise to nothing (control characters);
-            # the fast path must then filter them too, or bigrams would differ.
+            # the fast path must then filter them too, or pairs and triples would differ.
             self.saw_empty = True
         if len(self) < 1_000_000:
             self[raw] = norm
@@ -59,11 +62,12 @@ class _NormCache(dict):
 
 
 class Featurizer:
-    """Words and word bigrams of :func:`kdcore.words.split_words`, as EmbeddingBag inputs.
+    """Words and word n-grams of :func:`kdcore.words.split_words`, as EmbeddingBag inputs.
 
     Parameters
     ----------
-    ngram_max: 1 for words only, 2 for words and adjacent word pairs (feature name ``"w1 w2"``).
+    ngram_max: 1 for words only, 2 for words and adjacent word pairs (feature name ``"w1 w2"``),
+        3 for those and adjacent word triples (``"w1 w2 w3"``).
     min_count: a feature is kept when it occurs in at least this many texts of ``fit``
         (document frequency: a word repeated inside one text counts once, so one long text
         cannot fill the vocabulary with its own quirks).
@@ -89,8 +93,8 @@ class Featurizer:
     # -- vocabulary -------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        if self.ngram_max not in (1, 2):
-            raise ValueError(f"ngram_max must be 1 or 2, got {self.ngram_max}.")
+        if self.ngram_max not in range(1, NGRAM_MAX + 1):
+            raise ValueError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max}.")
         if self.weighting not in ("count", "log", "tfidf"):
             raise ValueError(f"weighting={self.weighting!r} is not valid; choose one of count, log, tfidf.")
         if self.min_count < 1 or self.max_features < 1:
@@ -116,11 +120,7 @@ class Featurizer:
         self._setup_fast_path()
         doc_freq: Counter = Counter()
         for text in texts:
-            words = self._words_fast(text)
-            if self.ngram_max >= 2 and len(words) > 1:
-                doc_freq.update(set(words).union(zip(words, words[1:])))
-            else:
-                doc_freq.update(set(words))
+            doc_freq.update(self._distinct_keys(self._words_fast(text)))
         kept = [(key, df) for key, df in doc_freq.items() if df >= self.min_count]
         kept.sort(key=lambda item: (-item[1], _feature_name(item[0])))
         kept = kept[: self.max_features]
@@ -130,33 +130,64 @@ class Featurizer:
         self._set_vocabulary(features, idf, n_docs)
         return self
 
+    def _distinct_keys(self, words: list[str]) -> set:
+        """The features one text of ``words`` holds, each once: words as ``str``, adjacent pairs
+        and triples (up to ``ngram_max``) as tuples (document frequency counts these)."""
+        keys = set(words)
+        if self.ngram_max >= 2 and len(words) > 1:
+            keys.update(zip(words, words[1:]))
+            if self.ngram_max >= 3 and len(words) > 2:
+                keys.update(zip(words, words[1:], words[2:]))
+        return keys
+
     def _set_vocabulary(self, features: list[str], idf: list[float], n_docs: int) -> None:
         self.features_ = list(features)
         self.idf_ = np.asarray(idf, dtype=np.float32)
         self.n_fit_texts_ = int(n_docs)
         self._unigram_ids: dict[str, int] = {}
         self._bigram_ids: dict[tuple[str, str], int] = {}
+        self._trigram_ids: dict[tuple[str, str, str], int] = {}
         for index, name in enumerate(self.features_):
-            parts = name.split(" ")
-            if len(parts) == 1:
-                self._unigram_ids[name] = index
-            else:
-                self._bigram_ids[(parts[0], parts[1])] = index
+            self._register(name, index)
         self._word_ids_ = None
         if not hasattr(self, "_findall"):
             self._setup_fast_path()
 
+    def _parts(self, name: str) -> list[str]:
+        parts = name.split(" ")
+        if len(parts) > self.ngram_max or not all(parts):
+            raise ValueError(f"Feature {name!r} is not a word or up to {self.ngram_max} words joined by single "
+                             f"spaces (ngram_max={self.ngram_max}).")
+        return parts
+
+    def _table(self, parts: list[str]) -> tuple[dict, object]:
+        """The lookup table of a feature of ``parts`` and its key there."""
+        if len(parts) == 1:
+            return self._unigram_ids, parts[0]
+        return (self._bigram_ids if len(parts) == 2 else self._trigram_ids), tuple(parts)
+
+    def _register(self, name: str, index: int) -> None:
+        table, key = self._table(self._parts(name))
+        table[key] = index
+
+    def _is_known(self, name: str) -> bool:
+        table, key = self._table(self._parts(name))
+        return key in table
+
     def unknown_features(self, texts: Sequence[str]) -> list[str]:
-        """The words (and word pairs) of ``texts`` that are not in the vocabulary, sorted,
-        each once, named as :attr:`features_` names them."""
+        """The words (and word pairs, triples) of ``texts`` that are not in the vocabulary,
+        sorted, each once, named as :attr:`features_` names them."""
         self._check_fitted()
         unknown: set[str] = set()
-        use_bigrams = self.ngram_max >= 2
+        use_bigrams, use_trigrams = self.ngram_max >= 2, self.ngram_max >= 3
         for text in _check_texts(texts):
             words = self._words_fast(text)
             unknown.update(w for w in words if w not in self._unigram_ids)
             if use_bigrams:
                 unknown.update(f"{a} {b}" for a, b in zip(words, words[1:]) if (a, b) not in self._bigram_ids)
+            if use_trigrams:
+                unknown.update(f"{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:])
+                               if (a, b, c) not in self._trigram_ids)
         return sorted(unknown)
 
     def add_features(self, names: Sequence[str]) -> None:
@@ -165,7 +196,7 @@ class Featurizer:
         fitted text contained."""
         self._check_fitted()
         names = list(names)
-        clash = [n for n in names if n in self._unigram_ids or tuple(n.split(" ")) in self._bigram_ids]
+        clash = [n for n in names if self._is_known(n)]
         if clash or len(set(names)) != len(names):
             raise ValueError(f"add_features got names already in the vocabulary or repeated: {clash[:5]}.")
         unseen_idf = math.log(1 + self.n_fit_texts_) + 1.0
@@ -173,11 +204,7 @@ class Featurizer:
         self.features_.extend(names)
         self.idf_ = np.concatenate([self.idf_, np.full(len(names), unseen_idf, dtype=np.float32)])
         for index, name in enumerate(names, start):
-            parts = name.split(" ")
-            if len(parts) == 1:
-                self._unigram_ids[name] = index
-            else:
-                self._bigram_ids[(parts[0], parts[1])] = index
+            self._register(name, index)
         self._word_ids_ = None  # the vectorised lookup is rebuilt over the grown vocabulary
 
     @property
@@ -207,7 +234,8 @@ class Featurizer:
         self._check_fitted()
         texts = _check_texts(texts)
         use_bigrams = self.ngram_max >= 2 and bool(self._bigram_ids)
-        ids, rows = self._word_ids().feature_ids(texts, use_bigrams)
+        use_trigrams = self.ngram_max >= 3 and bool(self._trigram_ids)
+        ids, rows = self._word_ids().feature_ids(texts, use_bigrams, use_trigrams)
         return self._aggregate(ids, rows, len(texts))
 
     def _word_ids(self) -> WordIds:
@@ -247,18 +275,20 @@ class Featurizer:
         feature (in order of first occurrence), ``values`` exactly as :meth:`transform` gives
         them, and ``word_index[k]`` the positions in ``words`` that feature ``k`` covers, one
         entry per covered word per occurrence: a unigram at positions 2 and 5 -> ``(2, 5)``;
-        a bigram at 3 -> ``(3, 4)``; the bigram "very very" in "very very very" -> ``(0, 1, 1, 2)``.
+        a bigram at 3 -> ``(3, 4)``; the bigram "very very" in "very very very" -> ``(0, 1, 1, 2)``;
+        a trigram at 3 -> ``(3, 4, 5)``.
 
         Attribution splits a feature's score equally over the entries of its ``word_index``
         (a position listed twice gets two shares). So a unigram that occurs twice gives each
-        of its two words half of its score, and each occurrence of a bigram gives half of its
-        share to each of its two words.
+        of its two words half of its score, each occurrence of a bigram gives half of its
+        share to each of its two words, and each occurrence of a trigram a third of its share
+        to each of its three words.
         """
         self._check_fitted()
         words = split_words(text, self.lowercase)
         tokens = [w.text for w in words]
         positions: dict[int, list[int]] = {}
-        use_bigrams = self.ngram_max >= 2
+        use_bigrams, use_trigrams = self.ngram_max >= 2, self.ngram_max >= 3
         for i, token in enumerate(tokens):
             fid = self._unigram_ids.get(token)
             if fid is not None:
@@ -267,8 +297,13 @@ class Featurizer:
                 fid = self._bigram_ids.get((token, tokens[i + 1]))
                 if fid is not None:
                     positions.setdefault(fid, []).extend((i, i + 1))
+            if use_trigrams and i + 2 < len(tokens):
+                fid = self._trigram_ids.get((token, tokens[i + 1], tokens[i + 2]))
+                if fid is not None:
+                    positions.setdefault(fid, []).extend((i, i + 1, i + 2))
         feature_ids = np.fromiter(positions, dtype=np.int64, count=len(positions))
-        counts = np.array([len(p) // (1 + (" " in self.features_[f])) for f, p in positions.items()], dtype=np.int64)
+        # Occurrences = covered positions / the feature's number of words.
+        counts = np.array([len(p) // (self.features_[f].count(" ") + 1) for f, p in positions.items()], dtype=np.int64)
         values = self._values_from_counts(feature_ids, counts)
         return words, torch.from_numpy(feature_ids), torch.from_numpy(values), [tuple(p) for p in positions.values()]
 
@@ -312,6 +347,8 @@ class Featurizer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if "_unigram_ids" in state:  # a fitted featurizer pickled before triples existed has no table for them
+            self.__dict__.setdefault("_trigram_ids", {})
         self._setup_fast_path()
 
 
@@ -332,7 +369,8 @@ def _ascii_word_pattern() -> re.Pattern[str]:
 
 
 def _feature_name(key) -> str:
-    return key if isinstance(key, str) else f"{key[0]} {key[1]}"
+    """A document-frequency key (a word, or a tuple of adjacent words) as a feature name."""
+    return key if isinstance(key, str) else " ".join(key)
 
 
 def _check_texts(texts) -> list[str]:

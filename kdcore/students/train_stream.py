@@ -26,7 +26,7 @@ import torch
 
 from ..config import DistillConfig
 from ..utils import emit
-from .featurize import Featurizer, _check_texts
+from .featurize import Featurizer, _check_texts, _feature_name
 from .targets import DevSet, prepare_targets
 from .train import finish_fit
 from .train_lbfgs import fit_lbfgs
@@ -40,7 +40,7 @@ def fit_vocabulary_stream(featurizer: Featurizer, chunks: Iterable[Sequence[str]
                           max_entries: int = 4_000_000) -> int:
     """Fit ``featurizer``'s vocabulary from chunks of texts; returns the undercount bound (0 = exact).
 
-    Keeps at most ``max_entries`` distinct words and word pairs between chunks: past that, the
+    Keeps at most ``max_entries`` distinct words and word n-grams between chunks: past that, the
     least frequent are dropped until half the table is free, and the bound grows by the count
     at which they were cut.
     """
@@ -48,11 +48,9 @@ def fit_vocabulary_stream(featurizer: Featurizer, chunks: Iterable[Sequence[str]
     featurizer._setup_fast_path()
     doc_freq: Counter = Counter()
     n_docs, undercount = 0, 0
-    bigrams = featurizer.ngram_max >= 2
     for texts in chunks:
         for text in _check_texts(texts):
-            words = featurizer._words_fast(text)
-            doc_freq.update(set(words).union(zip(words, words[1:])) if bigrams and len(words) > 1 else set(words))
+            doc_freq.update(featurizer._distinct_keys(featurizer._words_fast(text)))
         n_docs += len(texts)
         if len(doc_freq) > max_entries:
             counts = np.fromiter(doc_freq.values(), dtype=np.int64, count=len(doc_freq))
@@ -61,15 +59,11 @@ def fit_vocabulary_stream(featurizer: Featurizer, chunks: Iterable[Sequence[str]
             undercount += cut
     # The same selection as Featurizer.fit: document frequency, then the name; idf over all texts.
     kept = [(key, df) for key, df in doc_freq.items() if df >= featurizer.min_count]
-    kept.sort(key=lambda item: (-item[1], _name(item[0])))
+    kept.sort(key=lambda item: (-item[1], _feature_name(item[0])))
     kept = kept[: featurizer.max_features]
     idf = [math.log((1 + n_docs) / (1 + df)) + 1.0 for _, df in kept]
-    featurizer._set_vocabulary([_name(key) for key, _ in kept], idf, n_docs)
+    featurizer._set_vocabulary([_feature_name(key) for key, _ in kept], idf, n_docs)
     return undercount
-
-
-def _name(key) -> str:
-    return key if isinstance(key, str) else f"{key[0]} {key[1]}"
 
 
 class MemmapDesign:

@@ -8,7 +8,9 @@ looked up once, and cached as a tuple of *token* ids (a token is any word that o
 feature; ``-1`` for any other word; words that normalise to nothing are left out, as
 ``split_words`` leaves them out). A batch is then one ``str.split()``, one dict lookup per
 chunk, and numpy: unigram features by table lookup, bigram features by looking up the
-pair key ``left * n_tokens + right`` among the sorted keys of the vocabulary's bigrams.
+pair key ``left * n_tokens + right`` among the hashed keys of the vocabulary's bigrams, and
+trigram features (only when the vocabulary has some) by the key
+``(left * n_tokens + middle) * n_tokens + right`` among those of its trigrams.
 
 The result equals the per-word Python loop it replaces, feature for feature (a test
 compares both on unicode, punctuation, control characters, empty and long texts).
@@ -28,6 +30,9 @@ __all__ = ["WordIds"]
 
 _SEPARATOR = "\x00"  # joins a batch's texts; never a word of its own (normalises to nothing)
 _CACHE_LIMIT = 500_000  # distinct chunks kept; past it the table starts afresh
+# The most distinct words a vocabulary with trigrams may hold: a trigram key reaches
+# n_tokens**3 - 1, which must fit in int64 (2**21 cubed is 2**63).
+MAX_TRIGRAM_TOKENS = 2**21
 
 
 class _ChunkIndex(dict):
@@ -48,14 +53,21 @@ class WordIds:
         tokens: dict[str, int] = {}
         unigram_pairs: list[tuple[int, int]] = []
         bigram_keys: list[tuple[int, int, int]] = []
+        trigram_keys: list[tuple[int, int, int, int]] = []
         for fid, name in enumerate(features):
             parts = name.split(" ")
             ids = [tokens.setdefault(part, len(tokens)) for part in parts]
             if len(ids) == 1:
                 unigram_pairs.append((ids[0], fid))
-            else:
+            elif len(ids) == 2:
                 bigram_keys.append((ids[0], ids[1], fid))
+            else:
+                trigram_keys.append((ids[0], ids[1], ids[2], fid))
         self.n_tokens = n_tokens = len(tokens)
+        if trigram_keys and n_tokens > MAX_TRIGRAM_TOKENS:
+            raise ValueError(f"The vocabulary holds {n_tokens:,} distinct words, too many for word-triple "
+                             f"lookup keys in int64 (at most {MAX_TRIGRAM_TOKENS:,}); lower max_features "
+                             "or use ngram_max=2.")
         self._tokens = tokens
         # One extra slot at the end for unknown words (-1 indexes it).
         self._unigram = np.full(n_tokens + 1, -1, dtype=np.int64)
@@ -66,6 +78,9 @@ class WordIds:
         # A hash index over the pair keys: one vectorised lookup per batch (get_indexer).
         self._bigram_index = pd.Index(np.array([a * n_tokens + b for a, b, _ in bigram_keys], dtype=np.int64))
         self._bigram_fids = np.array([f for _, _, f in bigram_keys], dtype=np.int64)
+        self._trigram_index = pd.Index(np.array([(a * n_tokens + b) * n_tokens + c for a, b, c, _ in trigram_keys],
+                                                dtype=np.int64))
+        self._trigram_fids = np.array([f for _, _, _, f in trigram_keys], dtype=np.int64)
         self._lowercase = lowercase
         self._findall, self._findall_ascii = findall, findall_ascii
         self._lock = threading.Lock()
@@ -133,9 +148,10 @@ class WordIds:
         where = np.repeat(starts[chunks] - first, lengths) + np.arange(total, dtype=np.int64)
         return flat[where], np.repeat(text_of_chunk, lengths)
 
-    def feature_ids(self, texts: list[str], use_bigrams: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(feature id, text index) of every known unigram and bigram occurrence in ``texts``,
-        ordered by text."""
+    def feature_ids(self, texts: list[str], use_bigrams: bool,
+                    use_trigrams: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(feature id, text index) of every known unigram, bigram and (``use_trigrams``) trigram
+        occurrence in ``texts``, grouped by kind (the caller sorts them by text)."""
         tokens, rows = self.token_ids(texts)
         unigrams = self._unigram[tokens]  # -1 (unknown) picks the trailing -1 slot
         known = unigrams >= 0
@@ -147,4 +163,13 @@ class WordIds:
             found = where >= 0
             fids = np.concatenate([fids, self._bigram_fids[where[found]]])
             fid_rows = np.concatenate([fid_rows, left_rows[pair][found]])
+        if use_trigrams and tokens.size > 2 and self._trigram_fids.size:
+            left, middle, right, left_rows = tokens[:-2], tokens[1:-1], tokens[2:], rows[:-2]
+            # Rows only grow along the batch, so equal first and last rows mean one text.
+            triple = (left_rows == rows[2:]) & (left >= 0) & (middle >= 0) & (right >= 0)
+            n = self.n_tokens
+            where = self._trigram_index.get_indexer((left[triple] * n + middle[triple]) * n + right[triple])
+            found = where >= 0
+            fids = np.concatenate([fids, self._trigram_fids[where[found]]])
+            fid_rows = np.concatenate([fid_rows, left_rows[triple][found]])
         return fids, fid_rows
