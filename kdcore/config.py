@@ -108,9 +108,6 @@ class StudentConfig(_Config):
                           "projection (as l2, over the loss summed over texts)."})
     embed_unseen: bool = field(default=True, metadata={"help": "aug_linear only: score n-grams never seen in "
                                "training through their teacher features, computed on the fly (else they count 0)."})
-    transfer_unlabelled: bool = field(default=True, metadata={"help": "Distilled students: also train on the "
-                                      "corpus's unlabelled texts in the transfer set (False leaves them out for this "
-                                      "student alone; the twin trains on gold labels only either way)."})
 
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, STUDENT_KINDS)

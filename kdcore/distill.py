@@ -19,7 +19,7 @@ from .plan import STAGES_FILE, run_stages, student_plan
 from .utils import ProgressFn, configure_threads, default_device, emit
 
 __all__ = ["DistillResult", "distill", "build_transfer_set", "build_run", "evaluate_run", "refresh_run_metrics",
-           "DEFAULT_STUDENTS", "LABEL_TWIN_SUFFIX", "without_unlabelled", "BuildState", "PIPELINE_STAGES", "PIPELINE", "load_corpus", "student_plan",
+           "DEFAULT_STUDENTS", "LABEL_TWIN_SUFFIX", "BuildState", "PIPELINE_STAGES", "PIPELINE", "load_corpus", "student_plan",
            "stage_teacher", "stage_transfer_set", "stage_labels", "stage_students", "stage_evaluation",
            "stage_explanations"]
 
@@ -431,25 +431,12 @@ def stage_students(writer, spec: RunSpec, state: BuildState) -> None:
     state.timings["students_fit_s"] = state.timings.get("students_fit_s", 0.0) + (time.perf_counter() - started)
 
 
-def without_unlabelled(transfer, train, config: DistillConfig, extra_texts: Sequence[str] = ()) -> np.ndarray:
-    """Row indices of ``transfer`` (built by :func:`build_transfer_set`) that a transfer set without the corpus's
-    unlabelled texts holds: the same texts, in the same order, less those only the unlabelled split brought."""
-    kept = set(build_transfer_set(train, None, config, extra_texts).texts)
-    return np.array([i for i, text in enumerate(transfer.texts) if text in kept], dtype=np.int64)
-
-
 def _train_student(spec: RunSpec, state: BuildState, config: StudentConfig, distilled: bool) -> DistillResult:
     transfer = state.transfer
     if distilled:
-        logits, hidden, attributions = state.transfer_logits, state.transfer_hidden, state.teacher_attributions
-        if not config.transfer_unlabelled and len(getattr(state.corpus, "unlabelled", None) or ()):
-            rows = without_unlabelled(transfer, state.corpus.train, spec.distill, spec.extra_texts)
-            transfer, logits = transfer.subset(rows), logits[rows]
-            hidden = hidden[rows] if hidden is not None else None
-            attributions = [attributions[i] for i in rows] if attributions is not None else None
-        return distill(state.teacher, _make_student(config), transfer, spec.distill, teacher_logits=logits,
-                       teacher_hidden=hidden, teacher_attributions=attributions, progress=state.progress,
-                       device=state.device)
+        return distill(state.teacher, _make_student(config), transfer, spec.distill,
+                       teacher_logits=state.transfer_logits, teacher_hidden=state.transfer_hidden,
+                       teacher_attributions=state.teacher_attributions, progress=state.progress, device=state.device)
     started = time.perf_counter()
     gold = transfer.labels >= 0
     student = _fit_label_twin(config, [t for t, g in zip(transfer.texts, gold) if g], transfer.labels[gold],

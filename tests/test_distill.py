@@ -353,23 +353,3 @@ def test_a_teacher_clearly_beaten_by_a_label_trained_student_is_flagged():
     assert len(found) == 1 and "linear-labels" in found[0]["message"] and "undertrained" in found[0]["message"]
     models["linear-labels"]["accuracy_ci"] = [0.60, 0.79]  # overlapping intervals: no claim
     assert _teacher_beaten_findings(models) == []
-
-
-def test_a_student_can_leave_the_unlabelled_texts_out_of_its_transfer_set(tmp_path, tiny_model_dir):
-    from kdcore.distill import build_transfer_set, without_unlabelled
-
-    corpus = make_toy_corpus()
-    distill = DistillConfig(augment_copies=1)
-    transfer = build_transfer_set(corpus.train, corpus.unlabelled, distill)
-    rows = without_unlabelled(transfer, corpus.train, distill)
-    kept = [transfer.texts[i] for i in rows]
-    assert kept == list(build_transfer_set(corpus.train, None, distill).texts)  # same texts, same order
-    assert set(transfer.texts) - set(kept) == set(corpus.unlabelled.texts) - set(kept)
-    assert len(kept) < len(transfer)
-
-    students = (StudentConfig(kind="linear", name="all", min_count=1, max_steps=5),
-                StudentConfig(kind="linear", name="less", min_count=1, max_steps=5, transfer_unlabelled=False))
-    run = load_run(build_run(tiny_spec("less", tiny_model_dir, students), runs_dir=tmp_path, corpus=make_toy_corpus()))
-    assert run.student("all").featurizer_.n_fit_texts_ == len(transfer)
-    assert run.student("less").featurizer_.n_fit_texts_ == len(kept)
-    assert run.info.students["less"].config["transfer_unlabelled"] is False
