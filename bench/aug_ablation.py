@@ -81,6 +81,11 @@ ROWS = {
                                              "max_features": 100_000}),
     "aug-both-tri+no-unlabelled": ("linear", "no-unlabelled", {**AUG, "aug_terms": "free+embedding+teacher",
                                                                 "ngram_max": 3}),
+    "aug-both-tri-150k+no-unlabelled": ("linear", "no-unlabelled", {**AUG, "aug_terms": "free+embedding+teacher",
+                                                                     "ngram_max": 3, "max_features": 150_000}),
+    "aug-both-tri-250k": ("linear", "base", {**AUG, "aug_terms": "free+embedding+teacher", "ngram_max": 3,
+                                             "max_features": 250_000}),
+    "linear-150k": ("linear", "base", {**LINEAR, "max_features": 150_000}),
 }
 for _transfer in TRANSFERS:
     if _transfer != "base":
