@@ -57,6 +57,9 @@ def _size(model) -> int:
         return model_bytes(tmp)
 
 
+# Speed over the teacher each student kind is held to (the docstring's targets).
+SPEED_TARGETS = {"default": 1000, "aug_linear": 100}
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="runs/demo")
@@ -120,11 +123,12 @@ def main() -> None:
             line += f"  {name} {wall:9,.0f} ({cpu:9,.0f})"
         print(line)
     print(f"{'teacher':8s} {teacher_bytes / 1e6:8.2f} MB")
-    for name in students:
+    for name, student in students.items():
         w, c = wall_ratios[name], cpu_ratios[name]
+        target = SPEED_TARGETS.get(student.config.kind, SPEED_TARGETS["default"])
         print(f"{name:8s} {sizes[name] / 1e6:8.2f} MB   speed ratio {statistics.median(w):6.0f}x "
               f"[{min(w):.0f}-{max(w):.0f}] wall clock, {statistics.median(c):6.0f}x [{min(c):.0f}-{max(c):.0f}] "
-              f"CPU time (target >= 1000)   cold first pass {colds[name] / teacher_speed:6.1f}x   "
+              f"CPU time (target >= {target})   cold first pass {colds[name] / teacher_speed:6.1f}x   "
               f"size ratio {teacher_bytes / sizes[name]:6.0f}x (target >= 50)")
 
 
