@@ -3,11 +3,13 @@
     python bench/bf16_check.py --teacher DIR [--device cuda] [--texts 2000] [--atol 0.1]
 
 Loads the teacher twice, once with ``precision="auto"`` (bf16 autocast on CUDA) and once
-with ``precision="fp32"``, predicts the default corpus's test texts with both, and prints
+with ``precision="fp32"``, predicts the default corpus's test texts (and 20 texts longer than
+the window) with both, the bf16 run through the pipelined path (``--chunk`` texts tokenized at a
+time while the device works) and the fp32 run tokenized in one pass, and prints
 the largest and mean absolute logit difference, the largest probability difference and the
 share of texts given the same class. It passes (exit status 0) when the largest logit
 difference is within ``--atol`` and at least ``--agreement`` of the labels agree. On the
-CPU both runs are float32 (a dry run: the differences are 0).
+CPU both runs are float32 (a dry run: the differences are 0 up to the chunking).
 """
 
 from __future__ import annotations
@@ -35,14 +37,20 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--atol", type=float, default=0.1, help="Largest allowed |logit bf16 - logit fp32|.")
     parser.add_argument("--agreement", type=float, default=0.99, help="Smallest allowed share of equal labels.")
+    parser.add_argument("--chunk", type=int, default=256, help="Texts per tokenizing chunk on the bf16 path.")
     parser.add_argument("--json", help="Write the figures to this JSON file.")
     args = parser.parse_args()
     corpus = load_default_corpus()
     texts = (list(corpus.test.texts) + list(corpus.dev.texts))[:args.texts]
+    # A few texts longer than the teacher's window, so that windows are averaged on both paths.
+    texts += [" ".join(texts[k:k + 30]) for k in range(0, min(len(texts), 600), 30)]
     outputs, seconds = {}, {}
     for precision in ("fp32", "auto"):
         teacher = Teacher.from_pretrained(args.teacher, device=args.device, precision=precision)
         teacher.model.float()
+        # fp32: every text tokenized before the first batch; bf16: the pipelined path (chunks of
+        # --chunk texts, the next tokenized while the device works), so both differences are checked.
+        teacher.tokenize_chunk = len(texts) if precision == "fp32" else args.chunk
         teacher.predict_logits(texts[:64], use_cache=False)  # warm-up
         started = time.perf_counter()
         outputs[precision] = teacher.predict_logits(texts, use_cache=False)

@@ -148,7 +148,7 @@ def bench_gpu(device: str = "cuda", seq_len: int = 128, batch: int = 256, steps:
     teacher.predict_logits(texts[:256], use_cache=False)
     synchronize()
     started = time.perf_counter()
-    teacher.predict_logits(texts, use_cache=False)
+    chunked = teacher.predict_logits(texts, use_cache=False)
     synchronize()
     _report(result, "teacher", f"Teacher.predict_logits ({len(texts)} texts of {seq_len} tokens, bf16={on_cuda})",
             len(texts), time.perf_counter() - started, flops, peak)
@@ -156,13 +156,20 @@ def bench_gpu(device: str = "cuda", seq_len: int = 128, batch: int = 256, steps:
     teacher.tokenize_chunk = len(texts)
     synchronize()
     started = time.perf_counter()
-    teacher.predict_logits(texts, use_cache=False)
+    one_pass = teacher.predict_logits(texts, use_cache=False)
     synchronize()
     teacher.tokenize_chunk = None
     one_pass_s = time.perf_counter() - started
     result["teacher_one_pass_seq_per_s"] = len(texts) / one_pass_s
+    # Same texts, same windows: the pipelined path must give the one-pass logits (batches may be cut
+    # differently, so bf16 rounding may differ a little; the classes must not).
+    result["chunked_max_abs_diff"] = float(np.abs(chunked - one_pass).max())
+    result["chunked_same_label"] = float((chunked.argmax(1) == one_pass.argmax(1)).mean())
     print(f"  the same, tokenized in one pass before the GPU starts: {len(texts) / one_pass_s:,.0f} seq/s; "
-          f"chunked / one pass: {result['teacher_seq_per_s'] / result['teacher_one_pass_seq_per_s']:.2f}x")
+          f"chunked / one pass: {result['teacher_seq_per_s'] / result['teacher_one_pass_seq_per_s']:.2f}x; "
+          f"logits max |diff| {result['chunked_max_abs_diff']:.2e}, same class {result['chunked_same_label']:.4f}")
+    if result["chunked_max_abs_diff"] > 0.1 or result["chunked_same_label"] < 0.99:
+        raise SystemExit("FAILED: the pipelined labelling path disagrees with the one-pass path")
     # Where the labelling path's time goes: the tokenizer alone, and the forward alone at the
     # batch shape the token budget gives.
     started = time.perf_counter()
