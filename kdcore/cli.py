@@ -383,7 +383,8 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--encoder", action="store_true", help="The teacher is a bare encoder: add a head and fine-tune.")
     dist.add_argument("--teacher-epochs", type=float, default=None,
                       help=f"Fine-tuning epochs for the teacher (default: {TeacherConfig().epochs:g} for an encoder, "
-                      "0 = use a trained classifier as loaded).")
+                      f"and at least {TeacherConfig().min_steps} steps on small data; 0 = use a trained classifier "
+                      "as loaded).")
     dist.add_argument("--label-map", default=None,
                       help="Match a trained teacher's classes to the data's: TEACHER_CLASS=DATA_CLASS,... "
                       "(needed when the names differ; same names in another order are matched by name).")

@@ -66,8 +66,10 @@ def preflight(spec: RunSpec, corpus=None) -> Preflight:
         result.add("info", "No gold labels: the teacher labels every text (pure distillation); accuracy will say "
                            "'no gold labels', fidelity and the explanation metrics are still measured.")
     if spec.teacher_is_encoder or not spec.teacher_source:
+        steps = spec.teacher.planned_steps(len(train))
         result.add("info", "The teacher is an encoder with a new classification head, fine-tuned on these labels "
-                           f"for {spec.teacher.epochs:g} epochs; its dev accuracy is reported with the run.")
+                           f"for {steps} steps of {spec.teacher.batch_size} ({steps * spec.teacher.batch_size / max(len(train), 1):.1f} "
+                           "epochs); its dev accuracy is reported with the run.")
         return result
     names = teacher_label_names(spec.teacher_source)
     result.teacher_classes = names

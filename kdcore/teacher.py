@@ -503,12 +503,10 @@ class Teacher:
 
     def _training_plan(self, n_examples: int) -> tuple[int, int, list[np.ndarray]]:
         """``(steps per epoch, total steps, one seeded order of the examples per epoch)`` of a fine-tuning run
-        (``config.epochs`` capped by ``config.max_steps``); seeds torch with ``config.seed``."""
+        (:meth:`TeacherConfig.planned_steps`); seeds torch with ``config.seed``."""
         cfg = self.config
         steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
-        total_steps = math.ceil(steps_per_epoch * cfg.epochs)
-        if cfg.max_steps:
-            total_steps = min(total_steps, cfg.max_steps)
+        total_steps = cfg.planned_steps(n_examples)
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         orders = [rng.permutation(n_examples) for _ in range(math.ceil(total_steps / max(steps_per_epoch, 1)))]

@@ -28,3 +28,17 @@ def test_round_trip_and_unknown_fields():
     assert StudentConfig(kind="mlp").name == "mlp"
     with pytest.raises(ValueError, match="no field"):
         TeacherConfig.from_dict({"epochs": 1, "colour": "red"})
+
+
+def test_small_data_gets_at_least_min_steps_of_fine_tuning():
+    from kdcore.config import MIN_TEACHER_STEPS
+
+    config = TeacherConfig()  # 1.5 epochs of 32, at least MIN_TEACHER_STEPS, at most 450
+    assert config.planned_steps(739) == MIN_TEACHER_STEPS  # 1.5 epochs would be 36 steps
+    assert config.planned_steps(10_202) == 450  # 479 by epochs, capped
+    assert config.planned_steps(8_000) == max(375, MIN_TEACHER_STEPS)
+    assert TeacherConfig(min_steps=0).planned_steps(739) == 36
+    assert TeacherConfig(max_steps=100).planned_steps(739) == 100  # the cap wins over the floor
+    assert TeacherConfig(epochs=0).planned_steps(739) == 0  # no fine-tuning stays none
+    with pytest.raises(ValueError, match="min_steps must be >= 0"):
+        TeacherConfig(min_steps=-1)

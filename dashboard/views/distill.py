@@ -157,7 +157,9 @@ def _form(current: state.RunKey | None) -> None:
                                           encoder_epochs if encoder else 0.0, 0.5,
                                           key=f"distill_teacher_epochs_{'encoder' if encoder else 'trained'}"
                                               f"{'_token' if token else ''}",
-                                          help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned.")
+                                          help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned, "
+                                               f"for at least {TeacherConfig().min_steps} steps (more epochs on "
+                                               "small data) and at most the steps cap.")
 
     data_path = None
     if data_kind == _DATA_CHOICES[1] and data_bytes is not None:
