@@ -105,12 +105,20 @@ def no_run_panel() -> None:
     _demo_progress()
 
 
-def require_run() -> state.RunKey | None:
-    """The session's run, or None after showing :func:`no_run_panel`."""
+def require_run(token_view: str | None = None) -> state.RunKey | None:
+    """The session's run, or None after showing :func:`no_run_panel`. A page of sequence runs names its token
+    runs' own screen (``token_view``, a module of ``dashboard.views``): for a token run that screen is shown
+    and None returned, so the page draws nothing more."""
     key = state.current_key()
     if key is None:
         if state.available_runs() or st.session_state.get(CUSTOM_KEY):
             st.warning("The chosen run could not be opened (the sidebar says why); pick another one.")
         else:
             no_run_panel()
+        return None
+    if token_view is not None and state.meta(key).task == "token":
+        import importlib
+
+        importlib.import_module(f"dashboard.views.{token_view}").render(key)
+        return None
     return key

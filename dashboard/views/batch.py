@@ -145,13 +145,9 @@ def _source() -> tuple[bytes, str] | None:
 
 
 def render() -> None:
-    key = require_run()
+    key = require_run(token_view="token_batch")  # a token run has its own screen
     if key is None:
         return
-    if state.meta(key).task == "token":  # a token run has its own screen
-        from dashboard.views import token_batch
-
-        return token_batch.render(key)
     run = state.meta(key)
     st.title("Batch predictions")
     st.caption("Upload texts; every model predicts each one, and rows where a student disagrees with the teacher "

@@ -27,13 +27,9 @@ def _use_example() -> None:
 
 
 def render() -> None:
-    key = require_run()
+    key = require_run(token_view="token_explain")  # a token run has its own screen
     if key is None:
         return
-    if state.meta(key).task == "token":  # a token run has its own screen
-        from dashboard.views import token_explain
-
-        return token_explain.render(key)
     run = state.meta(key)
     st.title("Explain a prediction")
     st.caption("Every model predicts the same text, and the same attribution method explains each one's score "

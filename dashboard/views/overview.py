@@ -133,13 +133,9 @@ def _number(entry: dict, key: str, no_gold: bool) -> str:
 
 
 def render() -> None:
-    key = require_run()
+    key = require_run(token_view="token_overview")  # a token run has its own screen
     if key is None:
         return
-    if state.meta(key).task == "token":  # a token run has its own screen
-        from dashboard.views import token_overview
-
-        return token_overview.render(key)
     run = state.meta(key)
     metrics = run.metrics or {}
     card = state.metrics_frame(key)

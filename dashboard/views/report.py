@@ -11,13 +11,9 @@ __all__ = ["render"]
 
 
 def render() -> None:
-    key = require_run()
+    key = require_run(token_view="token_report")  # a token run has its own screen
     if key is None:
         return
-    if state.meta(key).task == "token":  # a token run has its own screen
-        from dashboard.views import token_report
-
-        return token_report.render(key)
     run = state.meta(key)
     st.title("Report")
     st.caption("One HTML file with no script and no external resource (it opens offline and in an archive), and the "

@@ -128,13 +128,9 @@ def _mlp_section(key: state.RunKey, run, mlps: list[str]) -> None:
 
 
 def render() -> None:
-    key = require_run()
+    key = require_run(token_view="token_weights")  # a token run has its own screen
     if key is None:
         return
-    if state.meta(key).task == "token":  # a token run has its own screen
-        from dashboard.views import token_weights
-
-        return token_weights.render(key)
     run = state.meta(key)
     st.title("What the students learned")
     students = run.info.students
