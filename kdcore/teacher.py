@@ -448,6 +448,31 @@ class Teacher:
             lengths = [len(e) for e in examples]
             rng = np.random.default_rng(cfg.seed + 1)
             orders = [accel.length_grouped_order(o, lengths, cfg.batch_size, rng) for o in orders]
+        target = torch.as_tensor(labels, dtype=torch.long)
+
+        def batch(chosen):
+            input_ids, attention = self._pad([examples[k] for k in chosen])
+            return input_ids, attention, target[chosen]
+
+        def dev_accuracy() -> float:
+            return float((self.predict_logits(dev.texts, use_cache=False).argmax(1) == np.asarray(dev.labels)).mean())
+
+        state = self._train_loop(steps_per_epoch, total_steps, orders, batch,
+                                 dev_accuracy if dev is not None and len(dev) else None, "dev_accuracy", progress,
+                                 checkpoint_dir)
+        self.best_dev_accuracy_ = state["best_score"] if state["best_score"] >= 0 else None
+        return self
+
+    def _train_loop(self, steps_per_epoch: int, total_steps: int, orders: list[np.ndarray], batch,
+                    dev_score, score_name: str, progress: ProgressFn | None = None,
+                    checkpoint_dir: str | os.PathLike | None = None) -> dict:
+        """The fine-tuning loop both heads share: ``batch(indices) -> (input ids, attention mask, labels)`` on the
+        CPU, one AdamW step per batch in the seeded ``orders``; every ``config.eval_every`` steps (and at the last)
+        ``dev_score()`` (None: no dev evaluation), recorded under ``score_name``, keeps the best weights and stops
+        after ``config.patience`` evaluations without improvement. With a ``checkpoint_dir`` the state is saved at
+        every evaluation and resumed from it. Leaves the best weights loaded, ``history_`` set, and returns the
+        state (``step``, ``best_score``, ``bad_evals``, ``history``)."""
+        cfg = self.config
         optimizer, scheduler = self._optimizer(total_steps)
         state = {"step": 0, "best_score": -1.0, "bad_evals": 0, "history": []}
         best_weights = None
@@ -463,8 +488,7 @@ class Teacher:
             step = state["step"]
             epoch, within = divmod(step, steps_per_epoch)
             chosen = orders[epoch][within * cfg.batch_size:(within + 1) * cfg.batch_size]
-            input_ids, attention = self._pad([examples[k] for k in chosen])
-            target = torch.as_tensor(labels[chosen], dtype=torch.long)
+            input_ids, attention, target = batch(chosen)
             with self._autocast():
                 out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
                                  labels=target.to(self.device))
@@ -476,13 +500,12 @@ class Teacher:
             state["step"] = step + 1
             record = {"step": state["step"], "loss": float(out.loss.detach()), "lr": scheduler.get_last_lr()[0]}
             is_eval = state["step"] % cfg.eval_every == 0 or state["step"] == total_steps
-            if is_eval and dev is not None and len(dev):
+            if is_eval and dev_score is not None:
                 self.model.eval()
                 self._fingerprint = None
-                dev_pred = self.predict_logits(dev.texts, use_cache=False).argmax(1)
+                score = dev_score()
                 self.model.train()
-                score = float((dev_pred == np.asarray(dev.labels)).mean())
-                record["dev_accuracy"] = score
+                record[score_name] = score
                 if score > state["best_score"]:
                     state["best_score"], state["bad_evals"] = score, 0
                     best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -490,7 +513,7 @@ class Teacher:
                     state["bad_evals"] += 1
             state["history"].append(record)
             emit(progress, stage="teacher_fit", step=state["step"], total=total_steps, loss=record["loss"],
-                 dev_accuracy=record.get("dev_accuracy"), elapsed=time.time() - started)
+                 elapsed=time.time() - started, **{score_name: record.get(score_name)})
             if is_eval and ckpt is not None:
                 self._save_checkpoint(ckpt, state, optimizer, scheduler, best_weights)
         if best_weights is not None:
@@ -498,8 +521,7 @@ class Teacher:
         self.model.eval()
         self._fingerprint = None
         self.history_ = state["history"]
-        self.best_dev_accuracy_ = state["best_score"] if state["best_score"] >= 0 else None
-        return self
+        return state
 
     def _training_plan(self, n_examples: int) -> tuple[int, int, list[np.ndarray]]:
         """``(steps per epoch, total steps, one seeded order of the examples per epoch)`` of a fine-tuning run

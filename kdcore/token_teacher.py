@@ -9,7 +9,6 @@ overlapping windows, each word read from the window where it sits farthest from 
 
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 import numpy as np
@@ -137,10 +136,10 @@ class TokenTeacher(Teacher):
         """Fine-tune on a tagged :class:`~kdcore.token_data.TokenDataset` (AdamW, linear warm-up and decay;
         the tag of a word on its first wordpiece, later pieces ignored). Every ``config.eval_every`` steps
         the dev entity F1 (BIO Viterbi decoding, exact span and type) is measured, the best weights kept,
-        and training stops after ``config.patience`` evaluations without improvement."""
+        and training stops after ``config.patience`` evaluations without improvement; with a ``checkpoint_dir``
+        the state is saved at every evaluation and resumed from it (the loop is :meth:`Teacher._train_loop`)."""
         from .token_metrics import decode, entity_scores
 
-        cfg = self.config
         if not getattr(train, "has_labels", False):
             raise TeacherError("Fine-tuning needs gold tags; pass a tagged dataset or use the teacher as loaded.")
         examples = []  # (ids, labels) per window
@@ -151,49 +150,22 @@ class TokenTeacher(Teacher):
         steps_per_epoch, total_steps, orders = self._training_plan(len(examples))
         if total_steps == 0:
             return self
-        optimizer, scheduler = self._optimizer(total_steps)
-        best_score, bad_evals, best_weights, history = -1.0, 0, None, []
-        self.model.train()
-        self._fingerprint = None
-        started = time.time()
-        step = 0
-        while step < total_steps and bad_evals <= cfg.patience:
-            epoch, within = divmod(step, steps_per_epoch)
-            chosen = orders[epoch][within * cfg.batch_size:(within + 1) * cfg.batch_size]
+
+        def batch(chosen):
             input_ids, attention = self._pad([examples[k][0] for k in chosen])
             labels = torch.full(input_ids.shape, IGNORE, dtype=torch.long)
             for row, k in enumerate(chosen):
                 labels[row, :len(examples[k][1])] = torch.tensor(examples[k][1])
-            with self._autocast():
-                out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                                 labels=labels.to(self.device))
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            record = {"step": step, "loss": float(out.loss.detach()), "lr": scheduler.get_last_lr()[0]}
-            if (step % cfg.eval_every == 0 or step == total_steps) and dev is not None and len(dev) and dev.has_labels:
-                self.model.eval()
-                self._fingerprint = None
-                predicted = decode(self.predict_word_logits(dev.sentences, use_cache=False), self.label_names)
-                self.model.train()
-                score = entity_scores(dev.gold_entities(), predicted)["f1"]
-                record["dev_entity_f1"] = score
-                if score > best_score:
-                    best_score, bad_evals = score, 0
-                    best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                else:
-                    bad_evals += 1
-            history.append(record)
-            emit(progress, stage="teacher_fit", step=step, total=total_steps, loss=record["loss"],
-                 dev_entity_f1=record.get("dev_entity_f1"), elapsed=time.time() - started)
-        if best_weights is not None:
-            self.model.load_state_dict(best_weights)
-        self.model.eval()
-        self._fingerprint = None
-        self.history_ = history
+            return input_ids, attention, labels
+
+        def dev_entity_f1() -> float:
+            predicted = decode(self.predict_word_logits(dev.sentences, use_cache=False), self.label_names)
+            return entity_scores(dev.gold_entities(), predicted)["f1"]
+
+        usable = dev is not None and len(dev) and dev.has_labels
+        state = self._train_loop(steps_per_epoch, total_steps, orders, batch, dev_entity_f1 if usable else None,
+                                 "dev_entity_f1", progress, checkpoint_dir)
+        best_score = state["best_score"]
         self.best_dev_entity_f1_ = best_score if best_score >= 0 else None
         return self
 
