@@ -19,14 +19,14 @@ def test_split(key: state.RunKey) -> tuple[list[list[str]], list[list[str]] | No
 
 
 def entity_types(key: state.RunKey) -> list[str]:
-    from kdcore.bio import entity_types as types
+    from kdcore.tasks.token.bio import entity_types as types
 
     return types(state.meta(key).label_names)
 
 
 @st.cache_data(show_spinner="Tagging the test sentences with every model…", max_entries=8)
 def test_tags(key: state.RunKey) -> dict[str, list[list[str]]]:
-    from kdcore.token_analysis import model_tags
+    from kdcore.tasks.token.analysis import model_tags
 
     sentences, _ = test_split(key)
     return model_tags(state.models(key), sentences)
@@ -34,7 +34,7 @@ def test_tags(key: state.RunKey) -> dict[str, list[list[str]]]:
 
 @st.cache_data(show_spinner="Explaining the word with every model…", max_entries=64)
 def explanations(key: state.RunKey, words: tuple[str, ...], position: int, target: int | None):
-    from kdcore.token_explain import word_explanations
+    from kdcore.tasks.token.explain import word_explanations
 
     run = state.full_run(key)
     return word_explanations(run.teacher, run.students, list(words), position, target)
@@ -42,7 +42,7 @@ def explanations(key: state.RunKey, words: tuple[str, ...], position: int, targe
 
 @st.cache_data(show_spinner="Reading the student's features…", max_entries=32)
 def top_features(key: state.RunKey, student: str, kind: str, top: int):
-    from kdcore.token_analysis import top_features_by_type
+    from kdcore.tasks.token.analysis import top_features_by_type
 
     sentences, _ = test_split(key)
     return top_features_by_type(state.full_run(key).student(student), sentences, kind, top=top)
@@ -50,7 +50,7 @@ def top_features(key: state.RunKey, student: str, kind: str, top: int):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def disagreements(key: state.RunKey):
-    from kdcore.token_analysis import disagreement_table
+    from kdcore.tasks.token.analysis import disagreement_table
 
     sentences, gold = test_split(key)
     return disagreement_table(sentences, test_tags(key), gold)

@@ -28,6 +28,7 @@ from markupsafe import Markup
 from .explanation import Explanation
 from .intervals import format_interval
 from .metrics import NO_GOLD_LABELS
+from .tasks import task_of
 from .utils import atomic_write_bytes, json_default
 from .visualize import highlight_html, legend_html
 
@@ -115,9 +116,9 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
     ``examples`` are texts to explain with ``method`` by the teacher and every student
     (default: the first three texts of the run's test split; ``[]`` for none).
     """
-    if getattr(run, "task", "sequence") == "token":
-        raise ValueError(f"Run {run.name!r} is a token classification run; its report is "
-                         "kdcore.token_report.write_token_report (python -m kdcore report picks it).")
+    if task_of(run).unit != "text":  # this report explains texts
+        raise ValueError(f"Run {run.name!r} is a {run.task} run; its report is its task's "
+                         "(kdcore.tasks.task_of(run).write_report; python -m kdcore report picks it).")
     manifest = run.manifest
     metrics = run.metrics or {}
     examples = default_examples(run) if examples is None else [str(t) for t in examples]

@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from . import accel
+from . import accel, tasks
 from .config import TeacherConfig
 from .utils import ProgressFn, atomic_write_bytes, atomic_write_json, default_device, emit, sha256_texts
 
@@ -74,20 +74,9 @@ def _resolve(name_or_dir: str | os.PathLike) -> str:
 
 
 def head_task(name_or_dir: str | os.PathLike) -> str | None:
-    """``"token"`` or ``"sequence"`` for a local model folder whose config.json names its head; None
-    when unknown (a bare encoder, a hub id)."""
-    config = Path(_resolve(name_or_dir)) / "config.json"
-    if not config.is_file():
-        return None
-    try:
-        architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
-    except (OSError, json.JSONDecodeError):
-        return None
-    if any(a.endswith("ForTokenClassification") for a in architectures):
-        return "token"
-    if any(a.endswith("ForSequenceClassification") for a in architectures):
-        return "sequence"
-    return None
+    """The task (``"token"``, ``"sequence"``) of a local model folder whose config.json names its head;
+    None when unknown (a bare encoder, a hub id)."""
+    return tasks.head_task(_resolve(name_or_dir))
 
 
 def _load_model(source: str, auto_class: str = "AutoModelForSequenceClassification", **kwargs):
@@ -174,7 +163,7 @@ class Teacher:
 
         if cls is Teacher and head_task(name_or_dir) == "token":
             raise TeacherError(f"{name_or_dir} holds a token classifier (one tag a word), not a sequence classifier; "
-                               "use it with --task token (kdcore.token_teacher.TokenTeacher).")
+                               "use it with --task token (kdcore.tasks.token.teacher.TokenTeacher).")
         source = _resolve(name_or_dir)
         model = _load_model(source, cls._auto_class)
         tokenizer = _load_tokenizer(source)
@@ -460,7 +449,7 @@ class Teacher:
         state = self._train_loop(steps_per_epoch, total_steps, orders, batch,
                                  dev_accuracy if dev is not None and len(dev) else None, "dev_accuracy", progress,
                                  checkpoint_dir)
-        self.best_dev_accuracy_ = state["best_score"] if state["best_score"] >= 0 else None
+        self.best_dev_score_ = state["best_score"] if state["best_score"] >= 0 else None  # dev accuracy
         return self
 
     def _train_loop(self, steps_per_epoch: int, total_steps: int, orders: list[np.ndarray], batch,

@@ -6,8 +6,10 @@ import time
 
 import streamlit as st
 
+
 from dashboard import jobs, state
 from kdcore.runs import RunError
+from kdcore.tasks import task_of
 
 __all__ = ["run_picker", "no_run_panel", "require_run", "CHOICE_KEY", "CUSTOM_KEY"]
 
@@ -116,7 +118,7 @@ def require_run(token_view: str | None = None) -> state.RunKey | None:
         else:
             no_run_panel()
         return None
-    if token_view is not None and state.meta(key).task == "token":
+    if token_view is not None and task_of(state.meta(key)).unit != "text":  # the pages of texts draw texts
         import importlib
 
         importlib.import_module(f"dashboard.views.{token_view}").render(key)

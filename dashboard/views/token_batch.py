@@ -11,7 +11,7 @@ __all__ = ["render"]
 
 
 def render(key: state.RunKey) -> None:
-    from kdcore.token_analysis import entity_html
+    from kdcore.tasks.token.analysis import entity_html
 
     st.title("Where the students disagree with the teacher")
     st.caption("Per test sentence: the words whose tag differs from the teacher's and the entities (exact span and "

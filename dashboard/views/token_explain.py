@@ -14,7 +14,7 @@ WORDS_KEY = "token_explain_words"
 
 
 def render(key: state.RunKey) -> None:
-    from kdcore.token_analysis import entity_choices, entity_html, entity_legend_html, model_tags
+    from kdcore.tasks.token.analysis import entity_choices, entity_html, entity_legend_html, model_tags
     from kdcore.visualize import highlight_table_html, legend_html
 
     run = state.meta(key)

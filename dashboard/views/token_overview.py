@@ -15,7 +15,7 @@ _FORMATS = {"entity_f1": "%.3f", "word_fidelity": "%.3f", "entity_agreement_f1":
 
 
 def render(key: state.RunKey) -> None:
-    from kdcore.token_metrics import token_metrics_table
+    from kdcore.tasks.token.metrics import token_metrics_table
 
     run = state.meta(key)
     metrics = run.metrics or {}

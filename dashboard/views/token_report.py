@@ -1,4 +1,4 @@
-"""Report of a token run: the self-contained HTML page and its JSON, built by kdcore.token_report."""
+"""Report of a token run: the self-contained HTML page and its JSON, built by kdcore.tasks.token.report."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["render"]
 
 @st.cache_data(show_spinner="Tagging the example sentences and writing the report…", max_entries=8)
 def _documents(key: state.RunKey, n_examples: int) -> tuple[str, str]:
-    from kdcore.token_report import build_token_report, render_token_html
+    from kdcore.tasks.token.report import build_token_report, render_token_html
 
     report = build_token_report(state.full_run(key), n_examples=n_examples)
     return render_token_html(report), json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)

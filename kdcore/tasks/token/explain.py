@@ -19,11 +19,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .attribution import DEFAULT_OPTIONS
-from .attribution.common import _eval_mode, _model_lock
-from .attribution.gradients import _run_ig, _teacher_tensors
-from .explanation import Explanation
-from .token_metrics import log_softmax
+from ...attribution import DEFAULT_OPTIONS
+from ...attribution.common import _eval_mode, _model_lock
+from ...attribution.gradients import _run_ig, _teacher_tensors
+from ...explanation import Explanation
+from .metrics import log_softmax
 
 __all__ = ["sentence_spans", "teacher_word_explanation", "student_word_explanation", "word_explanations",
            "entity_agreement_records", "TEACHER_METHOD"]
@@ -112,8 +112,8 @@ def entity_agreement_records(teacher, students: dict, sentences, teacher_tags, m
     contributions, on the first word of each of the teacher's entities (the first ``max_entities`` in
     sentence order), for the teacher's tag there. One dict per (entity, student)."""
     from .bio import entities
-    from .explain_metrics import agreement
-    from .utils import emit
+    from ...explain_metrics import agreement
+    from ...utils import emit
 
     chosen = [(i, start, kind) for i, tags in enumerate(teacher_tags) for kind, start, _ in entities(tags)]
     chosen = chosen[:max_entities]

