@@ -29,7 +29,7 @@ from .explanation import Explanation
 from .intervals import format_interval
 from .metrics import NO_GOLD_LABELS
 from .tasks import task_of
-from .utils import atomic_write_bytes, json_default
+from .utils import atomic_write_bytes, strict_json
 from .visualize import highlight_html, legend_html
 
 __all__ = ["REPORT_VERSION", "build_report", "render_html", "write_report", "default_examples"]
@@ -53,25 +53,6 @@ _CARD_COLUMNS = (
 
 
 # ----------------------------------------------------------------------------- building
-def _clean(value: Any) -> Any:
-    """A strict-JSON copy: numpy scalars and arrays to Python, NaN and infinities to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    try:
-        return _clean(json_default(value))
-    except TypeError:
-        return str(value)
 
 
 def default_examples(run, count: int = DEFAULT_EXAMPLE_COUNT) -> list[str]:
@@ -189,7 +170,7 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
         "notes": notes,
         "findings": metrics.get("findings", []),
     }
-    return _clean(report)
+    return strict_json(report)
 
 
 # ----------------------------------------------------------------------------- rendering

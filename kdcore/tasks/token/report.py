@@ -79,7 +79,8 @@ def _fmt(value, pattern: str) -> str:
 def build_token_report(run, n_examples: int = 3) -> dict:
     """Everything about a token ``run`` a reviewer needs, as a JSON-able dict (``n_examples`` test sentences
     tagged by every model)."""
-    from ...report import REPORT_VERSION, _clean
+    from ...report import REPORT_VERSION
+    from ...utils import strict_json
 
     manifest, metrics = run.manifest, run.metrics or {}
     models = metrics.get("models", {})
@@ -94,7 +95,7 @@ def build_token_report(run, n_examples: int = 3) -> dict:
                 entry["gold"] = test.tag_names(i)
             examples.append(entry)
     teacher = manifest.get("teacher", {})
-    return _clean({
+    return strict_json({
         "report_version": REPORT_VERSION, "task": "token",
         "run": {"name": run.name, "created_at": manifest.get("created_at"), "teacher_source": teacher.get("source"),
                 "teacher_fingerprint": teacher.get("fingerprint"), "test_size": metrics.get("test_size"),
