@@ -32,7 +32,7 @@ from .tasks import task_of
 from .utils import atomic_write_bytes, strict_json
 from .visualize import highlight_html, legend_html
 
-__all__ = ["REPORT_VERSION", "build_report", "render_html", "write_report", "default_examples"]
+__all__ = ["REPORT_VERSION", "build_report", "render_html", "write_report", "default_examples", "template_environment"]
 
 REPORT_VERSION = 1
 DEFAULT_EXAMPLE_COUNT = 3
@@ -198,7 +198,8 @@ def _fmt(value: Any, pattern: str) -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
+    """The one Jinja2 environment of every report template (kdcore/templates)."""
     # autoescape on for every template: user text (reviews, names, notes) is escaped by default,
     # and only kd-lens' own Markup (word highlights, em dashes) goes through unescaped.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
@@ -323,7 +324,7 @@ def render_html(report: dict) -> str:
     inline SVG, every piece of text escaped.
     """
     card = report.get("model_card", [])
-    page = _environment().get_template("report.html.j2").render(
+    page = template_environment().get_template("report.html.j2").render(
         report=report,
         run=report.get("run", {}),
         label_names=[str(n) for n in report.get("label_names", [])],
