@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ...teacher import Teacher, TeacherError, head_task
+from ...teacher import Teacher, TeacherError, head_task  # head_task: re-exported for the token side
 from ...utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
 
 __all__ = ["TokenTeacher", "head_task"]
@@ -26,17 +26,6 @@ class TokenTeacher(Teacher):
     """A token classifier: ``predict_word_logits(sentences)`` gives one logit row per word."""
 
     _auto_class = "AutoModelForTokenClassification"
-
-    @classmethod
-    def from_pretrained(cls, name_or_dir, label_names=None, config=None, label_map=None, labels_by_index=False,
-                        **kwargs) -> "TokenTeacher":
-        """Load a trained token classifier (see :meth:`Teacher.from_pretrained` for the label matching).
-        A folder whose head is a sequence classifier is refused: its token head would start random."""
-        if head_task(name_or_dir) == "sequence":
-            raise TeacherError(f"{name_or_dir} holds a sequence classifier (one label per text), not a token "
-                               "classifier; use it with --task sequence, or give a token classifier.")
-        return super().from_pretrained(name_or_dir, label_names=label_names, config=config, label_map=label_map,
-                                       labels_by_index=labels_by_index, **kwargs)
 
     # ----------------------------------------------------------------- encoding
     def _word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
