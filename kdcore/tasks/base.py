@@ -38,6 +38,8 @@ class Task:
     demo_name: str = "demo"  # the run python -m kdcore demo builds for this task
     unit: str = "text"
     dev_score_key: str = "dev_score"
+    # What one prediction of the task is, named as LIT's field types: what a page asks to choose its drawing.
+    output_field: str = ""
     architecture_suffix: str = ""  # how a transformers head of this task ends its class name
     reads_precomputed_logits: bool = False  # whether a run can read logits labelled beforehand (kdcore label)
     views: tuple[str, ...] = VIEWS

@@ -19,6 +19,7 @@ class SequenceTask(Task):
     demo_name = "demo"
     unit = "text"
     dev_score_key = "dev_accuracy"
+    output_field = "MulticlassPreds"  # one distribution over the classes a text
     architecture_suffix = "ForSequenceClassification"
     reads_precomputed_logits = True
 

@@ -25,6 +25,7 @@ class TokenTask(Task):
     demo_name = "demo-ner"
     unit = "sentence"
     dev_score_key = "dev_entity_f1"
+    output_field = "SequenceTags"  # one BIO tag a word
     architecture_suffix = "ForTokenClassification"
 
     # ---------------------------------------------------------------- configuration
