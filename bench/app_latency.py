@@ -71,7 +71,7 @@ def _tiny_run(folder: Path) -> Path:
     from conftest import make_tiny_model_dir, make_toy_corpus, tiny_spec
 
     from kdcore.config import StudentConfig
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
 
     students = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=20),
                 StudentConfig(kind="mlp", name="mlp", min_count=1, max_steps=20, hidden_size=8))

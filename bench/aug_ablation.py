@@ -37,7 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from kdcore.config import DEFAULT_STUDENTS, DataSource, DistillConfig, StudentConfig  # noqa: E402
-from kdcore.distill import _fit_label_twin, build_transfer_set, load_corpus  # noqa: E402
+from kdcore.tasks.sequence.corpus import load_corpus  # noqa: E402
+from kdcore.tasks.sequence.fit import fit_label_twin as _fit_label_twin  # noqa: E402
+from kdcore.tasks.sequence.transfer import build_transfer_set  # noqa: E402
 from kdcore.metrics import accuracy  # noqa: E402
 from kdcore.ngram_cache import NgramCache  # noqa: E402
 from kdcore.runs import load_run  # noqa: E402

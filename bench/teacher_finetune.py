@@ -57,10 +57,10 @@ def main() -> None:
     seconds = time.perf_counter() - started
     steps = teacher.history_[-1]["step"] if teacher.history_ else 0
     result = {"device": name, "steps": steps, "seconds": seconds, "steps_per_s": steps / seconds,
-              "best_dev_accuracy": teacher.best_dev_accuracy_, "precision": "bf16" if on_cuda else "fp32",
+              "best_dev_accuracy": teacher.best_dev_score_, "precision": "bf16" if on_cuda else "fp32",
               "evaluations": [r for r in teacher.history_ if "dev_accuracy" in r]}
     print(f"fine-tuning: {steps} steps in {seconds:.1f} s ({steps / seconds:.2f} steps/s, dev evaluations "
-          f"included); best dev accuracy {teacher.best_dev_accuracy_}")
+          f"included); best dev accuracy {teacher.best_dev_score_}")
     if args.save:
         teacher.save(args.save)
         print(f"saved to {args.save}")

@@ -108,7 +108,7 @@ def _texts_of_wordpieces(tokenizer, n_texts: int, n_pieces: int) -> list[str]:
 def bench_gpu(device: str = "cuda", seq_len: int = 128, batch: int = 256, steps: int = 30, tiny: bool = False,
               peak: float | None = None, compile_model: bool = False, n_texts: int = 8192,
               tokenizer_source: str = "embedded-minilm") -> dict:
-    from kdcore.teacher import Teacher, _load_tokenizer, _resolve
+    from kdcore.teacher import Teacher, load_tokenizer as _load_tokenizer, resolve_source as _resolve
 
     config, model = _bert_base(tiny)
     model = model.to(device).eval()

@@ -33,7 +33,7 @@ def main() -> None:
     from kdcore.config import DistillConfig, StudentConfig
     from kdcore.runs import load_run
     from kdcore.students import TokenLinearStudent
-    from kdcore.token_metrics import decode, entity_scores
+    from kdcore.tasks.token.metrics import decode, entity_scores
     from kdcore.utils import configure_threads
 
     configure_threads(args.threads)
@@ -70,11 +70,11 @@ def main() -> None:
 def _gold_train(run, sentences):
     """Gold tags of the training sentences, re-read from the embedded corpus the run names (a run stores
     its dev and test splits, not its training split)."""
-    from kdcore.token_pipeline import load_token_corpus
     from kdcore.config import RunSpec
+    from kdcore.tasks import get_task
 
     spec = RunSpec.from_dict(run.manifest["spec"])
-    corpus = load_token_corpus(spec.data).with_label_order(run.label_names)
+    corpus = get_task("token").load_corpus(spec.data).with_label_order(run.label_names)
     if [list(s) for s in corpus.train.sentences] != [list(s) for s in sentences]:
         raise SystemExit("The run's training sentences differ from its corpus's; cannot pair the gold tags.")
     return corpus.train.tags

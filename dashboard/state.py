@@ -276,3 +276,51 @@ def report_documents(key: RunKey, examples: tuple[str, ...], method: str) -> tup
 
     report = build_report(full_run(key), examples=list(examples), method=method)
     return render_html(report), json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+# ------------------------------------------------------------------------------ runs that tag words
+@st.cache_data(show_spinner=False, max_entries=16)
+def test_sentences(key: RunKey) -> tuple[list[list[str]], list[list[str]] | None]:
+    """Words of each test sentence of a tagging run, and the gold tags (None when the run stores none)."""
+    data = meta(key).split("test")
+    gold = [data.tag_names(i) for i in range(len(data))] if data.has_labels else None
+    return [list(s) for s in data.sentences], gold
+
+
+def entity_types(key: RunKey) -> list[str]:
+    """The entity types of a tagging run (its tags without B- / I-)."""
+    from kdcore.tasks.token.bio import entity_types as types
+
+    return types(meta(key).label_names)
+
+
+@st.cache_data(show_spinner="Tagging the test sentences with every model…", max_entries=8)
+def test_tags(key: RunKey) -> dict[str, list[list[str]]]:
+    from kdcore.tasks.token.analysis import model_tags
+
+    sentences, _ = test_sentences(key)
+    return model_tags(models(key), sentences)
+
+
+@st.cache_data(show_spinner="Explaining the word with every model…", max_entries=64)
+def word_explanations(key: RunKey, words: tuple[str, ...], position: int, target: int | None):
+    from kdcore.tasks.token.explain import word_explanations
+
+    run = full_run(key)
+    return word_explanations(run.teacher, run.students, list(words), position, target)
+
+
+@st.cache_data(show_spinner="Reading the student's features…", max_entries=32)
+def tag_features(key: RunKey, student: str, kind: str, top: int):
+    from kdcore.tasks.token.analysis import top_features_by_type
+
+    sentences, _ = test_sentences(key)
+    return top_features_by_type(full_run(key).student(student), sentences, kind, top=top)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def tag_disagreements(key: RunKey):
+    from kdcore.tasks.token.analysis import disagreement_table
+
+    sentences, gold = test_sentences(key)
+    return disagreement_table(sentences, test_tags(key), gold)

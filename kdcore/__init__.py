@@ -23,7 +23,7 @@ _EXPORTS = {
     "LinearStudent": "students", "MLPStudent": "students", "AugLinearStudent": "students", "make_student": "students",
     "load_student": "students", "NgramCache": "ngram_cache",
     # distillation
-    "distill": "distill", "build_run": "distill",
+    "distill": "tasks.sequence.fit", "build_run": "pipeline",
     # explanations and the numbers that say how far a student stands in for the teacher
     "explain": "attribution", "explain_many": "attribution", "METHODS": "attribution", "Explanation": "explanation",
     "agreement": "explain_metrics", "faithfulness": "explain_metrics", "evaluate_explanations": "explain_metrics",
@@ -32,9 +32,9 @@ _EXPORTS = {
     "Run": "runs", "RunError": "runs", "RunManifest": "records", "load_run": "runs", "list_runs": "runs",
     "build_report": "report", "write_report": "report",
     # token classification (one BIO tag a word): data, teacher, students, metrics
-    "TokenDataset": "token_data", "read_tokens": "token_data", "load_wnut16_corpus": "token_data",
-    "TokenTeacher": "token_teacher", "TokenLinearStudent": "students", "TokenMLPStudent": "students",
-    "viterbi_bio": "bio", "per_type_report": "token_metrics", "entity_scores": "token_metrics",
+    "TokenDataset": "tasks.token.data", "read_tokens": "tasks.token.data", "load_wnut16_corpus": "tasks.token.data",
+    "TokenTeacher": "tasks.token.teacher", "TokenLinearStudent": "students", "TokenMLPStudent": "students",
+    "viterbi_bio": "tasks.token.bio", "per_type_report": "tasks.token.metrics", "entity_scores": "tasks.token.metrics",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from .records import STAGE_LABELS
+from .tasks import detect_task, get_task, task_of
 from .utils import configure_threads
 
 DEMO_NAME = "demo"
-TOKEN_DEMO_NAME = "demo-ner"
 # The readers name their options as Python keywords; on the command line they are flags.
 _CLI_WORDS = (("label_column=False", "--label-column none"), ("text_column=", "--text-column"),
               ("label_column=", "--label-column"), ("label_column", "--label-column"),
@@ -99,15 +99,14 @@ def _print_table(metrics: dict, out=None) -> None:
 
     frame = metrics_table(metrics)
     print(frame.to_string(index=False), file=out or sys.stdout)
-    if metrics.get("task") == "token":
-        from .token_metrics import margins_text
-
-        print(margins_text(metrics), file=out or sys.stdout)
+    text = task_of(metrics).metrics_text(metrics)
+    if text:
+        print(text, file=out or sys.stdout)
 
 
 def _build_with_progress(args, spec):
     """build_run(spec) with tqdm bars, and JSON-lines progress (ending in done / error) when asked."""
-    from .distill import build_run
+    from .pipeline import build_run
 
     progress = TqdmProgress()
     if args.progress_file:
@@ -125,21 +124,12 @@ def _build_with_progress(args, spec):
     return built
 
 
-def demo_spec(args):
-    """The RunSpec of ``python -m kdcore demo``: the embedded teacher and corpus, the default students."""
-    from .config import DistillConfig, RunSpec, TeacherConfig
-
-    return RunSpec(args.name, teacher=TeacherConfig(max_steps=args.teacher_steps),
-                   distill=DistillConfig(augment_copies=args.augment_copies, temperature=args.temperature),
-                   explain_sample=args.explain_sample, threads=args.threads)
-
-
 def cmd_demo(args) -> int:
     from .runs import list_runs, resolve_run_path
 
-    token = args.task in ("ner", "token")
-    if token and args.name == DEMO_NAME:
-        args.name = TOKEN_DEMO_NAME
+    task = get_task(args.task)
+    if args.name == DEMO_NAME:
+        args.name = task.demo_name
     path = resolve_run_path(args.name, args.runs_dir)
     if path.exists() and not args.force:
         print(f"The demo run is ready at {path} (use --force to rebuild it).")
@@ -152,13 +142,7 @@ def cmd_demo(args) -> int:
     partial = path.with_name(path.name + ".partial")
     if partial.exists():
         print(f"Resuming the interrupted demo run in {partial}")
-    if token:
-        from .token_pipeline import token_demo_spec
-
-        spec = token_demo_spec(args.name, threads=args.threads, augment_copies=args.augment_copies,
-                               explain_sample=args.explain_sample)
-    else:
-        spec = demo_spec(args)
+    spec = task.demo_spec(args)
     built = _build_with_progress(args, spec)
     print(f"Demo run written to {built}")
     _print_table(json.loads((built / "metrics.json").read_text()))
@@ -168,7 +152,7 @@ def cmd_demo(args) -> int:
 
 def spec_from_args(args):
     """The RunSpec that ``python -m kdcore distill`` options describe (or the one in ``--spec FILE``)."""
-    from .config import DataSource, DistillConfig, RunSpec, TeacherConfig, default_students
+    from .config import RunSpec
 
     if args.spec:
         spec = RunSpec.from_json(Path(args.spec).read_text(encoding="utf-8"))
@@ -180,37 +164,12 @@ def spec_from_args(args):
     kinds = [k.strip() for k in args.students.split(",") if k.strip()]
     # No teacher named: the embedded encoder, fine-tuned on the data (never an untrained head).
     encoder = args.encoder or args.teacher is None
-    task = _task_of(args)
-    if task == "token":
-        from .token_pipeline import token_spec_from_args
-
-        return token_spec_from_args(args, kinds, encoder)
-    epochs = args.teacher_epochs if args.teacher_epochs is not None else (TeacherConfig().epochs if encoder else 0.0)
-    return RunSpec(
-        args.name, teacher_source=args.teacher or "embedded-minilm", teacher_is_encoder=encoder,
-        teacher=TeacherConfig(epochs=epochs, **({"max_steps": args.teacher_steps} if args.teacher_steps else {})),
-        label_map=args.label_map or {}, labels_by_index=args.labels_by_index,
-        students=default_students(kinds, args.student_steps),
-        distill=DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
-                              augment_copies=args.augment_copies, attr_match=args.attr_match,
-                              feature_align=args.feature_align, clauses=not args.no_clauses),
-        data=DataSource(path=args.data, text_column=args.text_column, label_column=args.label_column, seed=args.seed,
-                        corpus=args.corpus),
-        explain_sample=args.explain_sample, threads=args.threads, teacher_logits=tuple(args.teacher_logits or ()))
+    return _task_of(args).spec_from_args(args, kinds, encoder)
 
 
-def _task_of(args) -> str:
+def _task_of(args):
     """The task ``--task`` names, or (``auto``) the one the data file and the teacher's head show."""
-    if args.task != "auto":
-        return "token" if args.task in ("token", "ner") else "sequence"
-    from .token_data import TOKEN_CORPORA, looks_like_token_file
-    from .token_teacher import head_task
-
-    if args.data and Path(args.data).is_file() and looks_like_token_file(args.data):
-        return "token"
-    if args.teacher and head_task(args.teacher) == "token":
-        return "token"
-    return "token" if not args.data and args.corpus in TOKEN_CORPORA else "sequence"
+    return detect_task(data=args.data, teacher=args.teacher, corpus=args.corpus, named=args.task)
 
 
 def print_preflight(result, out=None) -> None:
@@ -250,49 +209,39 @@ def _open_run(args):
 def cmd_evaluate(args) -> int:
     run = _open_run(args)
     if args.refresh:
-        from .distill import refresh_run_metrics
-        from .token_pipeline import refresh_token_metrics
+        from .pipeline import refresh_metrics
 
         configure_threads(args.threads)
-        (refresh_token_metrics if run.task == "token" else refresh_run_metrics)(run)
+        refresh_metrics(run)
         print(f"Metrics measured again: {run.path / 'metrics.json'}")
-    if args.explain_sample and run.task == "token":
-        from .runs import update_run_metrics
-        from .token_pipeline import explanation_metrics
-
-        configure_threads(args.threads)
-        test = run.split("test")
-        teacher = run.teacher
-        _, block = explanation_metrics(teacher, run.students, test.sentences,
-                                       teacher.predict_word_logits(test.sentences), args.explain_sample)
-        metrics = {**run.metrics, "explanations": block}
-        update_run_metrics(run, metrics)
-        print(f"Explanation metrics on {block['sample_size']} teacher entities added to {run.path / 'metrics.json'}")
-    elif args.explain_sample:
-        from .runs import update_run_file, update_run_metrics
-        from .explain_metrics import evaluate_explanations, summary_table
-
-        configure_threads(args.threads)
-        texts = run.split("test").texts[: args.explain_sample]
-        frame = evaluate_explanations(run.teacher, run.students, texts, methods=tuple(args.methods.split(",")))
-        summary = summary_table(frame)
-        print(summary.to_string(index=False))
-        metrics = dict(run.metrics)
-        metrics["explanations"] = {"sample_size": len(texts), "methods": args.methods.split(","),
-                                   "summary": summary.to_dict(orient="records")}
-        # The per-text numbers too, so that a later --refresh summarises these and not older ones.
-        update_run_file(run, "explanation_metrics.jsonl", frame.to_dict(orient="records"))
-        update_run_metrics(run, metrics)
-        print(f"Explanation metrics added to {run.path / 'metrics.json'}")
-    _print_table(run.metrics if not args.explain_sample else metrics)
+    if args.explain_sample:
+        _explain_sample(run, args)
+    _print_table(run.metrics)
     _print_trust(run, args)
     return 0
 
 
+def _explain_sample(run, args) -> None:
+    """Explanation metrics on the first ``--explain-sample`` test examples, added to the run (the per-example
+    numbers too, so that a later --refresh summarises these and not older ones)."""
+    import pandas as pd
+
+    from .runs import update_run_file, update_run_metrics
+
+    configure_threads(args.threads)
+    methods = args.methods.split(",")
+    records, block = task_of(run).explanation_metrics(run.teacher, run.students, run.split("test"),
+                                                      args.explain_sample, methods=methods)
+    print(pd.DataFrame(block["summary"]).to_string(index=False))
+    update_run_file(run, "explanation_metrics.jsonl", records)
+    update_run_metrics(run, {**run.metrics, "explanations": block})
+    print(f"Explanation metrics on {block['sample_size']} examples added to {run.path / 'metrics.json'}")
+
+
 def _print_trust(run, args) -> None:
-    """The run's trust curves, computed (and stored in the run) when it has none or --trust asks again.
-    A token run has none yet: its stand-in question is per word, not per text."""
-    if run.task == "token":
+    """The run's trust curves, computed (and stored in the run) when it has none or --trust asks again
+    (for a task whose runs store one)."""
+    if not task_of(run).has_trust():
         return
     from .trust import load_trust, recompute_trust
 
@@ -310,7 +259,7 @@ def cmd_explain(args) -> int:
     configure_threads(args.threads)
     run = _open_run(args)
     models = run.models()
-    if run.task == "token":
+    if task_of(run).unit != "text":  # a sentence of words: their tags, side by side
         return _print_token_tags(models, args.text.split())
     explanations = explain_many(models, args.text, method=args.method)
     first = next(iter(explanations.values()))
@@ -332,7 +281,7 @@ def cmd_explain(args) -> int:
 
 def _print_token_tags(models: dict, words: list[str]) -> int:
     """A token run's answer to ``explain``: every model's BIO tags of the words, side by side."""
-    from .token_analysis import model_tags
+    from .tasks.token.analysis import model_tags
 
     if not words:
         raise ValueError("Give the sentence to tag as the text argument (words separated by spaces).")
@@ -346,11 +295,8 @@ def _print_token_tags(models: dict, words: list[str]) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
-    from .token_report import write_token_report
-
     run = _open_run(args)
-    html_path, json_path = (write_token_report if run.task == "token" else write_report)(run, args.out)
+    html_path, json_path = task_of(run).write_report(run, args.out)
     print(f"Report written to {html_path} and {json_path}")
     return 0
 

@@ -214,6 +214,7 @@ import re as _re  # noqa: E402
 
 from .labels import parse_label_map  # noqa: E402
 from .records import LABEL_TWIN_SUFFIX  # noqa: E402
+from .tasks import get_task, task_names  # noqa: E402
 
 __all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "STUDENT_DEFAULTS",
             "DEFAULT_EXPLAIN_METHODS", "default_students", "TASKS", "DEFAULT_TOKEN_STUDENTS"]
@@ -232,7 +233,7 @@ DEFAULT_EXPLAIN_METHODS = ("integrated_gradients", "gradient_x_input", "occlusio
 DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
                     StudentConfig(kind="mlp", name="mlp", hidden_size=16, max_features=15_000),
                     StudentConfig(kind="aug_linear", name="aug", max_features=150_000))
-TASKS = ("sequence", "token")
+TASKS = task_names()
 # The token task's students: the same two, over the window features of one word (kdcore/students/token.py).
 # L2 0.03 for the linear: the best dev entity agreement with the teacher on WNUT-16 among 0.03-3
 # (bench/token_dev_settings.py).
@@ -247,8 +248,7 @@ def default_students(kinds=("linear", "mlp"), max_steps: int | None = None, task
     ``max_steps`` when given. The CLI and the dashboard both build their students here, so they agree.
     For ``task="token"`` the kinds linear / mlp name the token students (token_linear / token_mlp)."""
     _check_choice("task", task, TASKS)
-    if task == "token":
-        kinds = [kind if kind.startswith("token_") else f"token_{kind}" for kind in kinds]
+    kinds = get_task(task).student_kinds(kinds)
     defaults = STUDENT_DEFAULTS
     chosen = []
     for kind in kinds:
@@ -275,10 +275,7 @@ class DataSource(_Config):
                                                            "rotten_tomatoes (2 classes) or debates (3 classes)."})
 
     def __post_init__(self) -> None:
-        from .corpora import CORPORA
-        from .token_data import TOKEN_CORPORA
-
-        _check_choice("corpus", self.corpus, (*CORPORA, *TOKEN_CORPORA))
+        _check_choice("corpus", self.corpus, [name for task in TASKS for name in get_task(task).corpora()])
         if self.path is not None:
             self.path = str(self.path)
             if not self.path.strip():
@@ -348,12 +345,12 @@ class RunSpec:
         self.data = _as_config(DataSource, self.data, "data")
         if isinstance(self.students, (StudentConfig, dict, str)):
             raise ValueError("students must be a list of StudentConfig (or their dicts), not a single one.")
-        if self.task == "token" and self.students is DEFAULT_STUDENTS:
-            self.students = DEFAULT_TOKEN_STUDENTS
+        if self.students is DEFAULT_STUDENTS:
+            self.students = get_task(self.task).default_students()
         self.students = tuple(_as_config(StudentConfig, s, "students") for s in self.students)
         if not self.students:
             raise ValueError("students is empty: choose at least one student (e.g. default_students(['linear'])).")
-        self._check_task()
+        get_task(self.task).check_spec(self)  # students and the embedded corpus must suit the task
         self._check_student_names()
         _check_positive("explain_sample", self.explain_sample, allow_zero=True)
         self.explain_methods = tuple(self.explain_methods)
@@ -368,30 +365,12 @@ class RunSpec:
             _check_positive("threads", self.threads)
         self.teacher_logits = (self.teacher_logits,) if isinstance(self.teacher_logits, str) else self.teacher_logits
         self.teacher_logits = tuple(str(folder) for folder in self.teacher_logits)
-        if self.teacher_logits and self.task != "sequence":
+        if self.teacher_logits and not get_task(self.task).reads_precomputed_logits:
             raise ValueError("Precomputed teacher logits (python -m kdcore label) are one row a text: a sequence task's; "
                              "drop teacher_logits for a token run.")
         if self.teacher_logits and self.teacher.epochs > 0:
             raise ValueError("Precomputed teacher logits come from a trained teacher used as loaded, but teacher epochs "
                              "> 0 would fine-tune it first: give the teacher that labelled them with teacher epochs 0.")
-
-    def _check_task(self) -> None:
-        """Students and the embedded corpus must suit the task."""
-        token_kinds = {s.kind.startswith("token_") for s in self.students}
-        if token_kinds != {self.task == "token"}:
-            wanted = "token_linear / token_mlp" if self.task == "token" else "linear / mlp"
-            raise ValueError(f"A {self.task} run trains {wanted} students; got {[s.kind for s in self.students]}. "
-                             f"Build them with default_students(kinds, task={self.task!r}).")
-        if self.data.path is None:
-            from .corpora import CORPORA
-            from .token_data import TOKEN_CORPORA
-
-            if self.task == "token" and self.data.corpus == "rotten_tomatoes":  # the default: the token example
-                self.data = DataSource.from_dict({**self.data.to_dict(), "corpus": "wnut16"})
-            corpora = TOKEN_CORPORA if self.task == "token" else CORPORA
-            if self.data.corpus not in corpora:
-                raise ValueError(f"The embedded corpus {self.data.corpus!r} is not a {self.task} corpus; choose one of "
-                                 f"{', '.join(corpora)}, or give a data file.")
 
     def _check_student_names(self) -> None:
         names = [s.name for s in self.students]

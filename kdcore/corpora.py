@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import Corpus, DataError, DataReport, _check_fractions, split_dataset
-from .rows import _build_dataset
+from .data import Corpus, DataError, DataReport, check_fractions, split_dataset
+from .rows import build_dataset
 
 __all__ = [
     "CORPORA", "DEFAULT_LABEL_NAMES", "corpus_file", "default_corpus_path", "load_corpus", "load_debates_corpus",
@@ -86,7 +86,7 @@ def load_default_corpus(seed: int = 0, dev_fraction: float = 0.1, test_fraction:
     become ``unlabelled``, extra text for the transfer set. Reading the file is cached
     in-process; every call returns fresh objects.
     """
-    _check_fractions(dev_fraction, test_fraction)
+    check_fractions(dev_fraction, test_fraction)
     path = default_corpus_path()
     categories, texts = _corpus_rows(str(path))
     label_of = {name: i for i, name in enumerate(DEFAULT_LABEL_NAMES)}
@@ -97,11 +97,11 @@ def load_default_corpus(seed: int = 0, dev_fraction: float = 0.1, test_fraction:
 
     report = DataReport(source="rotten_tomatoes", format="csv.bz2", encoding="utf-8", text_column="text",
                         label_column="category")
-    labelled = _build_dataset(
+    labelled = build_dataset(
         [texts[i] for i in review_rows], [categories[i] for i in review_rows], report,
         label_names=DEFAULT_LABEL_NAMES, dedupe=True, name="rotten_tomatoes",
     )
-    plots = _build_dataset(
+    plots = build_dataset(
         [texts[i] for i in plot_rows], None,
         DataReport(source="rotten_tomatoes (plot summaries)", format="csv.bz2", encoding="utf-8", text_column="text"),
         dedupe=True, name="rotten_tomatoes/unlabelled",
@@ -131,7 +131,7 @@ def load_debates_corpus(seed: int = 0, dev_fraction: float = 0.15, test_fraction
     parties, statements = _debate_rows(str(path))
     report = DataReport(source="presidential_debates_2016", format="csv.gz", encoding="utf-8",
                         text_column="statement", label_column="party")
-    dataset = _build_dataset(list(statements), list(parties), report, label_names=DEBATES_LABEL_NAMES,
+    dataset = build_dataset(list(statements), list(parties), report, label_names=DEBATES_LABEL_NAMES,
                              dedupe=True, name="debates")
     return split_dataset(dataset, seed=seed, dev_fraction=dev_fraction, test_fraction=test_fraction)
 

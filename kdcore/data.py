@@ -305,7 +305,7 @@ def _split_codes(texts: Sequence[str], labels: np.ndarray | None, seed: int, dev
     return np.fromiter((code_of[t] for t in texts), dtype=np.int8, count=len(texts))
 
 
-def _check_fractions(dev_fraction: float, test_fraction: float) -> None:
+def check_fractions(dev_fraction: float, test_fraction: float) -> None:
     if not (0 <= dev_fraction < 1 and 0 <= test_fraction < 1 and dev_fraction + test_fraction < 1):
         raise DataError(
             f"dev_fraction ({dev_fraction}) and test_fraction ({test_fraction}) must each be in [0, 1) and sum "
@@ -320,7 +320,7 @@ def split_dataset(dataset: TextDataset, seed: int = 0, dev_fraction: float = 0.1
     Stratified by label when the dataset has labels; identical texts always land in the
     same split. Raises `DataError` when a split asked for would be empty (too few rows).
     """
-    _check_fractions(dev_fraction, test_fraction)
+    check_fractions(dev_fraction, test_fraction)
     codes = _split_codes(dataset.texts, dataset.labels, seed, dev_fraction, test_fraction)
     base = dataset.name or "data"
     parts = {}

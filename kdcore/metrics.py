@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .tasks import task_of
+
 __all__ = [
     "DEFINITIONS", "accuracy", "macro_f1", "macro_f1_interval", "per_class_report", "confusion_matrix",
     "task_metrics", "fidelity", "compression", "metrics_table", "NO_GOLD_LABELS", "model_bytes", "texts_per_second", "softmax",
@@ -204,15 +206,15 @@ NO_GOLD_LABELS = "no gold labels"
 
 
 def metrics_table(metrics: dict):
-    """One row per model: the numbers of the run's model card (a pandas DataFrame), each share with
-    its 95% interval as text ("0.815–0.856"). A run whose test split has no gold labels shows
-    ``"no gold labels"`` in its accuracy and macro-F1 columns."""
+    """One row per model: the numbers of the run's model card (a pandas DataFrame), as the run's task
+    (``metrics["task"]``, sequence when absent) lays them out."""
+    return task_of(metrics).metrics_table(metrics)
+
+
+def sequence_metrics_table(metrics: dict):
+    """The sequence task's model card: each share with its 95% interval as text ("0.815–0.856"). A run
+    whose test split has no gold labels shows ``"no gold labels"`` in its accuracy and macro-F1 columns."""
     import pandas as pd
-
-    if metrics.get("task") == "token":
-        from .token_metrics import token_metrics_table
-
-        return token_metrics_table(metrics)
 
     from .intervals import format_interval
 

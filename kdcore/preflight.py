@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import RunSpec
+from .tasks import task_of
 
-__all__ = ["Preflight", "preflight", "teacher_label_names"]
+__all__ = ["Preflight", "preflight", "sequence_checks", "token_checks", "teacher_label_names"]
 
 
 @dataclass
@@ -43,16 +44,20 @@ def teacher_label_names(source: str) -> list[str] | None:
 
 
 def preflight(spec: RunSpec, corpus=None) -> Preflight:
-    """Check ``spec``'s data (or ``corpus`` when given) and teacher classes; never raises for bad input."""
+    """Check ``spec``'s data (or ``corpus`` when given) and teacher classes; never raises for bad input.
+    The checks are the spec's task's (:func:`sequence_checks`, :func:`token_checks`)."""
+    return task_of(spec).preflight(spec, corpus, Preflight())
+
+
+def sequence_checks(spec: RunSpec, corpus, result: Preflight) -> Preflight:
+    """The sequence run's checks: the texts read and their labels checked, the splits, the rows per class,
+    and a trained teacher's classes matched to the data's."""
     from .data import DataError
-    from .distill import check_corpus, load_corpus
     from .labels import LabelMismatch, align_labels
 
-    result = Preflight()
-    if spec.task == "token":
-        return _token_preflight(spec, corpus, result)
+    task = task_of(spec)
     try:
-        corpus, findings = check_corpus(spec, corpus if corpus is not None else load_corpus(spec.data))
+        corpus, findings = task.check(spec, corpus if corpus is not None else task.load_corpus(spec.data))
     except (DataError, ValueError) as err:
         result.add("error", str(err))
         return result
@@ -91,7 +96,7 @@ def preflight(spec: RunSpec, corpus=None) -> Preflight:
     return result
 
 
-def _token_preflight(spec: RunSpec, corpus, result: Preflight) -> Preflight:
+def token_checks(spec: RunSpec, corpus, result: Preflight) -> Preflight:
     """The token run's checks: the sentences read (BIO checked), their splits, the entities per type, and a
     trained teacher's head and tags."""
     from collections import Counter
@@ -99,10 +104,9 @@ def _token_preflight(spec: RunSpec, corpus, result: Preflight) -> Preflight:
     from .data import DataError
     from .labels import LabelMismatch, align_labels
     from .teacher import head_task
-    from .token_pipeline import load_token_corpus
 
     try:
-        corpus = corpus if corpus is not None else load_token_corpus(spec.data)
+        corpus = corpus if corpus is not None else task_of(spec).load_corpus(spec.data)
     except (DataError, ValueError) as err:
         result.add("error", str(err))
         return result

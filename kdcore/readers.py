@@ -17,7 +17,7 @@ one pipeline, so the rules are the same wherever the data comes from:
 Row numbers in reports are 1-based: the first record after the header is row 1; in a
 TXT file "line N" is the N-th line of the file.
 
-The pipeline itself (row checks, report, label ids) is `kdcore.rows._build_dataset`; the
+The pipeline itself (row checks, report, label ids) is `kdcore.rows.build_dataset`; the
 records (`TextDataset`, `DataReport`) and the split live in :mod:`kdcore.data`, the embedded
 corpora in :mod:`kdcore.corpora`.
 """
@@ -34,7 +34,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .rows import _build_dataset
+from .rows import build_dataset
+from . import sources
 from .data import (
     LABEL_COLUMN_NAMES, MAX_FILE_BYTES, MAX_TEXT_CHARS, SUPPORTED_EXTENSIONS, TEXT_COLUMN_NAMES, DataError,
     DataReport, TextDataset,
@@ -44,115 +45,9 @@ __all__ = ["read_csv", "read_jsonl", "read_json", "read_txt", "read_any", "from_
 
 
 # --------------------------------------------------------------------------- helpers
-def _human_bytes(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"  # pragma: no cover
-
-
 def _given(column: Any) -> bool:
     """A column was named (``False`` and ``None`` mean "no" and "find it"; 0 is a name)."""
     return column is not None and column is not False
-
-
-def _source_name(source: Any, filename: str | None = None) -> str:
-    if filename:
-        return str(filename)
-    if isinstance(source, (str, os.PathLike)):
-        return Path(source).name
-    return str(getattr(source, "name", "") or "upload")
-
-
-def _read_bytes(source: Any, max_bytes: int, name: str) -> bytes | str:
-    """Raw content of a path, bytes or file-like, refusing anything over ``max_bytes``."""
-    too_big = (
-        f"{name} is larger than the {_human_bytes(max_bytes)} limit. Split it into smaller files, "
-        "sample it, or raise max_bytes if this machine has the memory."
-    )
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"{path} does not exist; check the path.")
-        if not path.is_file():
-            raise DataError(f"{path} is not a file; pass the path of a .csv, .tsv, .jsonl, .json or .txt file.")
-        if path.stat().st_size > max_bytes:
-            raise DataError(too_big.replace(" is larger", f" ({_human_bytes(path.stat().st_size)}) is larger"))
-        data = path.read_bytes()
-    elif hasattr(source, "read"):
-        data = source.read(max_bytes + 1)
-        if isinstance(data, str):
-            if len(data.encode("utf-8")) > max_bytes:
-                raise DataError(too_big)
-            return data
-    else:
-        raise DataError(
-            f"Cannot read data from a {type(source).__name__}; pass a file path, bytes or an open file."
-        )
-    if len(data) > max_bytes:
-        raise DataError(too_big)
-    return data
-
-
-_MAGIC = (
-    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one); export the sheet as 'CSV UTF-8'"),
-    (b"\x1f\x8b", "gzip-compressed; decompress it first"),
-    (b"%PDF", "a PDF document; extract its text into a .txt file"),
-)
-
-
-def _decode(data: bytes | str, encoding: str | None, name: str) -> tuple[str, str]:
-    """Decode strictly; returns (text, encoding used)."""
-    if isinstance(data, str):
-        return data, "str"
-    if encoding:
-        try:
-            text = data.decode(encoding)
-        except LookupError as err:
-            raise DataError(f"Unknown encoding {encoding!r}; use a Python codec name such as 'utf-8' or 'cp1252'.") from err
-        except UnicodeDecodeError as err:
-            raise DataError(
-                f"{name} cannot be decoded as {encoding}: byte {data[err.start]:#04x} at position {err.start}. "
-                "Check the file's real encoding, or re-save it as UTF-8."
-            ) from err
-        if "\x00" in text and not encoding.lower().replace("-", "").startswith(("utf16", "utf32")):
-            raise DataError(f"{name} contains NUL characters, so it is a binary file, not text.")
-        return text, encoding
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and len(data) % 2 == 0 and b"\x00" in data:
-        # Excel's "Unicode text" export is UTF-16 with a byte-order mark. Its line breaks
-        # and ASCII characters hold NUL bytes; without any, the BOM-like start is chance.
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            pass
-    for magic, what in _MAGIC:
-        if data.startswith(magic):
-            raise DataError(f"{name} is {what}.")
-    if b"\x00" in data:
-        raise DataError(
-            f"{name} contains NUL bytes, so it is a binary file, not text. Upload a .csv, .tsv, .jsonl, .json "
-            "or .txt file saved as UTF-8."
-        )
-    try:
-        if data.startswith(b"\xef\xbb\xbf"):
-            return data.decode("utf-8-sig"), "utf-8-sig"
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as err:
-        hint = ""
-        try:
-            data.decode("cp1252")
-            hint = " It is probably Latin-1/Windows-1252 text."
-        except UnicodeDecodeError:
-            pass
-        raise DataError(
-            f"{name} is not valid UTF-8: byte {data[err.start]:#04x} at position {err.start} cannot be decoded.{hint} "
-            "Re-save the file as UTF-8 (in Excel: 'CSV UTF-8'; on the command line: "
-            "`iconv -f cp1252 -t utf-8 in.csv > out.csv`), or pass encoding='cp1252' (or the file's real "
-            "encoding) if you know it."
-        ) from err
 
 
 def _match_column(columns: Sequence[Any], wanted: Any) -> Any | None:
@@ -162,7 +57,7 @@ def _match_column(columns: Sequence[Any], wanted: Any) -> Any | None:
     return folded.get(str(wanted).strip().lower())
 
 
-def _select_columns(columns: Sequence[Any], text_column: Any, label_column: Any, name: str) -> tuple[Any, Any | None]:
+def select_columns(columns: Sequence[Any], text_column: Any, label_column: Any, name: str) -> tuple[Any, Any | None]:
     """Pick the text and label columns: the caller's choice, else a common name."""
     columns = list(columns)
     shown = ", ".join(repr(str(c)) for c in columns) or "none"
@@ -207,7 +102,7 @@ def _default_name(name: str | None, source_name: str) -> str:
 
 
 def _frame_to_dataset(frame: pd.DataFrame, text_column, label_column, report: DataReport, **options) -> TextDataset:
-    text_col, label_col = _select_columns(list(frame.columns), text_column, label_column, report.source)
+    text_col, label_col = select_columns(list(frame.columns), text_column, label_column, report.source)
     report.text_column = str(text_col)
     report.label_column = None if label_col is None else str(label_col)
     others = [c for c in frame.columns if c != text_col]
@@ -217,7 +112,7 @@ def _frame_to_dataset(frame: pd.DataFrame, text_column, label_column, report: Da
             "pass label_column= to use one of " + ", ".join(repr(str(c)) for c in others) + "."
         )
     labels = None if label_col is None else frame[label_col].tolist()
-    return _build_dataset(
+    return build_dataset(
         frame[text_col].tolist(), labels, report, label_explicit=_given(label_column), **options
     )
 
@@ -289,9 +184,9 @@ def read_csv(
     `TEXT_COLUMN_NAMES` / `LABEL_COLUMN_NAMES` are found case-insensitively; a file
     with one column is read as texts. ``label_column=False`` reads no labels.
     """
-    source_name = _source_name(source, filename)
-    raw = _read_bytes(source, max_bytes, source_name)
-    text, used_encoding = _decode(raw, encoding, source_name)
+    source_name = sources.source_name(source, filename)
+    raw = sources.read_bytes(source, max_bytes, source_name)
+    text, used_encoding = sources.decode(raw, encoding, source_name)
     if not text.strip():
         raise DataError(f"{source_name} is empty. A CSV file needs a header row (e.g. text,label) and one row per text.")
     preferred = "\t" if source_name.lower().endswith(".tsv") else ","
@@ -311,7 +206,7 @@ def _records_to_dataset(records: list, text_column, label_column, report: DataRe
     if all(isinstance(r, str) for r in records):
         if _given(label_column):
             raise DataError(f"{source_name} holds plain strings, so it has no label column {label_column!r}.")
-        return _build_dataset(records, None, report, unit="record", **options)
+        return build_dataset(records, None, report, unit="record", **options)
     columns: dict[str, None] = {}
     for i, record in enumerate(records):
         if not isinstance(record, dict):
@@ -320,11 +215,11 @@ def _records_to_dataset(records: list, text_column, label_column, report: DataRe
                 '{"text": "...", "label": "..."}.'
             )
         columns.update(dict.fromkeys(record))
-    text_col, label_col = _select_columns(list(columns), text_column, label_column, source_name)
+    text_col, label_col = select_columns(list(columns), text_column, label_column, source_name)
     report.text_column, report.label_column = text_col, label_col
     texts = [r.get(text_col) for r in records]
     labels = None if label_col is None else [r.get(label_col) for r in records]
-    return _build_dataset(texts, labels, report, unit="record", label_explicit=_given(label_column),
+    return build_dataset(texts, labels, report, unit="record", label_explicit=_given(label_column),
                           **options)
 
 
@@ -347,8 +242,8 @@ def read_jsonl(
     Blank lines are skipped; a line that is not valid JSON raises `DataError` naming it.
     Records are numbered 1.. in the report, counting non-blank lines.
     """
-    source_name = _source_name(source, filename)
-    text, used_encoding = _decode(_read_bytes(source, max_bytes, source_name), encoding, source_name)
+    source_name = sources.source_name(source, filename)
+    text, used_encoding = sources.decode(sources.read_bytes(source, max_bytes, source_name), encoding, source_name)
     if not text.strip():
         raise DataError(f'{source_name} is empty. Write one JSON object per line, e.g. {{"text": "...", "label": "..."}}.')
     records = []
@@ -385,8 +280,8 @@ def read_json(
 ) -> TextDataset:
     """Read a JSON file: an array of objects (or of strings), or an object of columns
     ``{"text": [...], "label": [...]}``. A file of JSON Lines is read as such."""
-    source_name = _source_name(source, filename)
-    text, used_encoding = _decode(_read_bytes(source, max_bytes, source_name), encoding, source_name)
+    source_name = sources.source_name(source, filename)
+    text, used_encoding = sources.decode(sources.read_bytes(source, max_bytes, source_name), encoding, source_name)
     options = dict(label_names=label_names, dedupe=dedupe, drop_empty=drop_empty, max_text_chars=max_text_chars,
                    name=_default_name(name, source_name))
     if not text.strip():
@@ -436,8 +331,8 @@ def read_txt(
     filename: str | None = None,
 ) -> TextDataset:
     """Read unlabelled texts, one per line; blank lines are reported (by line number) and dropped."""
-    source_name = _source_name(source, filename)
-    text, used_encoding = _decode(_read_bytes(source, max_bytes, source_name), encoding, source_name)
+    source_name = sources.source_name(source, filename)
+    text, used_encoding = sources.decode(sources.read_bytes(source, max_bytes, source_name), encoding, source_name)
     if not text.strip():
         raise DataError(f"{source_name} is empty. Write one text per line.")
     # Only real line breaks split texts (str.splitlines would also split on form feeds, U+2028...).
@@ -445,7 +340,7 @@ def read_txt(
     if lines and lines[-1] == "":
         lines.pop()
     report = DataReport(source=source_name, format="txt", encoding=used_encoding)
-    return _build_dataset(lines, None, report, dedupe=dedupe, drop_empty=drop_empty, max_text_chars=max_text_chars,
+    return build_dataset(lines, None, report, dedupe=dedupe, drop_empty=drop_empty, max_text_chars=max_text_chars,
                           name=_default_name(name, source_name), unit="line")
 
 
@@ -500,7 +395,7 @@ def from_hf(
         )
     name = name if name is not None else str(getattr(getattr(dataset, "info", None), "dataset_name", None) or "hf_dataset")
     report = DataReport(source=name, format="hf")
-    text_col, label_col = _select_columns(list(columns), text_column, label_column, name)
+    text_col, label_col = select_columns(list(columns), text_column, label_column, name)
     report.text_column, report.label_column = text_col, label_col
     features = getattr(dataset, "features", None) or {}
     feature = features.get(label_col) if label_col is not None and hasattr(features, "get") else None
@@ -511,7 +406,7 @@ def from_hf(
         labels = [None if v is None or int(v) < 0 else feature.names[int(v)] for v in dataset[label_col]]
     else:
         labels = None if label_col is None else list(dataset[label_col])
-    return _build_dataset(
+    return build_dataset(
         list(dataset[text_col]), labels, report, label_names=label_names, class_names=class_names,
         dedupe=dedupe, drop_empty=drop_empty, max_text_chars=max_text_chars, name=name,
         label_explicit=_given(label_column),
@@ -525,7 +420,7 @@ def read_any(source: str | os.PathLike | bytes | io.IOBase, filename: str | None
     with a ``.name`` attribute need none. Other keyword arguments go to the reader
     (``text_column``, ``label_column``, ``encoding``, ``dedupe``, ``max_bytes``...).
     """
-    source_name = _source_name(source, filename)
+    source_name = sources.source_name(source, filename)
     suffix = Path(source_name).suffix.lower()
     readers = {".csv": read_csv, ".tsv": read_csv, ".jsonl": read_jsonl, ".json": read_json, ".txt": read_txt}
     if suffix not in readers:

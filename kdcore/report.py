@@ -28,10 +28,11 @@ from markupsafe import Markup
 from .explanation import Explanation
 from .intervals import format_interval
 from .metrics import NO_GOLD_LABELS
-from .utils import atomic_write_bytes, json_default
+from .tasks import task_of
+from .utils import atomic_write_bytes, strict_json
 from .visualize import highlight_html, legend_html
 
-__all__ = ["REPORT_VERSION", "build_report", "render_html", "write_report", "default_examples"]
+__all__ = ["REPORT_VERSION", "build_report", "render_html", "write_report", "default_examples", "template_environment"]
 
 REPORT_VERSION = 1
 DEFAULT_EXAMPLE_COUNT = 3
@@ -52,25 +53,6 @@ _CARD_COLUMNS = (
 
 
 # ----------------------------------------------------------------------------- building
-def _clean(value: Any) -> Any:
-    """A strict-JSON copy: numpy scalars and arrays to Python, NaN and infinities to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    try:
-        return _clean(json_default(value))
-    except TypeError:
-        return str(value)
 
 
 def default_examples(run, count: int = DEFAULT_EXAMPLE_COUNT) -> list[str]:
@@ -115,9 +97,9 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
     ``examples`` are texts to explain with ``method`` by the teacher and every student
     (default: the first three texts of the run's test split; ``[]`` for none).
     """
-    if getattr(run, "task", "sequence") == "token":
-        raise ValueError(f"Run {run.name!r} is a token classification run; its report is "
-                         "kdcore.token_report.write_token_report (python -m kdcore report picks it).")
+    if task_of(run).unit != "text":  # this report explains texts
+        raise ValueError(f"Run {run.name!r} is a {run.task} run; its report is its task's "
+                         "(kdcore.tasks.task_of(run).write_report; python -m kdcore report picks it).")
     manifest = run.manifest
     metrics = run.metrics or {}
     examples = default_examples(run) if examples is None else [str(t) for t in examples]
@@ -188,7 +170,7 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
         "notes": notes,
         "findings": metrics.get("findings", []),
     }
-    return _clean(report)
+    return strict_json(report)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -216,7 +198,8 @@ def _fmt(value: Any, pattern: str) -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
+    """The one Jinja2 environment of every report template (kdcore/templates)."""
     # autoescape on for every template: user text (reviews, names, notes) is escaped by default,
     # and only kd-lens' own Markup (word highlights, em dashes) goes through unescaped.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
@@ -341,7 +324,7 @@ def render_html(report: dict) -> str:
     inline SVG, every piece of text escaped.
     """
     card = report.get("model_card", [])
-    page = _environment().get_template("report.html.j2").render(
+    page = template_environment().get_template("report.html.j2").render(
         report=report,
         run=report.get("run", {}),
         label_names=[str(n) for n in report.get("label_names", [])],

@@ -1,6 +1,6 @@
 """The one pipeline every reader ends in: row checks, the `DataReport`, label ids.
 
-`_build_dataset` takes raw texts and raw label values from any reader (files, frames, the
+`build_dataset` takes raw texts and raw label values from any reader (files, frames, the
 embedded corpora) and applies the same rules everywhere; see :mod:`kdcore.readers` for them.
 The checks run in a fixed order, each on the rows the ones before it kept: missing labels,
 empty texts, long texts, duplicates. Row numbers in the warnings are 1-based.
@@ -188,7 +188,7 @@ def _label_ids(kept_keys: list[str], label_names: Sequence[Any] | None, class_na
     return names, ids
 
 
-def _build_dataset(
+def build_dataset(
     texts: Sequence[Any],
     raw_labels: Sequence[Any] | None,
     report: DataReport,

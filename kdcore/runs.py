@@ -29,6 +29,7 @@ import numpy as np
 
 from .config import RUN_NAME_PATTERN
 from .records import RunManifest
+from .tasks import DEFAULT_TASK, task_of
 from .utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, sha256_file
 
 __all__ = [
@@ -192,8 +193,9 @@ class Run:
 
     @property
     def task(self) -> str:
-        """``"sequence"`` (one label a text; every run written before tasks existed) or ``"token"``."""
-        return self.manifest.get("task", "sequence")
+        """The name of the run's task (every run written before tasks existed is a sequence run); the task
+        itself is ``kdcore.tasks.task_of(run)``."""
+        return self.manifest.get("task", DEFAULT_TASK)
 
     @property
     def info(self) -> RunManifest:
@@ -213,14 +215,10 @@ class Run:
         """The teacher (loaded from the run's ``teacher/`` folder on first use)."""
         if self._teacher is None:
             from .config import TeacherConfig
-            from .teacher import Teacher
-            from .token_teacher import TokenTeacher
 
-            if self.task == "token":
-                Teacher = TokenTeacher  # noqa: N806 - the class that reads this run's head
             info = self.manifest["teacher"]
             config = TeacherConfig.from_dict(info["config"]) if info.get("config") else None
-            self._teacher = Teacher.from_pretrained(self.path / "teacher", label_names=self.label_names,
+            self._teacher = task_of(self).teacher_class().from_pretrained(self.path / "teacher", label_names=self.label_names,
                                                     config=config, name=info.get("name", "teacher"))
             self._teacher.source = info.get("source", "")
         return self._teacher
@@ -247,21 +245,12 @@ class Run:
         return {"teacher": self.teacher, **self.students}
 
     def split(self, name: str = "test"):
-        """An evaluation split stored with the run: a TextDataset, or for a token run a TokenDataset."""
-        from .data import TextDataset
-
+        """An evaluation split stored with the run, as the run's task reads it (a TextDataset, a TokenDataset)."""
         path = self.path / "data" / f"{name}.jsonl"
         if not path.is_file():
             raise RunError(f"Run {self.name!r} stores no {name!r} split.")
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-        if self.task == "token":
-            from .token_data import TokenDataset
-
-            return TokenDataset.from_rows(rows, self.label_names, name=name)
-        labels = [r.get("label") for r in rows]
-        has = all(label is not None for label in labels)
-        return TextDataset([r["text"] for r in rows], np.asarray(labels, dtype=np.int64) if has else None,
-                           self.label_names, name=name)
+        return task_of(self).read_split(rows, self.label_names, name)
 
     def array(self, relative: str) -> np.ndarray:
         return np.load(self.path / relative, allow_pickle=False)

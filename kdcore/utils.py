@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ os.umask(_UMASK)
 
 __all__ = [
     "ProgressFn", "atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "sha256_file",
-    "sha256_texts", "configure_threads", "default_device", "emit", "json_default",
+    "sha256_texts", "configure_threads", "default_device", "emit", "json_default", "strict_json",
 ]
 
 
@@ -111,3 +112,24 @@ def default_device(device: str | None = None):
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def strict_json(value: Any) -> Any:
+    """A strict-JSON copy: numpy scalars and arrays to Python, NaN and infinities to None."""
+    if isinstance(value, dict):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return strict_json(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    try:
+        return strict_json(json_default(value))
+    except TypeError:
+        return str(value)

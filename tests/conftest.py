@@ -95,7 +95,7 @@ def tiny_spec(name, model_dir, students, **distill_options):
 def tiny_run_dir(tmp_path_factory, tiny_model_dir):
     """A finished run: tiny random BERT teacher, linear + MLP students and their label twins."""
     from kdcore.config import StudentConfig
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
 
     runs = tmp_path_factory.mktemp("runs")
     students = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=20),
@@ -133,7 +133,7 @@ def make_toy_token_corpus(n_sentences=80, seed=0):
     'great' just before one opens the entity (B- on great, I- on the noun)."""
     import numpy as np
 
-    from kdcore.token_data import TokenDataset, split_token_dataset
+    from kdcore.tasks.token.data import TokenDataset, split_token_dataset
 
     rng = np.random.default_rng(seed)
     names = ["O", "B-per", "I-per", "B-work", "I-work"]
@@ -181,7 +181,7 @@ def tiny_token_spec(name, model_dir, **options):
 def tiny_token_run_dir(tmp_path_factory, tiny_token_model_dir):
     """A finished token run: tiny BERT token teacher fine-tuned on the toy sentences, linear + MLP token
     students and their label twins."""
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
 
     runs = tmp_path_factory.mktemp("token_runs")
     return build_run(tiny_token_spec("tiny-ner", tiny_token_model_dir), runs_dir=runs, corpus=make_toy_token_corpus())

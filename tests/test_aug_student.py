@@ -156,7 +156,7 @@ def test_cache_follows_a_teacher_that_is_retrained_in_place(tiny_teacher):
 def test_run_builder_trains_and_reloads_an_aug_student(tiny_model_dir, tmp_path):
     from conftest import make_toy_corpus, tiny_spec
 
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
     from kdcore.runs import load_run
 
     students = (StudentConfig(kind="aug_linear", name="aug", min_count=1),)

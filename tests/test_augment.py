@@ -107,7 +107,7 @@ def test_clauses_keep_longer_parts_once_and_never_an_original():
 def test_transfer_set_holds_clauses_unlabelled_unless_turned_off():
     from kdcore.config import DistillConfig
     from kdcore.data import TextDataset
-    from kdcore.distill import build_transfer_set
+    from kdcore.tasks.sequence.transfer import build_transfer_set
 
     train = TextDataset(["fine cast, but a dull script", "a dull script"], [1, 0], ["neg", "pos"])
     with_clauses = build_transfer_set(train, config=DistillConfig(augment_copies=0))

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import make_toy_corpus, tiny_spec
 from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, default_students
-from kdcore.distill import PIPELINE_STAGES, STAGES_FILE, build_run
+from kdcore.pipeline import PIPELINE_STAGES, build_run
+from kdcore.plan import STAGES_FILE
 from kdcore.records import STAGES, MetricsRow, ProgressEvent, RunManifest
 from kdcore.runs import list_runs, load_run
 
@@ -91,11 +92,11 @@ def test_resume_after_evaluation_skips_it(tmp_path, tiny_model_dir):
 
 
 def test_pipeline_stages_are_short_named_functions():
-    from kdcore import distill
+    from kdcore.pipeline import stages
 
     assert PIPELINE_STAGES == ("teacher", "transfer_set", "labels", "students", "evaluation", "explanations")
-    assert [f.__name__ for f in distill.PIPELINE] == [f"stage_{name}" for name in PIPELINE_STAGES]
-    tree = ast.parse(Path(distill.__file__).read_text(encoding="utf-8"))
+    assert [f.__name__ for f in stages.PIPELINE] == [f"stage_{name}" for name in PIPELINE_STAGES]
+    tree = ast.parse(Path(stages.__file__).read_text(encoding="utf-8"))
     long = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno > 60]
     assert long == []
 
@@ -294,7 +295,7 @@ def test_a_teacher_no_better_than_the_majority_class_is_flagged(tmp_path, tiny_m
 def test_the_three_class_example_is_one_choice_in_the_cli_and_the_view():
     from dashboard.views.distill import build_spec
     from kdcore.cli import build_parser, spec_from_args
-    from kdcore.distill import load_corpus
+    from kdcore.tasks.sequence.corpus import load_corpus
 
     from_cli = spec_from_args(build_parser().parse_args(["distill", "--name", "deb", "--corpus", "debates"]))
     from_view = build_spec("deb", "embedded-minilm", True, None, None, None, ["linear", "mlp"], "kd_kl", 0.5, 0.0,
@@ -344,7 +345,7 @@ def test_twin_margin_has_a_paired_interval(tiny_run_dir):
 
 
 def test_a_teacher_clearly_beaten_by_a_label_trained_student_is_flagged():
-    from kdcore.distill import _teacher_beaten_findings
+    from kdcore.tasks.sequence.evaluate import teacher_beaten_findings as _teacher_beaten_findings
 
     models = {"teacher": {"role": "teacher", "accuracy": 0.55, "accuracy_ci": [0.473, 0.626]},
               "linear-labels": {"role": "label-trained student", "accuracy": 0.72, "accuracy_ci": [0.647, 0.786]},

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kdcore.attribution import explain
-from kdcore.attribution.gradients import _teacher_tensors
+from kdcore.attribution.gradients import teacher_tensors
 from kdcore.attribution.ig_auto import AUTO_LEVELS, clenshaw_curtis, nested_integrated_gradients
 from test_attribution import TRICKY, _linear_student, lively_teacher  # noqa: F401 (fixture)
 
@@ -26,7 +26,7 @@ def test_clenshaw_curtis_rules_are_exact_for_polynomials_and_nested(n_points):
 
 def _teacher_problem(teacher, text):
     windows = teacher.encode_windows(text)
-    ids, base, attention = _teacher_tensors(teacher, windows, "pad")
+    ids, base, attention = teacher_tensors(teacher, windows, "pad")
     embeddings = teacher.model.get_input_embeddings()
     token_types = torch.zeros_like(ids)
     calls = []

@@ -86,7 +86,7 @@ def test_ray_labels_equal_predict_logits_and_resume_after_a_killed_shard(local_r
 
 
 def test_a_run_built_from_precomputed_logits_equals_one_built_in_process(local_ray, tmp_path, tiny_model_dir):
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
     from kdcore.runs import load_run
 
     in_process = build_run(tiny_spec("inproc", tiny_model_dir, STUDENTS), runs_dir=tmp_path / "runs",
@@ -129,7 +129,7 @@ def _hand_made_folder(path, teacher, texts, label_names=None):
 
 
 def test_logits_that_miss_transfer_texts_or_classes_are_refused(tmp_path, tiny_model_dir):
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
 
     teacher = _teacher(tiny_model_dir)
     corpus = make_toy_corpus()
@@ -215,7 +215,7 @@ def test_only_the_label_module_imports_ray():
     importers = sorted(str(p.relative_to(root)) for p in (root / "kdcore").rglob("*.py")
                        if "import ray" in p.read_text(encoding="utf-8"))
     assert importers == ["kdcore/scale/label.py"]
-    code = ("import sys, kdcore, kdcore.cli, kdcore.distill, kdcore.scale.precomputed, kdcore.students.train_stream; "
+    code = ("import sys, kdcore, kdcore.cli, kdcore.pipeline, kdcore.scale.precomputed, kdcore.students.train_stream; "
             "kdcore.cli.build_parser(); print('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                           check=True).stdout.strip() == "False"

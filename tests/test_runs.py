@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_toy_corpus, tiny_spec
 from kdcore.config import StudentConfig
-from kdcore.distill import build_run
+from kdcore.pipeline import build_run
 from kdcore.runs import RunError, RunWriter, list_runs, load_run, resolve_run_path, update_run_metrics
 
 STUDENTS = (StudentConfig(kind="linear", name="linear", min_count=1, max_steps=5),)

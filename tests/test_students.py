@@ -429,7 +429,7 @@ def test_solver_choice_and_its_errors():
 
 def test_label_twin_keeps_the_solver_with_the_better_dev_accuracy():
     from kdcore.data import TextDataset
-    from kdcore.distill import _fit_label_twin
+    from kdcore.tasks.sequence.fit import fit_label_twin as _fit_label_twin
 
     texts, labels = _synthetic(n=160, seed=1)
     dev_texts, dev_labels = _synthetic(n=80, seed=2)

@@ -101,7 +101,7 @@ def test_fine_tune_learns_toy_task_and_changes_fingerprint(tiny_model_dir):
     accuracy = (teacher.predict_logits(data.texts).argmax(1) == data.labels).mean()
     assert accuracy == 1.0
     assert events and events[-1]["stage"] == "teacher_fit"
-    assert teacher.best_dev_accuracy_ == 1.0
+    assert teacher.best_dev_score_ == 1.0
 
 
 def test_fit_resumes_from_checkpoint(tiny_model_dir, tmp_path):

@@ -38,7 +38,7 @@ def test_a_sequence_file_stays_a_sequence_run(tmp_path):
 
 
 def test_demo_task_ner_spec():
-    from kdcore.token_pipeline import token_demo_spec
+    from kdcore.tasks.token.specs import token_demo_spec
 
     spec = token_demo_spec("demo-ner")
     assert spec.task == "token" and spec.data.corpus == "wnut16" and spec.teacher_is_encoder

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from kdcore.bio import entities, iob1_to_bio, is_valid_sequence, viterbi_bio
+from kdcore.tasks.token.bio import entities, iob1_to_bio, is_valid_sequence, viterbi_bio
 from kdcore.data import DataError
-from kdcore.token_data import (TokenDataset, load_wnut16_corpus, looks_like_token_file, read_conll, read_token_jsonl,
+from kdcore.tasks.token.data import (TokenDataset, load_wnut16_corpus, looks_like_token_file, read_conll, read_token_jsonl,
                                read_tokens, split_token_dataset)
 
 GOOD = """-DOCSTART- -X- O O

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdcore.token_metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, f1_interval,
+from kdcore.tasks.token.metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, f1_interval,
                                   per_type_report, per_type_text, share_interval, word_fidelity)
 
 GOLD = [["B-per", "I-per", "O", "B-loc"], ["O", "B-org", "O"], ["B-loc", "O"]]

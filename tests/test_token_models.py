@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from conftest import make_tiny_model_dir, make_toy_token_corpus
-from kdcore.bio import is_valid_sequence
+from kdcore.tasks.token.bio import is_valid_sequence
 from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
 from kdcore.students import TokenLinearStudent, TokenMLPStudent, load_student
 from kdcore.students.window import slot_feature_names, word_shape
 from kdcore.teacher import TeacherError
-from kdcore.token_metrics import decode, entity_scores
-from kdcore.token_teacher import TokenTeacher, head_task
+from kdcore.tasks.token.metrics import decode, entity_scores
+from kdcore.tasks.token.teacher import TokenTeacher, head_task
 
 
 def _teacher(model_dir, corpus, **config):
@@ -42,7 +42,7 @@ def test_token_teacher_fine_tunes_and_predicts_per_word(trained):
     assert all(rows.shape[1] == len(teacher.label_names) for rows in logits)
     after = entity_scores(corpus.test.gold_entities(), decode(logits, teacher.label_names))["f1"]
     assert after > before + 0.2, (before, after)
-    assert teacher.best_dev_entity_f1_ is not None and len(teacher.history_) > 0
+    assert teacher.best_dev_score_ is not None and len(teacher.history_) > 0
 
 
 def test_long_sentences_are_windowed_and_every_word_is_read(trained):
@@ -120,7 +120,7 @@ def test_token_students_reject_texts():
 
 
 def test_word_explanations_share_words_and_teacher_ig_is_complete(trained):
-    from kdcore.token_explain import entity_agreement_records, word_explanations
+    from kdcore.tasks.token.explain import entity_agreement_records, word_explanations
 
     teacher, corpus, _ = trained
     student = TokenLinearStudent(StudentConfig(kind="token_linear", min_count=1))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import make_toy_token_corpus, tiny_token_spec
-from kdcore.bio import is_valid_sequence
+from kdcore.tasks.token.bio import is_valid_sequence
 from kdcore.config import RunSpec, StudentConfig, default_students
 from kdcore.runs import load_run
-from kdcore.token_data import TokenDataset
-from kdcore.token_metrics import decode, entity_scores
+from kdcore.tasks.token.data import TokenDataset
+from kdcore.tasks.token.metrics import decode, entity_scores
 
 
 def test_token_run_is_stored_and_loads_task_aware(tiny_token_run_dir):
@@ -69,8 +69,8 @@ def test_spec_checks_the_task():
 
 def test_unlabelled_sentences_refused_for_an_encoder(tmp_path, tiny_token_model_dir):
     from kdcore.data import DataError
-    from kdcore.distill import build_run
-    from kdcore.token_data import TokenCorpus
+    from kdcore.pipeline import build_run
+    from kdcore.tasks.token.data import TokenCorpus
 
     corpus = make_toy_token_corpus()
     bare = TokenCorpus(*(TokenDataset(split.sentences, None, split.label_names) for split in
@@ -82,7 +82,7 @@ def test_unlabelled_sentences_refused_for_an_encoder(tmp_path, tiny_token_model_
 
 
 def test_alpha_mixes_gold_tags_into_the_distilled_students(tmp_path, tiny_token_model_dir):
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
     from kdcore.students import load_student
 
     spec = tiny_token_spec("alpha", tiny_token_model_dir, explain_sample=0)

@@ -6,10 +6,12 @@ import time
 
 import streamlit as st
 
+
 from dashboard import jobs, state
 from kdcore.runs import RunError
+from kdcore.tasks import task_of
 
-__all__ = ["run_picker", "no_run_panel", "require_run", "CHOICE_KEY", "CUSTOM_KEY"]
+__all__ = ["run_picker", "no_run_panel", "require_run", "draw_for_task", "CHOICE_KEY", "CUSTOM_KEY"]
 
 CHOICE_KEY = "kdlens_run_choice"
 CUSTOM_KEY = "kdlens_run_folder"
@@ -105,10 +107,8 @@ def no_run_panel() -> None:
     _demo_progress()
 
 
-def require_run(token_view: str | None = None) -> state.RunKey | None:
-    """The session's run, or None after showing :func:`no_run_panel`. A page of sequence runs names its token
-    runs' own screen (``token_view``, a module of ``dashboard.views``): for a token run that screen is shown
-    and None returned, so the page draws nothing more."""
+def require_run() -> state.RunKey | None:
+    """The session's run, or None after showing :func:`no_run_panel`."""
     key = state.current_key()
     if key is None:
         if state.available_runs() or st.session_state.get(CUSTOM_KEY):
@@ -116,9 +116,16 @@ def require_run(token_view: str | None = None) -> state.RunKey | None:
         else:
             no_run_panel()
         return None
-    if token_view is not None and state.meta(key).task == "token":
-        import importlib
-
-        importlib.import_module(f"dashboard.views.{token_view}").render(key)
-        return None
     return key
+
+
+def draw_for_task(key: state.RunKey, drawers: dict) -> None:
+    """Draw a page with the one of its ``drawers`` ({output field: draw(key)}) that handles the output field of
+    the run's task (as LIT's modules ask whether a model's output spec holds a field they can show); a page
+    with none says so."""
+    task = task_of(state.meta(key))
+    draw = drawers.get(task.output_field)
+    if draw is None:
+        st.info(f"This page has nothing to draw for a run of the {task.name} task; the Overview shows its numbers.")
+        return
+    draw(key)

@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import upload
 from dashboard.components.explain_panel import explain_panel, method_controls
-from dashboard.components.sidebar import require_run
+from dashboard.components.sidebar import draw_for_task, require_run
 
 __all__ = ["render", "score_texts", "results_frame", "with_stand_ins"]
 
@@ -145,9 +145,13 @@ def _source() -> tuple[bytes, str] | None:
 
 
 def render() -> None:
-    key = require_run(token_view="token_batch")  # a token run has its own screen
-    if key is None:
-        return
+    """Draw the run's page as its task's output asks (a label per text, or tags per word)."""
+    key = require_run()
+    if key is not None:
+        draw_for_task(key, {"MulticlassPreds": _draw_labels, "SequenceTags": _draw_tags})
+
+
+def _draw_labels(key: state.RunKey) -> None:
     run = state.meta(key)
     st.title("Batch predictions")
     st.caption("Upload texts; every model predicts each one, and rows where a student disagrees with the teacher "
@@ -237,3 +241,26 @@ def render() -> None:
                        format_func=lambda r: f"#{r} · {texts[r - 1][:90]}{'…' if len(texts[r - 1]) > 90 else ''}")
     settings = method_controls(run.label_names, prefix="batch")
     explain_panel(key, texts[row - 1], settings, prefix="batch")
+
+
+def _draw_tags(key: state.RunKey) -> None:
+    from kdcore.tasks.token.analysis import entity_html
+
+    st.title("Where the students disagree with the teacher")
+    st.caption("Per test sentence: the words whose tag differs from the teacher's and the entities (exact span and "
+               "type) a student misses or adds, summed over the students in 'total'.")
+    table = state.tag_disagreements(key)
+    only = st.toggle("Only sentences with a disagreement", value=True, key="token_batch_only")
+    shown = table[table["total"] > 0] if only else table
+    st.dataframe(shown, hide_index=True, width="stretch", key="token_batch_table")
+    st.download_button("Download as CSV", shown.to_csv(index=False).encode("utf-8"), file_name="disagreements.csv",
+                       mime="text/csv", key="token_batch_csv", on_click="ignore")
+    if shown.empty:
+        return
+    index = st.selectbox("Look at a sentence", shown["sentence"].tolist(), key="token_batch_pick",
+                         format_func=lambda i: table.loc[table["sentence"] == i, "text"].iloc[0][:120])
+    sentences, _ = state.test_sentences(key)
+    types = state.entity_types(key)
+    for name, tags in state.test_tags(key).items():
+        st.markdown(f"**{name}**")
+        st.html(entity_html(sentences[index], tags[index], types))

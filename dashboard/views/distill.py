@@ -15,8 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from kdcore.config import (DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec, StudentConfig,
-                           TeacherConfig, default_students)
+from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, default_students
+from kdcore.tasks import detect_task, get_task
 
 from dashboard import jobs, navigation, state
 from dashboard.components import charts, upload
@@ -50,18 +50,13 @@ def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_c
                corpus: str = "rotten_tomatoes", label_map: str = "", labels_by_index: bool = False) -> RunSpec:
     """The RunSpec of the form's choices: the same spec ``python -m kdcore distill`` builds from the same
     options (its ``--student-steps`` is ``student_steps``, ``--label-map`` is ``label_map``). ValueError
-    says what to fix. An embedded token corpus makes a token run (kdcore.token_pipeline), with the token
-    teacher's fine-tuning settings."""
-    from kdcore.token_data import TOKEN_CORPORA
-    from kdcore.token_pipeline import token_teacher_config
-
-    task = "token" if data is None and corpus in TOKEN_CORPORA else "sequence"
-    teacher_config = (token_teacher_config(epochs=teacher_epochs) if task == "token"
-                      else TeacherConfig(epochs=teacher_epochs))
+    says what to fix. The task is the one the data file or the embedded corpus shows (kdcore.tasks.detect_task),
+    with that task's fine-tuning settings."""
+    task = detect_task(data=str(data) if data is not None else None, corpus=corpus)
     return RunSpec(
-        name, task=task, teacher_source=teacher, teacher_is_encoder=encoder, teacher=teacher_config,
-        label_map=label_map or {}, labels_by_index=labels_by_index,
-        students=default_students(students, int(student_steps), task=task),
+        name, task=task.name, teacher_source=teacher, teacher_is_encoder=encoder,
+        teacher=task.teacher_config(epochs=teacher_epochs), label_map=label_map or {}, labels_by_index=labels_by_index,
+        students=default_students(students, int(student_steps), task=task.name),
         distill=DistillConfig(loss=loss, temperature=temperature, alpha=alpha, augment_copies=int(augment_copies)),
         data=DataSource(path=str(data) if data is not None else None, text_column=text_column,
                         label_column=label_column, corpus=corpus))
@@ -127,10 +122,11 @@ def _form(current: state.RunKey | None) -> None:
 
     st.markdown("**Students and loss**")
     cols = st.columns(3)
-    token = _DATA_CORPORA.get(data_kind) == "wnut16"
+    task = detect_task(corpus=_DATA_CORPORA.get(data_kind))
+    suffix = "" if task is get_task() else f"_{task.name}"  # each task's own widgets
     # The kinds a run of this task can train (token runs: linear and MLP over word windows).
-    kinds = ["linear", "mlp"] if token else [c.kind for c in DEFAULT_STUDENTS]
-    students = cols[0].multiselect("Students", kinds, default=kinds, key=f"distill_students{'_token' if token else ''}",
+    kinds = task.student_choices()
+    students = cols[0].multiselect("Students", kinds, default=kinds, key=f"distill_students{suffix}",
                                    help="aug_linear: a linear student whose n-gram scores also read the teacher's "
                                         "view of each n-gram (one extra teacher pass over the n-grams).")
     loss = cols[1].selectbox("Loss", ["kd_kl", "kd_mse", "hard_ce"], key="distill_loss",
@@ -147,18 +143,13 @@ def _form(current: state.RunKey | None) -> None:
                                  help="Most Adam steps of the MLP (it stops sooner on a training-loss plateau); the "
                                       "linear student trains with L-BFGS until it converges.")
     # A bare encoder's head starts random, so it is always fine-tuned (the spec refuses 0 epochs for it).
-    if token:  # a fresh token head needs more fine-tuning (kdcore.token_pipeline)
-        from kdcore.token_pipeline import token_teacher_config
-
-        encoder_epochs = token_teacher_config().epochs
-    else:
-        encoder_epochs = TeacherConfig().epochs
+    encoder_epochs = task.teacher_config().epochs  # a fresh token head needs more fine-tuning
     teacher_epochs = cols[3].number_input("Teacher fine-tuning epochs", 0.0 if not encoder else 0.5, 10.0,
                                           encoder_epochs if encoder else 0.0, 0.5,
                                           key=f"distill_teacher_epochs_{'encoder' if encoder else 'trained'}"
-                                              f"{'_token' if token else ''}",
+                                              f"{suffix}",
                                           help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned, "
-                                               f"for at least {TeacherConfig().min_steps} steps (more epochs on "
+                                               f"for at least {task.teacher_config().min_steps} steps (more epochs on "
                                                "small data) and at most the steps cap.")
 
     data_path = None

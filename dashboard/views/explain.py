@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components.explain_panel import explain_panel, method_controls
-from dashboard.components.sidebar import require_run
+from dashboard.components.sidebar import draw_for_task, require_run
 
 __all__ = ["render", "TEXT_KEY"]
 
@@ -27,9 +27,13 @@ def _use_example() -> None:
 
 
 def render() -> None:
-    key = require_run(token_view="token_explain")  # a token run has its own screen
-    if key is None:
-        return
+    """Draw the run's page as its task's output asks (a label per text, or tags per word)."""
+    key = require_run()
+    if key is not None:
+        draw_for_task(key, {"MulticlassPreds": _draw_labels, "SequenceTags": _draw_tags})
+
+
+def _draw_labels(key: state.RunKey) -> None:
     run = state.meta(key)
     st.title("Explain a prediction")
     st.caption("Every model predicts the same text, and the same attribution method explains each one's score "
@@ -53,3 +57,50 @@ def render() -> None:
         return
     names = None if len(chosen) == len(every) else tuple(n for n in every if n in chosen)
     explain_panel(key, text, settings, names=names, prefix="explain", shared_scale=shared)
+
+
+TAG_SENTENCE_KEY = "token_explain_sentence"
+TAG_WORDS_KEY = "token_explain_words"
+
+
+def _draw_tags(key: state.RunKey) -> None:
+    from kdcore.tasks.token.analysis import entity_choices, entity_html, entity_legend_html, model_tags
+    from kdcore.visualize import highlight_table_html, legend_html
+
+    st.title("Explain the tags of a sentence")
+    st.caption("Every model tags the same words (BIO-valid Viterbi decoding). Pick an entity to see, word by word, "
+               "what moves each model's score for the teacher's tag at its first word: the teacher's integrated "
+               "gradients, the students' exact feature contributions.")
+    sentences, gold = state.test_sentences(key)
+    choices = list(range(min(len(sentences), 200)))
+    index = st.selectbox("Test sentence", choices, key=TAG_SENTENCE_KEY,
+                         format_func=lambda i: " ".join(sentences[i])[:120])
+    typed = st.text_input("Or type a sentence (words separated by spaces)", key=TAG_WORDS_KEY)
+    words = typed.split() if typed and typed.split() else sentences[index] if sentences else []
+    if not words:
+        st.info("No sentence to explain.")
+        return
+    types = state.entity_types(key)
+    tags = model_tags(state.models(key), [words])
+    tags = {name: rows[0] for name, rows in tags.items()}
+    st.html(entity_legend_html(types))
+    if gold is not None and not (typed and typed.split()):
+        st.markdown("**gold**")
+        st.html(entity_html(words, gold[index], types))
+    left, right = st.columns(2)
+    for k, (name, model_tags_) in enumerate(tags.items()):
+        with (left if k % 2 == 0 else right):
+            st.markdown(f"**{name}**")
+            st.html(entity_html(words, model_tags_, types))
+    found = entity_choices(words, tags)
+    if not found:
+        st.info("No model finds an entity in this sentence.")
+        return
+    position = st.radio("Entity", [p for p, _ in found], format_func=dict(found).get, horizontal=True,
+                        key="token_explain_entity")
+    explained = state.word_explanations(key, tuple(words), int(position), None)
+    teacher = explained["teacher"]
+    st.markdown(f"Word attributions for **{teacher.target_name}** at *{words[int(position)]}* "
+                "(red: towards the tag, blue: against it; each row on its own scale).")
+    st.html(legend_html(teacher.target_name))
+    st.html(highlight_table_html(explained, show_warnings=True))

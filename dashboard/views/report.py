@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from dashboard import state
-from dashboard.components.sidebar import require_run
+from dashboard.components.sidebar import draw_for_task, require_run
 
 __all__ = ["render"]
 
 
 def render() -> None:
-    key = require_run(token_view="token_report")  # a token run has its own screen
-    if key is None:
-        return
+    """Draw the run's page as its task's output asks (a label per text, or tags per word)."""
+    key = require_run()
+    if key is not None:
+        draw_for_task(key, {"MulticlassPreds": _draw_labels, "SequenceTags": _draw_tags})
+
+
+def _draw_labels(key: state.RunKey) -> None:
     run = state.meta(key)
     st.title("Report")
     st.caption("One HTML file with no script and no external resource (it opens offline and in an archive), and the "
@@ -45,4 +51,29 @@ def render() -> None:
                f"or from a terminal: `python -m kdcore report --run {run.path} --out report.html`")
     with st.expander("Preview", expanded=True):
         # Safe to frame: every text in the report is escaped and its CSP forbids any script.
+        st.iframe(html_text, height=700)
+
+
+@st.cache_data(show_spinner="Tagging the example sentences and writing the report…", max_entries=8)
+def _tag_documents(key: state.RunKey, n_examples: int) -> tuple[str, str]:
+    from kdcore.tasks.token.report import build_token_report, render_token_html
+
+    report = build_token_report(state.full_run(key), n_examples=n_examples)
+    return render_token_html(report), json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _draw_tags(key: state.RunKey) -> None:
+    run = state.meta(key)
+    st.title("Report")
+    st.caption("One HTML file with no script and no external resource, and the JSON it is rendered from: model "
+               "card, each model's per-type table, the distilled-minus-twin margins, definitions, hashes, versions, "
+               "configurations and example sentences tagged by every model.")
+    n_examples = int(st.number_input("Example sentences", min_value=0, max_value=20, value=3, key="token_report_n"))
+    html_text, json_text = _tag_documents(key, n_examples)
+    left, right = st.columns(2)
+    left.download_button("Download HTML report", html_text.encode("utf-8"), file_name=f"{run.name}-report.html",
+                         mime="text/html", key="token_report_html", type="primary", on_click="ignore")
+    right.download_button("Download JSON", json_text.encode("utf-8"), file_name=f"{run.name}-report.json",
+                          mime="application/json", key="token_report_json", on_click="ignore")
+    with st.expander("Preview", expanded=True):
         st.iframe(html_text, height=700)

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import charts
-from dashboard.components.sidebar import require_run
+from dashboard.components.sidebar import draw_for_task, require_run
 from kdcore.students import WEIGHT_TABLE_KINDS
 
 __all__ = ["render"]
@@ -128,9 +128,13 @@ def _mlp_section(key: state.RunKey, run, mlps: list[str]) -> None:
 
 
 def render() -> None:
-    key = require_run(token_view="token_weights")  # a token run has its own screen
-    if key is None:
-        return
+    """Draw the run's page as its task's output asks (a label per text, or tags per word)."""
+    key = require_run()
+    if key is not None:
+        draw_for_task(key, {"MulticlassPreds": _draw_labels, "SequenceTags": _draw_tags})
+
+
+def _draw_labels(key: state.RunKey) -> None:
     run = state.meta(key)
     st.title("What the students learned")
     students = run.info.students
@@ -143,3 +147,26 @@ def render() -> None:
         _linear_section(key, run, linear)
     if mlps:
         _mlp_section(key, run, mlps)
+
+
+def _draw_tags(key: state.RunKey) -> None:
+    run = state.meta(key)
+    st.title("What the token students learned")
+    st.caption("Features are read directly: w=… the word, shape=…, pre/suf=… its first / last letters, w[-1]=… the "
+               "word before, first / last. Importance: the mean gradient x value over the test words that have the "
+               "feature; for the linear student exactly its weight.")
+    types = state.entity_types(key)
+    cols = st.columns([2, 2, 1])
+    student = cols[0].selectbox("Student", run.student_names, key="token_weights_student")
+    kind = cols[1].selectbox("Entity type", types, key="token_weights_type")
+    top = int(cols[2].number_input("Top", min_value=5, max_value=50, value=15, step=5, key="token_weights_top"))
+    table = state.tag_features(key, student, kind, top)
+    left, right = st.columns(2)
+    for column, prefix in ((left, "B"), (right, "I")):
+        rows = table[table["tag"] == f"{prefix}-{kind}"]
+        column.markdown(f"**{prefix}-{kind}**")
+        if rows.empty:
+            column.caption("No feature of the test words pushes towards this tag.")
+        else:
+            column.dataframe(rows.drop(columns="tag"), hide_index=True, width="stretch",
+                             column_config={"importance": st.column_config.NumberColumn("importance", format="%.3f")})

@@ -3,7 +3,7 @@
 :func:`model_logits` / :func:`model_proba` run any model (teacher, student, or anything with
 ``predict_proba``); :func:`resolve_target` turns a target into a class index;
 :func:`delete_words` builds a perturbed text; ``_record`` / ``_empty`` build the
-:class:`~kdcore.explanation.Explanation`; ``_model_lock`` and ``_eval_mode`` let threads
+:class:`~kdcore.explanation.Explanation`; ``model_lock`` and ``eval_mode`` let threads
 explain one shared model safely. Re-exported by :mod:`kdcore.attribution`.
 """
 
@@ -107,7 +107,7 @@ def resolve_target(model, target, probs: np.ndarray | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _eval_mode(module: torch.nn.Module):
+def eval_mode(module: torch.nn.Module):
     """Dropout off while explaining; the module's mode is restored afterwards."""
     was_training = module.training
     if was_training:
@@ -120,14 +120,14 @@ def _eval_mode(module: torch.nn.Module):
             module.train()
 
 
-# One lock per model: _eval_mode flips a training module to eval and back, and two threads
+# One lock per model: eval_mode flips a training module to eval and back, and two threads
 # explaining one shared (dashboard) model must not interleave those flips; it also keeps a
 # shared teacher from running several heavy Captum passes at once.
 _LOCKS: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
-def _model_lock(model) -> threading.Lock:
+def model_lock(model) -> threading.Lock:
     with _LOCKS_GUARD:
         lock = _LOCKS.get(model)
         if lock is None:

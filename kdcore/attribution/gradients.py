@@ -10,7 +10,7 @@ other position. Gradient x input has no baseline: gradient of the target logit t
 embedding. A wordpiece's attribution is the sum over the embedding dimension; wordpieces
 are summed into the word whose character span contains the wordpiece's start offset.
 
-Integrated-gradients convergence (``_run_ig``, also used for the students)
+Integrated-gradients convergence (``run_ig``, also used for the students)
     The convergence delta (Captum's definition) is ``sum(attributions) - (f(x) -
     f(baseline))``, f(x) and f(baseline) taken from kd-lens's own forward pass. It is
     flagged in ``Explanation.warnings`` when ``|delta| > max(delta_atol, delta_rtol *
@@ -38,7 +38,7 @@ import torch
 from ..explanation import Explanation
 from ..metrics import softmax as _softmax
 from ..words import Word
-from .common import _empty, _eval_mode, _model_lock, _record, resolve_target
+from .common import _empty, eval_mode, model_lock, _record, resolve_target
 from .ig_auto import AUTO_LEVELS, nested_integrated_gradients
 
 IG_STEP_LADDER = AUTO_LEVELS  # the point counts n_steps="auto" climbs through
@@ -48,7 +48,7 @@ def _tolerance(gap: torch.Tensor, opts: dict) -> torch.Tensor:
     return torch.clamp(gap.abs() * float(opts["delta_rtol"]), min=float(opts["delta_atol"]))
 
 
-def _run_ig(ig, inputs: torch.Tensor, baselines: torch.Tensor, target: int, extra, gap: torch.Tensor, opts: dict,
+def run_ig(ig, inputs: torch.Tensor, baselines: torch.Tensor, target: int, extra, gap: torch.Tensor, opts: dict,
             warnings: list[str], lengths=None, reduce=None) -> tuple[torch.Tensor, float]:
     """Integrated gradients with the fixed or automatic step count; flags a high delta.
 
@@ -141,7 +141,7 @@ def _tokens_to_words(words: list[Word], token_scores: list[tuple[int, float]]) -
     return scores, orphans
 
 
-def _teacher_tensors(teacher, windows: list[dict], baseline: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def teacher_tensors(teacher, windows: list[dict], baseline: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The windows' input ids, baseline ids and attention mask, padded to one width, on the teacher's device."""
     tokenizer = teacher.tokenizer
     n_windows = len(windows)
@@ -169,7 +169,7 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
     model = teacher.model
     windows = teacher.encode_windows(text)
     n_windows = len(windows)
-    input_ids, baseline_ids, attention = _teacher_tensors(teacher, windows, opts["baseline"])
+    input_ids, baseline_ids, attention = teacher_tensors(teacher, windows, opts["baseline"])
     token_types = torch.zeros_like(input_ids)
     embeddings = model.get_input_embeddings()
 
@@ -183,7 +183,7 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
 
     warnings: list[str] = []
     delta_value = None
-    with _model_lock(teacher), _eval_mode(model):
+    with model_lock(teacher), eval_mode(model):
         with torch.no_grad():
             input_embeds = embeddings(input_ids).detach()
             baseline_embeds = embeddings(baseline_ids).detach()
@@ -199,7 +199,7 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
             return _empty(text, target, probs, method, teacher)
         if method == "integrated_gradients":
             gap = window_logits[:, target] - baseline_logits[:, target]
-            attributions, delta_value = _run_ig(IntegratedGradients(forward), input_embeds, baseline_embeds, target,
+            attributions, delta_value = run_ig(IntegratedGradients(forward), input_embeds, baseline_embeds, target,
                                                 extra, gap, opts, warnings, lengths=attention.sum(1).tolist(),
                                                 reduce=lambda a: a.sum(-1, keepdim=True))
         else:

@@ -14,8 +14,8 @@ import torch
 
 from ..explanation import Explanation
 from ..metrics import softmax as _softmax
-from .common import _empty, _eval_mode, _model_lock, _record, resolve_target
-from .gradients import _run_ig
+from .common import _empty, eval_mode, model_lock, _record, resolve_target
+from .gradients import run_ig
 
 
 def _explain_student_gradient(student, text: str, method: str, target, opts: dict) -> Explanation:
@@ -39,7 +39,7 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
 
     warnings: list[str] = []
     delta_value = None
-    with _model_lock(student), _eval_mode(module):
+    with model_lock(student), eval_mode(module):
         with torch.no_grad():
             both = torch.stack([values, torch.zeros_like(values)])
             logits = forward(both)
@@ -54,7 +54,7 @@ def _explain_student_gradient(student, text: str, method: str, target, opts: dic
         inputs = values.unsqueeze(0)
         if method == "integrated_gradients":
             gap = logits[0:1, target] - logits[1:2, target]
-            attributions, delta_value = _run_ig(IntegratedGradients(forward), inputs, torch.zeros_like(inputs),
+            attributions, delta_value = run_ig(IntegratedGradients(forward), inputs, torch.zeros_like(inputs),
                                                 target, None, gap, opts, warnings)
         else:
             batch = FeatureBatch(feature_ids, torch.zeros(1, dtype=torch.long, device=device), values)

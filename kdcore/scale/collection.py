@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..data import DataError
-from ..readers import _select_columns
+from ..readers import select_columns
 
 __all__ = ["COLLECTION_SUFFIXES", "Collection", "Slice", "SliceTexts", "text_hash"]
 
@@ -111,7 +111,7 @@ class Collection:
     def _resolve_columns(self) -> None:
         """Settle the text column on the first file and check every file has it (and the id column)."""
         first = self._columns(self.files[0])
-        text_col, _ = _select_columns(first, self.text_column, False, self.files[0])
+        text_col, _ = select_columns(first, self.text_column, False, self.files[0])
         self.text_column = str(text_col)
         for file in self.files:
             columns = self._columns(file)

@@ -53,7 +53,7 @@ class _TokenStudent:
 
     def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """BIO tags of each sentence (Viterbi under BIO constraints: never an I-x after O or another type)."""
-        from ..token_metrics import decode
+        from ..tasks.token.metrics import decode
 
         return decode(self.predict_word_logits(sentences), self.label_names)
 

@@ -166,7 +166,7 @@ def token_metrics_table(metrics: dict):
     entity agreement F1 with the teacher, size and speed."""
     import pandas as pd
 
-    from .intervals import format_interval
+    from ...intervals import format_interval
 
     rows = []
     for name, entry in metrics.get("models", {}).items():

@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .teacher import Teacher, TeacherError, head_task
-from .utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
+from ...teacher import Teacher, TeacherError, head_task  # head_task: re-exported for the token side
+from ...utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
 
 __all__ = ["TokenTeacher", "head_task"]
 
@@ -26,17 +26,6 @@ class TokenTeacher(Teacher):
     """A token classifier: ``predict_word_logits(sentences)`` gives one logit row per word."""
 
     _auto_class = "AutoModelForTokenClassification"
-
-    @classmethod
-    def from_pretrained(cls, name_or_dir, label_names=None, config=None, label_map=None, labels_by_index=False,
-                        **kwargs) -> "TokenTeacher":
-        """Load a trained token classifier (see :meth:`Teacher.from_pretrained` for the label matching).
-        A folder whose head is a sequence classifier is refused: its token head would start random."""
-        if head_task(name_or_dir) == "sequence":
-            raise TeacherError(f"{name_or_dir} holds a sequence classifier (one label per text), not a token "
-                               "classifier; use it with --task sequence, or give a token classifier.")
-        return super().from_pretrained(name_or_dir, label_names=label_names, config=config, label_map=label_map,
-                                       labels_by_index=labels_by_index, **kwargs)
 
     # ----------------------------------------------------------------- encoding
     def _word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
@@ -128,8 +117,14 @@ class TokenTeacher(Teacher):
             atomic_write_bytes(cache_path, buffer.getvalue())
         return out
 
-    def predict_logits(self, texts, **kwargs):
-        raise TeacherError("A token teacher labels words: call predict_word_logits(sentences) with lists of words.")
+    def predict_logits(self, texts, batch_size: int | None = None, return_pooled: bool = False,
+                       progress: ProgressFn | None = None, use_cache: bool = True) -> list[np.ndarray]:
+        """The base contract for a head that labels words: per-word logits ``[n_words, tags]`` of each text (a
+        string is split into words at white space; a list of words is taken as it is)."""
+        if return_pooled:
+            raise TeacherError("A token teacher has no pooled state per text; feature_align is a sequence task's.")
+        sentences = [text.split() if isinstance(text, str) else list(text) for text in texts]
+        return self.predict_word_logits(sentences, batch_size=batch_size, progress=progress, use_cache=use_cache)
 
     # ----------------------------------------------------------------- fine-tuning
     def fit(self, train, dev=None, progress: ProgressFn | None = None, checkpoint_dir=None) -> "TokenTeacher":
@@ -138,7 +133,7 @@ class TokenTeacher(Teacher):
         the dev entity F1 (BIO Viterbi decoding, exact span and type) is measured, the best weights kept,
         and training stops after ``config.patience`` evaluations without improvement; with a ``checkpoint_dir``
         the state is saved at every evaluation and resumed from it (the loop is :meth:`Teacher._train_loop`)."""
-        from .token_metrics import decode, entity_scores
+        from .metrics import decode, entity_scores
 
         if not getattr(train, "has_labels", False):
             raise TeacherError("Fine-tuning needs gold tags; pass a tagged dataset or use the teacher as loaded.")
@@ -166,7 +161,7 @@ class TokenTeacher(Teacher):
         state = self._train_loop(steps_per_epoch, total_steps, orders, batch, dev_entity_f1 if usable else None,
                                  "dev_entity_f1", progress, checkpoint_dir)
         best_score = state["best_score"]
-        self.best_dev_entity_f1_ = best_score if best_score >= 0 else None
+        self.best_dev_score_ = best_score if best_score >= 0 else None  # dev entity F1
         return self
 
 

@@ -19,11 +19,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .attribution import DEFAULT_OPTIONS
-from .attribution.common import _eval_mode, _model_lock
-from .attribution.gradients import _run_ig, _teacher_tensors
-from .explanation import Explanation
-from .token_metrics import log_softmax
+from ...attribution import DEFAULT_OPTIONS
+from ...attribution.common import eval_mode, model_lock
+from ...attribution.gradients import run_ig, teacher_tensors
+from ...explanation import Explanation
+from .metrics import log_softmax
 
 __all__ = ["sentence_spans", "teacher_word_explanation", "student_word_explanation", "word_explanations",
            "entity_agreement_records", "TEACHER_METHOD"]
@@ -59,7 +59,7 @@ def teacher_word_explanation(teacher, words: Sequence[str], position: int, targe
     windows = teacher._windows(teacher._word_pieces([words])[0])
     ids, firsts, _, piece_words = next(w for w in windows if position in w[2])
     piece = firsts.index(position)
-    input_ids, baseline_ids, attention = _teacher_tensors(teacher, [{"input_ids": ids}], "pad")
+    input_ids, baseline_ids, attention = teacher_tensors(teacher, [{"input_ids": ids}], "pad")
     model = teacher.model
     embeddings = model.get_input_embeddings()
 
@@ -68,7 +68,7 @@ def teacher_word_explanation(teacher, words: Sequence[str], position: int, targe
 
     opts = {**DEFAULT_OPTIONS, "n_steps": n_steps}
     warnings: list[str] = []
-    with _model_lock(teacher), _eval_mode(model):
+    with model_lock(teacher), eval_mode(model):
         with torch.no_grad():
             input_embeds = embeddings(input_ids).detach()
             baseline_embeds = embeddings(baseline_ids).detach()
@@ -76,7 +76,7 @@ def teacher_word_explanation(teacher, words: Sequence[str], position: int, targe
         probs = np.exp(log_softmax(logits[0].double().cpu().numpy()))
         target = int(probs.argmax()) if target is None else int(target)
         gap = logits[:1, target] - logits[1:, target]
-        attributions, delta = _run_ig(IntegratedGradients(forward), input_embeds, baseline_embeds, target,
+        attributions, delta = run_ig(IntegratedGradients(forward), input_embeds, baseline_embeds, target,
                                       (attention,), gap, opts, warnings)
     piece_scores = attributions.detach().sum(-1)[0].double().cpu().numpy()
     scores = np.zeros(len(words))
@@ -112,8 +112,8 @@ def entity_agreement_records(teacher, students: dict, sentences, teacher_tags, m
     contributions, on the first word of each of the teacher's entities (the first ``max_entities`` in
     sentence order), for the teacher's tag there. One dict per (entity, student)."""
     from .bio import entities
-    from .explain_metrics import agreement
-    from .utils import emit
+    from ...explain_metrics import agreement
+    from ...utils import emit
 
     chosen = [(i, start, kind) for i, tags in enumerate(teacher_tags) for kind, start, _ in entities(tags)]
     chosen = chosen[:max_entities]

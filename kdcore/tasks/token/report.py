@@ -10,12 +10,12 @@ import json
 import os
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup
 
-from .token_analysis import entity_html, entity_legend_html, model_tags
-from .token_metrics import per_type_text
-from .utils import atomic_write_bytes
+from .analysis import entity_html, entity_legend_html, model_tags
+from .metrics import per_type_text
+from ...report import REPORT_VERSION, template_environment
+from ...utils import atomic_write_bytes, strict_json
 
 __all__ = ["build_token_report", "render_token_html", "write_token_report", "TOKEN_DEFINITIONS"]
 
@@ -36,41 +36,11 @@ TOKEN_DEFINITIONS = {
                              "and sign agreement between the teacher's integrated gradients for its tag and each "
                              "student's exact feature contributions, per word of the sentence.",
 }
+TEMPLATE = "token_report.html.j2"  # in kdcore/templates, beside the sequence report's
 _CARD = (("entity_f1", "entity F1", "{:.3f}"), ("fidelity", "word fidelity", "{:.3f}"),
          ("entity_agreement_f1", "entity agreement F1", "{:.3f}"), ("mean_tvd", "mean TVD", "{:.3f}"),
          ("parameters", "parameters", "{:,.0f}"), ("megabytes", "MB", "{:.2f}"),
          ("texts_per_second", "sentences/s", "{:,.0f}"))
-
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>kd-lens token report: {{ run.name }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}
-td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:.6em;overflow:auto}
-.small{color:#666;font-size:.9em}</style></head><body>
-<h1>Run {{ run.name }} <span class="small">token classification</span></h1>
-<p class="small">Created {{ run.created_at }} · teacher {{ run.teacher_source }} (sha256 {{ run.teacher_fingerprint }})
-· test set {{ run.test_size }} sentences, {{ run.test_words }} words · report version {{ report.report_version }}</p>
-<h2>Model card</h2>
-<table><tr><th>model</th><th>role</th>{% for t in card_titles %}<th>{{ t }}</th>{% endfor %}</tr>
-{% for row in card %}<tr><td>{{ row.model }}</td><td>{{ row.role }}</td>{% for v in row.cells %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
-{% if margins %}<h2>Distilled vs label-trained twin</h2>
-<table><tr><th>student</th><th>twin</th><th>difference in entity agreement F1</th><th>interval</th><th>sentences</th></tr>
-{% for m in margins %}<tr><td>{{ m.student }}</td><td>{{ m.twin }}</td><td>{{ m.difference }}</td><td>{{ m.interval }}</td><td>{{ m.sentences }}</td></tr>{% endfor %}</table>{% endif %}
-<h2>Gold entities per type</h2>
-{% for name, text in per_type.items() %}<h3>{{ name }}</h3><pre>{{ text }}</pre>{% endfor %}
-{% if explanations %}<h2>Explanation agreement with the teacher</h2>
-<table><tr>{% for c in explanations.columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in explanations.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
-{% if examples %}<h2>Example sentences</h2><p>{{ legend }}</p>
-{% for ex in examples %}<table>{% for name, html in ex.rows %}<tr><td>{{ name }}</td><td style="text-align:left">{{ html }}</td></tr>{% endfor %}</table>{% endfor %}{% endif %}
-<h2>Definitions</h2><dl>{% for k, v in definitions.items() %}<dt><b>{{ k }}</b></dt><dd>{{ v }}</dd>{% endfor %}</dl>
-<h2>Data and versions</h2><pre>{{ provenance }}</pre>
-<h2>Configurations</h2><pre>{{ configs }}</pre>
-</body></html>
-"""
-
 
 def _fmt(value, pattern: str) -> str:
     return "—" if value is None else pattern.format(value)
@@ -79,7 +49,6 @@ def _fmt(value, pattern: str) -> str:
 def build_token_report(run, n_examples: int = 3) -> dict:
     """Everything about a token ``run`` a reviewer needs, as a JSON-able dict (``n_examples`` test sentences
     tagged by every model)."""
-    from .report import REPORT_VERSION, _clean
 
     manifest, metrics = run.manifest, run.metrics or {}
     models = metrics.get("models", {})
@@ -94,7 +63,7 @@ def build_token_report(run, n_examples: int = 3) -> dict:
                 entry["gold"] = test.tag_names(i)
             examples.append(entry)
     teacher = manifest.get("teacher", {})
-    return _clean({
+    return strict_json({
         "report_version": REPORT_VERSION, "task": "token",
         "run": {"name": run.name, "created_at": manifest.get("created_at"), "teacher_source": teacher.get("source"),
                 "teacher_fingerprint": teacher.get("fingerprint"), "test_size": metrics.get("test_size"),
@@ -115,7 +84,7 @@ def build_token_report(run, n_examples: int = 3) -> dict:
 def render_token_html(report: dict) -> str:
     """The self-contained HTML page of a :func:`build_token_report` dict."""
     types = sorted({t[2:] for t in report.get("label_names", []) if t != "O"})
-    from .intervals import format_interval
+    from ...intervals import format_interval
 
     def cell(row, key, pattern):
         interval = format_interval(row.get(f"{key}_ci"))
@@ -138,8 +107,7 @@ def render_token_html(report: dict) -> str:
         rows = ([("gold", Markup(entity_html(ex["words"], ex["gold"], types)))] if ex.get("gold") else [])
         rows += [(name, Markup(entity_html(ex["words"], tags, types))) for name, tags in ex["tags"].items()]
         examples.append({"rows": rows})
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    page = environment.from_string(_TEMPLATE).render(
+    page = template_environment().get_template(TEMPLATE).render(
         report=report, run=report.get("run", {}), card=card, card_titles=[t for _, t, _ in _CARD], margins=margins,
         per_type={name: per_type_text(rows) for name, rows in report.get("per_type", {}).items() if rows},
         explanations=explanations, examples=examples, legend=Markup(entity_legend_html(types)),
