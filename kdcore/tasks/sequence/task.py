@@ -115,7 +115,8 @@ class SequenceTask(Task):
 
         state.findings += teacher_findings(metrics["models"]["teacher"], state.corpus)
         state.findings += teacher_beaten_findings(metrics["models"])
-        write_trust(writer, state.teacher, state.students, state.corpus.dev, state.corpus.test, state.test_logits)
+        write_trust(writer, state.teacher, state.students, state.corpus.dev, state.corpus.test, state.test_logits,
+                    task=self)
         metrics["findings"] = list(state.findings)
         gold = state.transfer.labels >= 0
         metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),
@@ -160,3 +161,17 @@ class SequenceTask(Task):
 
     def has_trust(self) -> bool:
         return True
+
+    def trust(self, teacher, students, dev, test, test_teacher_logits=None, dev_teacher_logits=None,
+              target: float = 0.95):
+        from ...trust import trust_of_splits
+
+        return trust_of_splits(teacher, students, dev, test, test_teacher_logits, dev_teacher_logits, target)
+
+    def logits_array(self, logits):
+        import numpy as np
+
+        return np.asarray(logits)
+
+    def logits_of(self, array, dataset):
+        return array

@@ -85,7 +85,7 @@ class TokenTeacher(Teacher):
                 flat = np.load(cache_path, allow_pickle=False)
                 self.last_predict_info = {"cache": "hit"}
                 emit(progress, stage="teacher_predict", done=len(sentences), total=len(sentences), cached=True)
-                return _split_rows(flat, [len(s) for s in sentences])
+                return split_rows(flat, [len(s) for s in sentences])
         batch_size = batch_size or self.config.predict_batch_size
         windows = []  # (sentence, ids, word of each position, words read here)
         windowed = 0
@@ -165,5 +165,6 @@ class TokenTeacher(Teacher):
         return self
 
 
-def _split_rows(flat: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+def split_rows(flat: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    """The rows of ``flat`` (one a word) cut back into sentences of ``lengths`` words."""
     return np.split(flat, np.cumsum(lengths)[:-1]) if lengths else []
