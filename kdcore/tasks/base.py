@@ -41,6 +41,7 @@ class Task:
     # What one prediction of the task is, named as LIT's field types: what a page asks to choose its drawing.
     output_field: str = ""
     architecture_suffix: str = ""  # how a transformers head of this task ends its class name
+    file_extensions: tuple[str, ...] = ()  # the data files the task reads
     reads_precomputed_logits: bool = False  # whether a run can read logits labelled beforehand (kdcore label)
     views: tuple[str, ...] = VIEWS
 

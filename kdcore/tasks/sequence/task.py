@@ -5,6 +5,7 @@ the readers of a run; the work itself lives in this package's modules and in the
 from __future__ import annotations
 
 from ...config import DEFAULT_STUDENTS, RunSpec, StudentConfig
+from ...data import SUPPORTED_EXTENSIONS
 from ..base import DistillResult, Task
 from . import corpus as corpus_io
 from .evaluate import evaluate_run, teacher_beaten_findings, teacher_findings
@@ -22,6 +23,7 @@ class SequenceTask(Task):
     output_field = "MulticlassPreds"  # one distribution over the classes a text
     architecture_suffix = "ForSequenceClassification"
     reads_precomputed_logits = True
+    file_extensions = SUPPORTED_EXTENSIONS
 
     # ---------------------------------------------------------------- configuration
     def default_students(self) -> tuple:

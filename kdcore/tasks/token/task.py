@@ -11,7 +11,7 @@ import numpy as np
 
 from ...config import DEFAULT_TOKEN_STUDENTS, RunSpec, StudentConfig
 from ..base import DistillResult, Task
-from .data import TOKEN_CORPORA, looks_like_token_file, read_tokens, split_token_dataset
+from .data import TOKEN_CORPORA, TOKEN_EXTENSIONS, looks_like_token_file, read_tokens, split_token_dataset
 from .fit import augment_sentences, fit_student
 
 __all__ = ["TokenTask"]
@@ -26,6 +26,7 @@ class TokenTask(Task):
     unit = "sentence"
     dev_score_key = "dev_entity_f1"
     output_field = "SequenceTags"  # one BIO tag a word
+    file_extensions = (*TOKEN_EXTENSIONS, ".jsonl")  # CoNLL lines, or JSONL with tokens / tags
     architecture_suffix = "ForTokenClassification"
 
     # ---------------------------------------------------------------- configuration
