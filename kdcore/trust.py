@@ -36,7 +36,7 @@ from .tasks import get_task, task_of
 __all__ = [
     "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEV_LOGITS_FILE", "DEFINITIONS", "stand_in_scores",
     "auroc", "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
-    "student_trust", "unit_trust", "score_candidates", "choose_among", "evaluate_trust", "trust_of_splits",
+    "student_trust", "unit_trust", "score_candidates", "choose_among", "evaluate_trust",
     "write_trust", "recompute_trust", "StandIn",
     "assess_logits", "assess", "load_trust",
 ]
@@ -395,28 +395,9 @@ def evaluate_trust(students: Mapping[str, object], dev_texts: Sequence[str], dev
     return RunTrust(target, records, len(dev_texts), len(test_texts))
 
 
-def trust_of_splits(teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None,
-                    dev_teacher_logits=None, target: float = TARGET_FIDELITY) -> tuple[RunTrust, np.ndarray | None]:
-    """The trust record of ``students`` over a corpus's ``dev`` and ``test`` splits (TextDatasets), and the
-    teacher's dev logits it used (computed here unless given). Without dev texts the record is empty and
-    its note says why: the score, calibrator and threshold are chosen on dev, never on test."""
-    if dev is None or len(dev) == 0:
-        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
-                        note="This run has no dev split, on which the stand-in score, its calibration and "
-                             "threshold are chosen; build it from data with a dev split for a trust curve."), None
-    if test is None or len(test) == 0:
-        return RunTrust(target, {}, len(dev), 0, note="This run has no test texts to draw a trust curve on."), None
-    if dev_teacher_logits is None:
-        dev_teacher_logits = teacher.predict_logits(list(dev.texts))
-    if test_teacher_logits is None:
-        test_teacher_logits = teacher.predict_logits(list(test.texts))
-    record = evaluate_trust(students, dev.texts, dev_teacher_logits, test.texts, test_teacher_logits, target)
-    return record, np.asarray(dev_teacher_logits)
-
-
 def write_trust(writer, teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None,
                 task=None) -> RunTrust:
-    """The trust record of ``task`` (default: the sequence task's :func:`trust_of_splits`) written into a run
+    """The trust record of ``task`` (default: the sequence task's, over texts) written into a run
     being built (``writer``: a RunWriter): ``trust.json`` and the teacher's dev logits."""
     task = task or get_task()
     record, dev_logits = task.trust(teacher, students, dev, test, test_teacher_logits)

@@ -166,7 +166,7 @@ class SequenceTask(Task):
 
     def trust(self, teacher, students, dev, test, test_teacher_logits=None, dev_teacher_logits=None,
               target: float = 0.95):
-        from ...trust import trust_of_splits
+        from .trust import trust_of_splits
 
         return trust_of_splits(teacher, students, dev, test, test_teacher_logits, dev_teacher_logits, target)
 
