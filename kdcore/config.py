@@ -317,7 +317,7 @@ class RunSpec:
     labels_by_index: bool = field(default=False, metadata={"help": "Match a pretrained teacher's placeholder classes "
                                                            "(LABEL_0, ...) to the data's classes by position."})
     task: str = field(default="sequence", metadata={"help": "sequence (one label a text) or token (one BIO tag a "
-                                                    "word; kdcore/token_pipeline.py)."})
+                                                    "word; kdcore/tasks/token)."})
     teacher_logits: tuple = field(default=(), metadata={"help": "Label folders of `python -m kdcore label`: the "
                                                         "transfer set's teacher logits are read from them by text hash "
                                                         "instead of being computed."})

@@ -1,5 +1,5 @@
-"""What the sequence pipeline (distill.py) and the token pipeline (token_pipeline.py) share: which students a
-run trains, in order, and how a build's stages are run, recorded for a resume, and published."""
+"""Which students a run trains, in order, and how a build's stages are run, recorded for a resume, and
+published (kdcore.pipeline runs them for every task)."""
 
 from __future__ import annotations
 

@@ -104,6 +104,7 @@ def token_checks(spec: RunSpec, corpus, result: Preflight) -> Preflight:
     from .data import DataError
     from .labels import LabelMismatch, align_labels
     from .teacher import head_task
+    from .tasks.token.teacher import tag_label_map
 
     try:
         corpus = corpus if corpus is not None else task_of(spec).load_corpus(spec.data)
@@ -129,7 +130,7 @@ def token_checks(spec: RunSpec, corpus, result: Preflight) -> Preflight:
     result.teacher_classes = names
     if names is not None and train.has_labels:
         try:
-            align_labels(names, train.label_names, spec.label_map, spec.labels_by_index)
+            align_labels(names, train.label_names, tag_label_map(spec.label_map, names), spec.labels_by_index)
         except LabelMismatch as err:
             result.add("error", str(err))
             return result

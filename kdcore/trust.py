@@ -31,11 +31,13 @@ import numpy as np
 
 from .calibration import Calibrator, fit_calibrator
 from .metrics import softmax
+from .tasks import get_task, task_of
 
 __all__ = [
     "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEV_LOGITS_FILE", "DEFINITIONS", "stand_in_scores",
     "auroc", "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
-    "student_trust", "evaluate_trust", "trust_of_splits", "write_trust", "recompute_trust", "StandIn",
+    "student_trust", "unit_trust", "score_candidates", "choose_among", "evaluate_trust",
+    "write_trust", "recompute_trust", "StandIn",
     "assess_logits", "assess", "load_trust",
 ]
 
@@ -122,8 +124,17 @@ def auroc(scores, agree) -> float:
 def choose_score(student_logits, teacher_logits) -> tuple[str, dict[str, float]]:
     """The candidate with the highest dev AUROC (earlier candidate on ties; the first when every
     AUROC is undefined), and the AUROC of every candidate."""
-    agree = _agreement(student_logits, teacher_logits)
-    aurocs = {name: auroc(stand_in_scores(student_logits, name), agree) for name in SCORE_NAMES}
+    return choose_among(score_candidates(student_logits), _agreement(student_logits, teacher_logits))
+
+
+def score_candidates(logits) -> dict[str, np.ndarray]:
+    """Every candidate stand-in score of each row of ``logits``."""
+    return {name: stand_in_scores(np.asarray(logits), name) for name in SCORE_NAMES}
+
+
+def choose_among(candidates: Mapping[str, np.ndarray], agree) -> tuple[str, dict[str, float]]:
+    """:func:`choose_score` over candidate scores already computed for each unit (a text, a sentence)."""
+    aurocs = {name: auroc(candidates[name], agree) for name in SCORE_NAMES}
     best = SCORE_NAMES[0]
     for name in SCORE_NAMES:
         if math.isfinite(aurocs[name]) and (not math.isfinite(aurocs[best]) or aurocs[name] > aurocs[best] + _TIE):
@@ -216,6 +227,7 @@ class StudentTrust:
     test_fidelity: float     # at full coverage
     threshold_coverage: float | None  # the dev threshold applied to test: coverage and fidelity
     threshold_fidelity: float | None
+    unit: str = "texts"  # what the curve counts: texts, or (a tagging run) sentences
 
     def likely(self, scores) -> np.ndarray:
         """Whether each stand-in score is at or above the dev threshold (every score when the whole dev
@@ -240,11 +252,11 @@ class StudentTrust:
         """The curve in one sentence, e.g. "On the 78% of test texts linear is surest of, it agrees with the
         teacher 96% of the time"."""
         if self.fidelity_at_coverage is None or self.coverage <= 0:
-            return (f"No group of the test texts {self.name} is surest of reaches {self.target:.0%} agreement with "
-                    f"the teacher (it agrees on {self.test_fidelity:.0%} of all of them).")
+            return (f"No group of the test {self.unit} {self.name} is surest of reaches {self.target:.0%} agreement "
+                    f"with the teacher (it agrees on {self.test_fidelity:.0%} of all of them).")
         if self.coverage >= 1.0:
-            return f"{self.name} agrees with the teacher on {self.fidelity_at_coverage:.0%} of all test texts."
-        return (f"On the {self.coverage:.0%} of test texts {self.name} is surest of, it agrees with the teacher "
+            return f"{self.name} agrees with the teacher on {self.fidelity_at_coverage:.0%} of all test {self.unit}."
+        return (f"On the {self.coverage:.0%} of test {self.unit} {self.name} is surest of, it agrees with the teacher "
                 f"{self.fidelity_at_coverage:.0%} of the time (on all of them, {self.test_fidelity:.0%}).")
 
     def to_dict(self) -> dict:
@@ -277,21 +289,32 @@ def _finite(value):
 def student_trust(name: str, dev_student_logits, dev_teacher_logits, test_student_logits, test_teacher_logits,
                   target: float = TARGET_FIDELITY, bootstrap: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> StudentTrust:
     """Choose the score and fit the calibrator and threshold on dev; measure the curve on test."""
-    if not 0 < target <= 1:
-        raise ValueError(f"target fidelity must be in (0, 1], got {target}.")
     if len(dev_student_logits) == 0 or len(test_student_logits) == 0:
         raise ValueError("The trust curve needs dev and test texts; this corpus has none in one of them.")
-    score, aurocs = choose_score(dev_student_logits, dev_teacher_logits)
-    dev_scores = stand_in_scores(dev_student_logits, score)
-    dev_agree = _agreement(dev_student_logits, dev_teacher_logits)
+    return unit_trust(name, score_candidates(dev_student_logits), _agreement(dev_student_logits, dev_teacher_logits),
+                      score_candidates(test_student_logits), _agreement(test_student_logits, test_teacher_logits),
+                      target, bootstrap, seed)
+
+
+def unit_trust(name: str, dev_candidates: Mapping[str, np.ndarray], dev_agree, test_candidates: Mapping[str, np.ndarray],
+               test_agree, target: float = TARGET_FIDELITY, bootstrap: int = BOOTSTRAP_SAMPLES,
+               seed: int = 0, unit: str = "texts") -> StudentTrust:
+    """:func:`student_trust` over units of any task: each unit's candidate scores (:data:`SCORE_NAMES`) and
+    whether the student made the teacher's decision there, on dev (choices) and test (the figures)."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target fidelity must be in (0, 1], got {target}.")
+    dev_agree, agree = np.asarray(dev_agree, dtype=bool), np.asarray(test_agree, dtype=bool)
+    if dev_agree.size == 0 or agree.size == 0:
+        raise ValueError("The trust curve needs dev and test texts; this corpus has none in one of them.")
+    score, aurocs = choose_among(dev_candidates, dev_agree)
+    dev_scores = np.asarray(dev_candidates[score], dtype=np.float64)
     calibrator = fit_calibrator(dev_scores, dev_agree, seed=seed)
     dev_curve = trust_curve(dev_scores, dev_agree)
     dev_point = dev_curve.point_at(target)
     threshold = None if dev_point is None else dev_curve.thresholds[dev_point]
     dev_coverage = 0.0 if dev_point is None else float(dev_curve.coverage[dev_point])
 
-    scores = stand_in_scores(test_student_logits, score)
-    agree = _agreement(test_student_logits, test_teacher_logits)
+    scores = np.asarray(test_candidates[score], dtype=np.float64)
     curve = trust_curve(scores, agree)
     point = curve.point_at(target)
     se, interval = _bootstrap(scores, agree, target, bootstrap, seed)
@@ -300,7 +323,7 @@ def student_trust(name: str, dev_student_logits, dev_teacher_logits, test_studen
         dev_coverage=dev_coverage, dev_size=int(dev_scores.size), curve=curve, coverage=curve.coverage_at(target),
         coverage_se=se, coverage_ci=interval,
         fidelity_at_coverage=None if point is None else float(curve.fidelity[point]),
-        test_fidelity=float(agree.mean()), threshold_coverage=None, threshold_fidelity=None)
+        test_fidelity=float(agree.mean()), threshold_coverage=None, threshold_fidelity=None, unit=unit)
     chosen = record.likely(scores)
     record.threshold_coverage = float(chosen.mean())
     record.threshold_fidelity = float(agree[chosen].mean()) if chosen.any() else None
@@ -334,8 +357,9 @@ class RunTrust:
 
         if not self.students:
             return f"Trust curve: none. {self.note}".strip()
-        lines = [f"Trust curves: stand-in score chosen on dev ({self.dev_size} texts), curve on test "
-                 f"({self.test_size} texts), target fidelity {self.target:.2f}"]
+        unit = next(iter(self.students.values())).unit
+        lines = [f"Trust curves: stand-in score chosen on dev ({self.dev_size} {unit}), curve on test "
+                 f"({self.test_size} {unit}), target fidelity {self.target:.2f}"]
         for name, t in self.students.items():
             se = f" ± {t.coverage_se:.3f} (SE; 95% interval {format_interval(t.coverage_ci)})" \
                 if math.isfinite(t.coverage_se) else ""
@@ -371,31 +395,14 @@ def evaluate_trust(students: Mapping[str, object], dev_texts: Sequence[str], dev
     return RunTrust(target, records, len(dev_texts), len(test_texts))
 
 
-def trust_of_splits(teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None,
-                    dev_teacher_logits=None, target: float = TARGET_FIDELITY) -> tuple[RunTrust, np.ndarray | None]:
-    """The trust record of ``students`` over a corpus's ``dev`` and ``test`` splits (TextDatasets), and the
-    teacher's dev logits it used (computed here unless given). Without dev texts the record is empty and
-    its note says why: the score, calibrator and threshold are chosen on dev, never on test."""
-    if dev is None or len(dev) == 0:
-        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
-                        note="This run has no dev split, on which the stand-in score, its calibration and "
-                             "threshold are chosen; build it from data with a dev split for a trust curve."), None
-    if test is None or len(test) == 0:
-        return RunTrust(target, {}, len(dev), 0, note="This run has no test texts to draw a trust curve on."), None
-    if dev_teacher_logits is None:
-        dev_teacher_logits = teacher.predict_logits(list(dev.texts))
-    if test_teacher_logits is None:
-        test_teacher_logits = teacher.predict_logits(list(test.texts))
-    record = evaluate_trust(students, dev.texts, dev_teacher_logits, test.texts, test_teacher_logits, target)
-    return record, np.asarray(dev_teacher_logits)
-
-
-def write_trust(writer, teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None) -> RunTrust:
-    """:func:`trust_of_splits` written into a run being built (``writer``: a RunWriter): ``trust.json``
-    and the teacher's dev logits."""
-    record, dev_logits = trust_of_splits(teacher, students, dev, test, test_teacher_logits)
+def write_trust(writer, teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None,
+                task=None) -> RunTrust:
+    """The trust record of ``task`` (default: the sequence task's, over texts) written into a run
+    being built (``writer``: a RunWriter): ``trust.json`` and the teacher's dev logits."""
+    task = task or get_task()
+    record, dev_logits = task.trust(teacher, students, dev, test, test_teacher_logits)
     if dev_logits is not None:
-        writer.write_array(DEV_LOGITS_FILE, dev_logits)
+        writer.write_array(DEV_LOGITS_FILE, task.logits_array(dev_logits))
     writer.write_json(TRUST_FILE, record.to_dict())
     return record
 
@@ -410,13 +417,15 @@ def recompute_trust(run, target: float = TARGET_FIDELITY) -> RunTrust:
     except RunError:
         dev = None
     test = run.split("test")
+    task = task_of(run)
     stored = {name: run.path / name for name in ("teacher_test_logits.npy", DEV_LOGITS_FILE)}
-    test_logits = run.array("teacher_test_logits.npy") if stored["teacher_test_logits.npy"].is_file() else None
-    dev_logits = run.array(DEV_LOGITS_FILE) if stored[DEV_LOGITS_FILE].is_file() else None
+    test_logits = (task.logits_of(run.array("teacher_test_logits.npy"), test)
+                   if stored["teacher_test_logits.npy"].is_file() else None)
+    dev_logits = task.logits_of(run.array(DEV_LOGITS_FILE), dev) if stored[DEV_LOGITS_FILE].is_file() else None
     teacher = run.teacher if test_logits is None or (dev is not None and dev_logits is None) else None
-    record, used = trust_of_splits(teacher, run.students, dev, test, test_logits, dev_logits, target)
+    record, used = task.trust(teacher, run.students, dev, test, test_logits, dev_logits, target)
     if used is not None and dev_logits is None:
-        update_run_file(run, DEV_LOGITS_FILE, used)
+        update_run_file(run, DEV_LOGITS_FILE, task.logits_array(used))
     update_run_file(run, TRUST_FILE, record.to_dict())
     return record
 

@@ -92,3 +92,18 @@ def test_distill_view_checks_the_token_corpus(token_env):
     no_exceptions(at)
     captions = " ".join(c.value for c in at.caption)
     assert "train 1,492" in captions and "person" in captions  # the token corpus's splits and entity types
+
+
+def test_distill_view_spec_for_an_uploaded_conll_file(tmp_path):
+    from dashboard.views.distill import _upload_types, build_spec
+
+    assert {"conll", "csv", "jsonl"} <= set(_upload_types())
+    conll = tmp_path / "tags.conll"
+    conll.write_text("the\tO\nfilm\tB-work\n\nan\tO\nactor\tB-per\n", encoding="utf-8")
+    spec = build_spec("mine", "embedded-minilm", True, conll, None, None, ["linear"], "kd_kl", 0.5, 0.0, 2, 500, 8.0)
+    assert spec.task == "token" and spec.data.path == str(conll) and [s.kind for s in spec.students] == ["token_linear"]
+    assert spec.teacher.learning_rate == 2e-4  # the token task's fine-tuning
+    csv = tmp_path / "texts.csv"
+    csv.write_text("text,label\ngood,pos\nbad,neg\n", encoding="utf-8")
+    assert build_spec("t", "embedded-minilm", True, csv, None, None, ["linear"], "kd_kl", 0.5, 0.0, 2, 500,
+                      1.5).task == "sequence"

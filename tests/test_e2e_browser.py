@@ -174,3 +174,76 @@ def test_distill_a_multiclass_upload_and_open_the_run(tmp_path):
     run = load_run(runs_dir / "topics")
     assert run.label_names == ["tech", "politics", "sports"]  # the teacher's order, the data re-indexed to it
     assert run.metrics["models"]["teacher"]["confusion_matrix"] and len(run.metrics["models"]["teacher"]["per_class"]) == 3
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: after 'Open tagged' in the Distill view the Overview of the new "
+                   "token run draws its title, then the main area stays blank (no page error; a fresh load of the "
+                   "same run draws it); the upload, the checks and the build pass")
+def test_distill_an_uploaded_conll_file_and_open_the_token_run(tmp_path):
+    """Distill view, as a user: a CoNLL file of tagged words uploaded, a trained token classifier as the
+    teacher, the token checks seen before Start, the token run built in the background, opened in the
+    Overview (which the run's task draws: entity types and the trust curve over sentences)."""
+    from conftest import make_tiny_token_model_dir, make_toy_token_corpus
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    teacher = make_tiny_token_model_dir(tmp_path / "token-teacher")
+    corpus = make_toy_token_corpus(n_sentences=120)
+    blocks = []
+    for split in (corpus.train, corpus.dev, corpus.test):
+        for i, words in enumerate(split.sentences):
+            blocks.append("\n".join(f"{w}\t{t}" for w, t in zip(words, split.tag_names(i))))
+    upload = tmp_path / "reviews.conll"
+    upload.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    with browser.serve_app(runs_dir, tmp_path / "streamlit.log", SERVER_START_S) as base, \
+            browser.browser_page(1400, 1400, STEP_MS) as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        console: list[str] = []
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        open_page(page, base, "distill", "Distill a teacher")
+        name = page.get_by_role("textbox", name="Run name", exact=True)
+        name.fill("tagged")
+        name.press("Enter")
+        wait_until_idle(page)
+        page.get_by_text("A local folder", exact=True).click()
+        wait_until_idle(page)
+        folder = page.get_by_role("textbox", name="Teacher folder", exact=True)
+        folder.fill(str(teacher))
+        folder.press("Enter")
+        wait_until_idle(page)
+        page.get_by_text("Upload a file", exact=True).click()
+        wait_until_idle(page)
+        page.locator("input[type='file']").set_input_files(str(upload))
+        page.get_by_text("Before you start: what the checks found").wait_for(state="visible")
+        wait_until_idle(page)
+        page.get_by_text("The teacher's tags match the data's by name").first.wait_for(state="visible")
+        assert page.get_by_text("Label column").count() == 0  # words and tags: no columns to pick
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+        for label, value in (("Augmented copies", "0"), ("MLP training steps", "3")):
+            box = page.get_by_role("spinbutton", name=label, exact=True)
+            box.fill(value)
+            box.press("Enter")
+            wait_until_idle(page)
+        page.get_by_role("button", name="Start distillation").click()
+        page.get_by_text("Started (pid").wait_for(state="visible")
+        page.get_by_text("Run tagged is ready").wait_for(state="visible", timeout=240_000)
+        page.get_by_role("button", name="Open tagged").click()
+        page.get_by_role("heading", name="Run tagged").first.wait_for(state="visible")
+        wait_until_idle(page)
+        try:
+            page.get_by_text("entity types per, work").first.wait_for(state="visible", timeout=180_000)
+            page.get_by_text("Where each student stands in for the teacher").first.wait_for(state="visible")
+        except Exception as err:  # say what the page showed instead
+            page.screenshot(path=str(tmp_path / "token-overview-after-open.png"), full_page=True)
+            raise AssertionError("The Overview of the new token run did not show its entity types; the page read:\n"
+                                 + page.locator("[data-testid='stMain']").inner_text()[:2000]
+                                 + f"\npage errors: {errors}\nconsole: {console[-20:]}") from err
+        screenshot(page, "distill-token", tmp_path)
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert not errors, errors
+    from kdcore.runs import load_run
+
+    run = load_run(runs_dir / "tagged")
+    assert run.task == "token" and run.label_names == ["O", "B-per", "I-per", "B-work", "I-work"]
+    assert (run.path / "trust.json").is_file() and run.metrics["models"]["teacher"]["per_type"]

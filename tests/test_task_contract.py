@@ -101,3 +101,19 @@ def test_every_page_draws_the_run(task_run, monkeypatch):
         at = AppTest.from_function(_view_script, args=(page, str(ROOT)), default_timeout=TIMEOUT).run()
         no_exceptions(at)
         assert at.title or at.header or at.subheader, page
+
+
+def test_the_trust_curve_is_stored_and_read_again_from_the_stored_logits(task_run):
+    from kdcore.trust import load_trust, recompute_trust
+
+    task, path = task_run
+    run = load_run(path)
+    assert task.has_trust()
+    record = load_trust(run)
+    assert set(record.students) == set(run.student_names)
+    assert record.test_size == len(run.split("test")) and record.dev_size == len(run.split("dev"))
+    again = recompute_trust(run)  # from the teacher's stored test and dev logits, in the task's shape
+    for name, entry in record.students.items():
+        assert again.students[name].score == entry.score
+        assert again.students[name].coverage == pytest.approx(entry.coverage)
+        assert entry.unit in entry.headline()

@@ -10,6 +10,7 @@ import torch
 from conftest import make_tiny_model_dir, make_toy_token_corpus
 from kdcore.tasks.token.bio import is_valid_sequence
 from kdcore.config import DistillConfig, StudentConfig, TeacherConfig
+from kdcore.labels import LabelMismatch
 from kdcore.students import TokenLinearStudent, TokenMLPStudent, load_student
 from kdcore.students.window import slot_feature_names, word_shape
 from kdcore.teacher import TeacherError
@@ -144,3 +145,18 @@ def test_sequence_teacher_refuses_a_token_classifier(tiny_token_model_dir):
     assert head_task(tiny_token_model_dir) == "token"
     with pytest.raises(TeacherError, match="token classifier"):
         Teacher.from_pretrained(tiny_token_model_dir)
+
+
+def test_a_label_map_of_entity_types_maps_both_tags(tiny_token_model_dir):
+    from kdcore.tasks.token.teacher import tag_label_map
+
+    assert tag_label_map("per=person,B-work=B-title") == {"B-per": "B-person", "I-per": "I-person",
+                                                          "B-work": "B-title"}
+    assert tag_label_map("per=person", ["O", "B-per", "I-per", "B-x"]) == {"O": "O", "B-x": "B-x", "B-per": "B-person",
+                                                                          "I-per": "I-person"}
+    assert tag_label_map("") == {}
+    data_tags = ["O", "B-person", "I-person", "B-work", "I-work"]
+    teacher = TokenTeacher.from_pretrained(tiny_token_model_dir, label_names=data_tags, label_map="per=person")
+    assert teacher.label_names == data_tags  # the teacher's order, its per tags renamed to the data's
+    with pytest.raises(LabelMismatch):
+        TokenTeacher.from_pretrained(tiny_token_model_dir, label_names=data_tags)  # person is not per

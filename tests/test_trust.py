@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from kdcore import trust as T
+from kdcore.tasks.sequence.trust import trust_of_splits
 from kdcore.calibration import _FITTERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +227,7 @@ def test_no_dev_split_gives_an_empty_record_that_says_why():
     from kdcore.data import TextDataset
 
     test = TextDataset(["good film", "bad film"], None, ["neg", "pos"], name="test")
-    record, dev_logits = T.trust_of_splits(None, {}, None, test)  # refuses before touching the teacher
+    record, dev_logits = trust_of_splits(None, {}, None, test)  # refuses before touching the teacher
     assert record.students == {} and dev_logits is None and "no dev split" in record.note
     assert "no dev split" in record.text()
     again = T.RunTrust.from_dict(json.loads(json.dumps(record.to_dict())))

@@ -33,9 +33,11 @@ def trust_section(record, run_path) -> None:
     if not record.students:
         st.caption(record.note)
         return
-    st.caption(f"Texts sorted by how sure each student is (its stand-in score, chosen on the {record.dev_size} dev "
-               f"texts); the curve is measured on the {record.test_size} test texts. {DEFINITIONS['stand-in score']}")
     students = list(record.students.items())
+    unit = students[0][1].unit
+    st.caption(f"{unit.capitalize()} sorted by how sure each student is (its stand-in score, chosen on the "
+               f"{record.dev_size} dev {unit}); the curve is measured on the {record.test_size} test {unit}. "
+               f"{DEFINITIONS['stand-in score']}")
     columns = st.columns(min(len(students), 4))
     for i, (name, entry) in enumerate(students):
         se = f" ± {entry.coverage_se:.0%}" if math.isfinite(entry.coverage_se) else ""

@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from kdcore.config import DataSource, DistillConfig, RunSpec, StudentConfig, default_students
-from kdcore.tasks import detect_task, get_task
+from kdcore.tasks import detect_task, get_task, task_names
 
 from dashboard import jobs, navigation, state
 from dashboard.components import charts, upload
@@ -92,23 +92,32 @@ def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool, str, bool]
     return teacher, encoder, label_map, by_index
 
 
+def _upload_types() -> list[str]:
+    """The file extensions some task reads (texts: CSV, TSV, JSONL, JSON, TXT; tagged words: CoNLL, ...)."""
+    return sorted({ext.lstrip(".") for name in task_names() for ext in get_task(name).file_extensions})
+
+
 def _data_choice() -> tuple:
-    """(data choice, uploaded bytes, file name, text column, label column) from the form."""
+    """(data choice, the uploaded file saved under the runs folder, text column, label column) from the form.
+    A file of tagged words (CoNLL, or JSONL with tokens / tags) makes a token run; it has no columns to pick."""
     data_kind = st.radio("Data", _DATA_CHOICES, horizontal=True, key="distill_data_kind")
-    data_bytes, filename, text_column, label_column = None, None, None, None
+    data_path, text_column, label_column = None, None, None
     if data_kind == _DATA_CHOICES[1]:
-        uploaded = st.file_uploader("Training texts (CSV, TSV, JSONL, JSON or TXT)", type=upload.UPLOAD_TYPES,
+        uploaded = st.file_uploader("Training data: texts (CSV, TSV, JSONL, JSON or TXT) or tagged words (CoNLL "
+                                    "word / tag lines, or JSONL with tokens and tags)", type=_upload_types(),
                                     key="distill_upload")
         if uploaded is not None:
             data_bytes, filename = uploaded.getvalue(), uploaded.name
-            columns = upload.peek_columns(data_bytes, filename)
+            data_path = _save_upload(data_bytes, filename)
+            columns = upload.peek_columns(data_bytes, filename) if detect_task(data=str(data_path)) is get_task() \
+                else []
             if columns:
                 left, right = st.columns(2)
                 text_choice = left.selectbox("Text column", [upload.DETECT, *columns], key="distill_text_column")
                 label_choice = right.selectbox("Label column", [upload.DETECT, *columns], key="distill_label_column")
                 text_column = None if text_choice == upload.DETECT else text_choice
                 label_column = None if label_choice == upload.DETECT else label_choice
-    return data_kind, data_bytes, filename, text_column, label_column
+    return data_kind, data_path, text_column, label_column
 
 
 def _form(current: state.RunKey | None) -> None:
@@ -118,11 +127,11 @@ def _form(current: state.RunKey | None) -> None:
                          help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
 
     teacher, encoder, label_map, labels_by_index = _teacher_choice(current)
-    data_kind, data_bytes, filename, text_column, label_column = _data_choice()
+    data_kind, data_path, text_column, label_column = _data_choice()
 
     st.markdown("**Students and loss**")
     cols = st.columns(3)
-    task = detect_task(corpus=_DATA_CORPORA.get(data_kind))
+    task = detect_task(data=str(data_path) if data_path else None, corpus=_DATA_CORPORA.get(data_kind))
     suffix = "" if task is get_task() else f"_{task.name}"  # each task's own widgets
     # The kinds a run of this task can train (token runs: linear and MLP over word windows).
     kinds = task.student_choices()
@@ -151,10 +160,6 @@ def _form(current: state.RunKey | None) -> None:
                                           help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned, "
                                                f"for at least {task.teacher_config().min_steps} steps (more epochs on "
                                                "small data) and at most the steps cap.")
-
-    data_path = None
-    if data_kind == _DATA_CHOICES[1] and data_bytes is not None:
-        data_path = _save_upload(data_bytes, filename)
 
     def spec_named(run_name: str) -> RunSpec:
         return build_spec(run_name, teacher, encoder, data_path, text_column, label_column, students, loss,
@@ -188,7 +193,7 @@ def _form(current: state.RunKey | None) -> None:
     if not students:
         st.error("Choose at least one student.")
         return
-    if data_kind == _DATA_CHOICES[1] and data_bytes is None:
+    if data_kind == _DATA_CHOICES[1] and data_path is None:
         st.error("Upload a data file, or use the default corpus.")
         return
     if spec_error:

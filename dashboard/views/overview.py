@@ -292,6 +292,9 @@ def _draw_tags(key: state.RunKey) -> None:
         frame = pd.DataFrame(rows)
         st.dataframe(frame, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in frame.columns[2:]})
+    trust_panel.trust_section(state.trust(key), run.path)
+    st.caption("For tags, a student stands in on a sentence when its entities (exact span and type) are the "
+               "teacher's; a sentence's stand-in score is its least sure word's.")
     st.subheader("Gold entities per type")
     st.caption("Precision, recall and F1 per entity type on the test split (exact span and type), as seqeval's "
                "classification report.")

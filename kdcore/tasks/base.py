@@ -41,6 +41,7 @@ class Task:
     # What one prediction of the task is, named as LIT's field types: what a page asks to choose its drawing.
     output_field: str = ""
     architecture_suffix: str = ""  # how a transformers head of this task ends its class name
+    file_extensions: tuple[str, ...] = ()  # the data files the task reads
     reads_precomputed_logits: bool = False  # whether a run can read logits labelled beforehand (kdcore label)
     views: tuple[str, ...] = VIEWS
 
@@ -169,6 +170,20 @@ class Task:
     def has_trust(self) -> bool:
         """Whether runs of this task store a trust curve (trust.json)."""
         return False
+
+    def trust(self, teacher, students: dict, dev, test, test_teacher_logits=None, dev_teacher_logits=None,
+              target: float = 0.95):
+        """The trust record (:class:`kdcore.trust.RunTrust`) of ``students`` over ``dev`` and ``test``, and the
+        teacher's dev logits it used (computed unless given; None without a dev split)."""
+        raise NotImplementedError
+
+    def logits_array(self, logits):
+        """The teacher's logits of a split as the one array a run stores."""
+        raise NotImplementedError
+
+    def logits_of(self, array, dataset):
+        """The stored array of a split's logits read back in the task's shape."""
+        raise NotImplementedError
 
     def can_draw(self, view: str) -> bool:
         """Whether the dashboard page ``view`` can draw a run of this task."""

@@ -166,7 +166,8 @@ class Teacher(WindowedInference, FineTuning):
         tokenizer = load_tokenizer(source)
         id2label = model.config.id2label or {}
         model_names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
-        label_names = align_labels(model_names, label_names, label_map=label_map, by_index=labels_by_index)
+        label_names = align_labels(model_names, label_names, label_map=cls._label_map(label_map, model_names),
+                                   by_index=labels_by_index)
         return cls(model, tokenizer, label_names, config=config, name=kwargs.pop("name", Path(source).name or source),
                    source=str(name_or_dir), **kwargs)
 
@@ -187,6 +188,11 @@ class Teacher(WindowedInference, FineTuning):
         tokenizer = load_tokenizer(source)
         name = kwargs.pop("name", "minilm-teacher" if str(encoder) == EMBEDDED_TEACHER else Path(source).name)
         return cls(model, tokenizer, label_names, config=config, name=name, source=str(encoder), **kwargs)
+
+    @classmethod
+    def _label_map(cls, label_map, model_names):
+        """The label map as :func:`kdcore.labels.align_labels` reads it (a head may read a shorter one)."""
+        return label_map
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write the model (safetensors) and tokenizer to a folder."""

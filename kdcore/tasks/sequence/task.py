@@ -5,6 +5,7 @@ the readers of a run; the work itself lives in this package's modules and in the
 from __future__ import annotations
 
 from ...config import DEFAULT_STUDENTS, RunSpec, StudentConfig
+from ...data import SUPPORTED_EXTENSIONS
 from ..base import DistillResult, Task
 from . import corpus as corpus_io
 from .evaluate import evaluate_run, teacher_beaten_findings, teacher_findings
@@ -22,6 +23,7 @@ class SequenceTask(Task):
     output_field = "MulticlassPreds"  # one distribution over the classes a text
     architecture_suffix = "ForSequenceClassification"
     reads_precomputed_logits = True
+    file_extensions = SUPPORTED_EXTENSIONS
 
     # ---------------------------------------------------------------- configuration
     def default_students(self) -> tuple:
@@ -115,7 +117,8 @@ class SequenceTask(Task):
 
         state.findings += teacher_findings(metrics["models"]["teacher"], state.corpus)
         state.findings += teacher_beaten_findings(metrics["models"])
-        write_trust(writer, state.teacher, state.students, state.corpus.dev, state.corpus.test, state.test_logits)
+        write_trust(writer, state.teacher, state.students, state.corpus.dev, state.corpus.test, state.test_logits,
+                    task=self)
         metrics["findings"] = list(state.findings)
         gold = state.transfer.labels >= 0
         metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),
@@ -160,3 +163,17 @@ class SequenceTask(Task):
 
     def has_trust(self) -> bool:
         return True
+
+    def trust(self, teacher, students, dev, test, test_teacher_logits=None, dev_teacher_logits=None,
+              target: float = 0.95):
+        from .trust import trust_of_splits
+
+        return trust_of_splits(teacher, students, dev, test, test_teacher_logits, dev_teacher_logits, target)
+
+    def logits_array(self, logits):
+        import numpy as np
+
+        return np.asarray(logits)
+
+    def logits_of(self, array, dataset):
+        return array

@@ -23,7 +23,7 @@ def _speed(predict, sentences) -> float:
 def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, roles: dict | None = None,
                        twins: dict | None = None, student_dirs: dict | None = None, teacher_dir=None,
                        progress: ProgressFn | None = None, n_boot: int = 2000) -> dict:
-    """Every model's metrics on the test sentences (see :mod:`kdcore.token_metrics` for the definitions):
+    """Every model's metrics on the test sentences (see :mod:`kdcore.tasks.token.metrics` for the definitions):
     word fidelity and entity agreement with the teacher, gold per-type P/R/F1, size and speed; and for each
     distilled student with a label-trained twin (``twins``: {student: twin}, the manifest's), the entity
     agreement F1 margin with a bootstrap interval over the test sentences."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...config import DEFAULT_TOKEN_STUDENTS, RunSpec, StudentConfig
 from ..base import DistillResult, Task
-from .data import TOKEN_CORPORA, looks_like_token_file, read_tokens, split_token_dataset
+from .data import TOKEN_CORPORA, TOKEN_EXTENSIONS, looks_like_token_file, read_tokens, split_token_dataset
 from .fit import augment_sentences, fit_student
 
 __all__ = ["TokenTask"]
@@ -26,6 +26,7 @@ class TokenTask(Task):
     unit = "sentence"
     dev_score_key = "dev_entity_f1"
     output_field = "SequenceTags"  # one BIO tag a word
+    file_extensions = (*TOKEN_EXTENSIONS, ".jsonl")  # CoNLL lines, or JSONL with tokens / tags
     architecture_suffix = "ForTokenClassification"
 
     # ---------------------------------------------------------------- configuration
@@ -145,6 +146,10 @@ class TokenTask(Task):
         return evaluate_token_run(teacher, students, test, **options)
 
     def after_evaluation(self, writer, spec, state, metrics: dict) -> None:
+        from ...trust import write_trust  # the trust curve: its own file, trust.json
+
+        write_trust(writer, state.teacher, state.students, state.corpus.dev, state.corpus.test, state.test_logits,
+                    task=self)
         train = len(state.corpus.train)
         metrics["transfer_set"] = {"sentences": len(state.transfer), "gold_tagged": train,
                                    "word_swap_variants": len(state.transfer) - train,
@@ -175,3 +180,20 @@ class TokenTask(Task):
         from .report import write_token_report
 
         return write_token_report(run, out)
+
+    def has_trust(self) -> bool:
+        return True
+
+    def trust(self, teacher, students, dev, test, test_teacher_logits=None, dev_teacher_logits=None,
+              target: float = 0.95):
+        from .trust import sentence_trust
+
+        return sentence_trust(teacher, students, dev, test, test_teacher_logits, dev_teacher_logits, target)
+
+    def logits_array(self, logits):
+        return np.concatenate(logits) if len(logits) else np.zeros((0, 0), np.float32)
+
+    def logits_of(self, array, dataset):
+        from .teacher import split_rows
+
+        return split_rows(array, [len(words) for words in dataset.sentences])

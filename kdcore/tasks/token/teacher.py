@@ -17,7 +17,7 @@ import torch
 from ...teacher import Teacher, TeacherError, head_task  # head_task: re-exported for the token side
 from ...utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
 
-__all__ = ["TokenTeacher", "head_task"]
+__all__ = ["TokenTeacher", "head_task", "tag_label_map"]
 
 IGNORE = -100  # transformers' ignored label id (later wordpieces, padding)
 
@@ -26,6 +26,12 @@ class TokenTeacher(Teacher):
     """A token classifier: ``predict_word_logits(sentences)`` gives one logit row per word."""
 
     _auto_class = "AutoModelForTokenClassification"
+
+    @classmethod
+    def _label_map(cls, label_map, model_names):
+        """A label map of tags may name entity types (``PER=person``): each stands for its B- and I- tags, and
+        the tags it does not name keep their names."""
+        return tag_label_map(label_map, model_names)
 
     # ----------------------------------------------------------------- encoding
     def _word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
@@ -85,7 +91,7 @@ class TokenTeacher(Teacher):
                 flat = np.load(cache_path, allow_pickle=False)
                 self.last_predict_info = {"cache": "hit"}
                 emit(progress, stage="teacher_predict", done=len(sentences), total=len(sentences), cached=True)
-                return _split_rows(flat, [len(s) for s in sentences])
+                return split_rows(flat, [len(s) for s in sentences])
         batch_size = batch_size or self.config.predict_batch_size
         windows = []  # (sentence, ids, word of each position, words read here)
         windowed = 0
@@ -165,5 +171,24 @@ class TokenTeacher(Teacher):
         return self
 
 
-def _split_rows(flat: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+def tag_label_map(label_map, teacher_tags=()) -> dict[str, str]:
+    """A label map of tags ({teacher tag: data tag}), in which an entity type without a B- / I- prefix
+    (``PER=person``) stands for both of its tags (``B-PER=B-person, I-PER=I-person``); the ``teacher_tags``
+    a non-empty map does not name keep their names."""
+    from ...labels import parse_label_map
+
+    expanded = {}
+    for teacher_name, data_name in parse_label_map(label_map or {}).items():
+        if teacher_name[:2] in ("B-", "I-") or teacher_name == "O":
+            expanded[teacher_name] = data_name
+        else:
+            expanded.update({f"{p}-{teacher_name}": f"{p}-{data_name.removeprefix('B-').removeprefix('I-')}"
+                             for p in ("B", "I")})
+    if expanded:
+        expanded = {**{tag: tag for tag in teacher_tags if tag not in expanded}, **expanded}
+    return expanded
+
+
+def split_rows(flat: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    """The rows of ``flat`` (one a word) cut back into sentences of ``lengths`` words."""
     return np.split(flat, np.cumsum(lengths)[:-1]) if lengths else []

@@ -1,0 +1,30 @@
+"""The trust curve of a run of texts: the unit is a text, the decision its label (:mod:`kdcore.trust`)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ...trust import TARGET_FIDELITY, RunTrust, evaluate_trust
+
+__all__ = ["trust_of_splits"]
+
+
+def trust_of_splits(teacher, students: Mapping[str, object], dev, test, test_teacher_logits=None,
+                    dev_teacher_logits=None, target: float = TARGET_FIDELITY) -> tuple[RunTrust, np.ndarray | None]:
+    """The trust record of ``students`` over a corpus's ``dev`` and ``test`` splits (TextDatasets), and the
+    teacher's dev logits it used (computed here unless given). Without dev texts the record is empty and
+    its note says why: the score, calibrator and threshold are chosen on dev, never on test."""
+    if dev is None or len(dev) == 0:
+        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
+                        note="This run has no dev split, on which the stand-in score, its calibration and "
+                             "threshold are chosen; build it from data with a dev split for a trust curve."), None
+    if test is None or len(test) == 0:
+        return RunTrust(target, {}, len(dev), 0, note="This run has no test texts to draw a trust curve on."), None
+    if dev_teacher_logits is None:
+        dev_teacher_logits = teacher.predict_logits(list(dev.texts))
+    if test_teacher_logits is None:
+        test_teacher_logits = teacher.predict_logits(list(test.texts))
+    record = evaluate_trust(students, dev.texts, dev_teacher_logits, test.texts, test_teacher_logits, target)
+    return record, np.asarray(dev_teacher_logits)

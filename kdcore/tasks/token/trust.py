@@ -1,0 +1,58 @@
+"""The trust curve of a tagging run: on which sentences a student can stand in for the teacher.
+
+The unit is a sentence, and the decision is entity-level: a student stands in for the teacher on a
+sentence when its entities (exact span and type, after the BIO-valid decoding) are the teacher's. Each
+candidate stand-in score of :mod:`kdcore.trust` is read per word from the student's own word logits and
+a sentence takes its weakest word's (the minimum): one unsure word can break an entity. The score, its
+calibration and the threshold are chosen on dev, the curve and coverage measured on test, exactly as for
+texts (:func:`kdcore.trust.unit_trust`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...trust import SCORE_NAMES, TARGET_FIDELITY, RunTrust, stand_in_scores, unit_trust
+from .bio import entities
+from .metrics import decode
+
+__all__ = ["sentence_candidates", "entity_agreement", "sentence_trust"]
+
+
+def sentence_candidates(word_logits) -> dict[str, np.ndarray]:
+    """Every candidate stand-in score of each sentence: the lowest of its words' scores."""
+    return {name: np.array([float(stand_in_scores(np.asarray(rows), name).min()) if len(rows) else np.inf
+                            for rows in word_logits]) for name in SCORE_NAMES}
+
+
+def entity_agreement(student_logits, teacher_logits, label_names) -> np.ndarray:
+    """Per sentence: whether the student's decoded entities are exactly the teacher's."""
+    student_tags, teacher_tags = decode(student_logits, label_names), decode(teacher_logits, label_names)
+    return np.array([set(entities(mine)) == set(entities(theirs)) for mine, theirs in zip(student_tags, teacher_tags)],
+                    dtype=bool)
+
+
+def sentence_trust(teacher, students, dev, test, test_teacher_logits=None, dev_teacher_logits=None,
+                   target: float = TARGET_FIDELITY) -> tuple[RunTrust, list | None]:
+    """The trust record of ``students`` over the ``dev`` and ``test`` sentences, and the teacher's dev word
+    logits it used (computed here unless given). Without dev sentences the record is empty and says why."""
+    if dev is None or len(dev) == 0:
+        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
+                        note="This run has no dev sentences, on which the stand-in score, its calibration and "
+                             "threshold are chosen; build it from data with a dev split for a trust curve."), None
+    if test is None or len(test) == 0:
+        return RunTrust(target, {}, len(dev), 0, note="This run has no test sentences to draw a trust curve on."), None
+    if dev_teacher_logits is None:
+        dev_teacher_logits = teacher.predict_word_logits(dev.sentences)
+    if test_teacher_logits is None:
+        test_teacher_logits = teacher.predict_word_logits(test.sentences)
+    names = list(dev.label_names)
+    records = {}
+    for name, student in students.items():
+        dev_logits, test_logits = student.predict_word_logits(dev.sentences), student.predict_word_logits(test.sentences)
+        records[name] = unit_trust(name, sentence_candidates(dev_logits),
+                                   entity_agreement(dev_logits, dev_teacher_logits, names),
+                                   sentence_candidates(test_logits),
+                                   entity_agreement(test_logits, test_teacher_logits, names), target,
+                                   unit="sentences")
+    return RunTrust(target, records, len(dev), len(test)), list(dev_teacher_logits)
