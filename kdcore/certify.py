@@ -11,7 +11,9 @@ Learn-then-Test procedure of Angelopoulos et al. (2021):
   agree with the teacher), which is at most ``1 - confidence`` exactly when the one-sided Clopper-Pearson lower
   bound of the routed fidelity at that confidence reaches the target;
 - the scan stops at the first threshold whose null is not rejected; the lowest rejected threshold is chosen.
-  Thresholds routing fewer calibration texts than any test could reject with (all agreeing) are passed over.
+  Thresholds routing fewer than :data:`MIN_COVERAGE` of the calibration texts, or fewer than any test could
+  reject with (all agreeing), are passed over: the scan starts where a test has the power to pass, since a
+  first failure on a handful of texts would end it.
 
 Fixed-sequence testing controls the family-wise error at ``1 - confidence`` without a multiplicity correction,
 so with probability at least ``confidence`` over the calibration texts the fidelity on new texts from the same
@@ -35,9 +37,10 @@ from .intervals import wilson
 from .trust import stand_in_scores
 
 __all__ = ["GRID", "HYBRID_FILE", "certify_threshold", "clopper_pearson_lower", "certify_student", "HybridModel",
-           "load_hybrid", "min_routed"]
+           "load_hybrid", "min_routed", "MIN_COVERAGE"]
 
 GRID = 4000
+MIN_COVERAGE = 0.1  # the share of calibration texts the highest tested threshold routes at least
 HYBRID_FILE = "hybrid.json"
 
 
@@ -75,7 +78,7 @@ def certify_threshold(scores, agree, target: float = 0.95, confidence: float = 0
     sorted_scores, cumulative = scores[order], np.r_[0, np.cumsum(agree[order])]
     grid = _grid()
     routed = np.searchsorted(-sorted_scores, -grid, side="right")  # texts scored >= each threshold
-    tested = routed >= min_routed(target, confidence)
+    tested = routed >= max(min_routed(target, confidence), math.ceil(MIN_COVERAGE * scores.size))
     grid, routed = grid[tested], routed[tested]
     agreeing = cumulative[routed]
     rejected = stats.binom.sf(agreeing - 1, routed, target) <= 1 - confidence
