@@ -454,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .scale.cli_label import add_label_parser
 
     add_label_parser(sub, common, TqdmProgress)
+    from .audit.cli import add_audit_parser
+
+    add_audit_parser(sub, common, _open_run)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics and trust curves; add explanation metrics with "
                         "--explain-sample.")

@@ -219,3 +219,20 @@ def test_audit_of_a_tiny_run_is_written_into_it(tiny_run_dir, tmp_path):
     assert set(audit["certified"]) == set(run.student_names)
     text = audit_text(audit)
     assert "Certified stand-in thresholds" in text and "linear" in text
+
+
+def test_cli_audit_prints_and_saves(tiny_run_dir, tmp_path, capsys):
+    import shutil
+
+    from kdcore.cli import main
+
+    shutil.copytree(tiny_run_dir, tmp_path / "runs" / "tiny")
+    swaps = tmp_path / "swaps.txt"
+    swaps.write_text("good,bad\n", encoding="utf-8")
+    assert main(["audit", "--run", "tiny", "--runs-dir", str(tmp_path / "runs"), "--swap-list", str(swaps),
+                 "--min-support", "1", "--slice", "keyword:film", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Probes on 4 test texts" in out and "swap (applies to 2 texts)" in out
+    assert (tmp_path / "runs" / "tiny" / "audit.json").is_file()
+    assert main(["audit", "--run", "tiny", "--runs-dir", str(tmp_path / "runs"), "--slice", "colour=red"]) == 2
+    assert "keyword:WORD" in capsys.readouterr().err
