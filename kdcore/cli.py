@@ -352,6 +352,12 @@ def cmd_report(args) -> int:
     run = _open_run(args)
     html_path, json_path = (write_token_report if run.task == "token" else write_report)(run, args.out)
     print(f"Report written to {html_path} and {json_path}")
+    if args.pdf:
+        from .audit.pdf import html_to_pdf
+
+        pdf_path = html_path.with_suffix(".pdf")
+        html_to_pdf(html_path.read_text(encoding="utf-8"), pdf_path)
+        print(f"PDF printed by Chromium: {pdf_path}")
     return 0
 
 
@@ -480,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="Write a self-contained HTML (and JSON) report of a run.")
     common(rep, run=True)
     rep.add_argument("--out", default="report.html", help="Output HTML path; the JSON goes beside it.")
+    rep.add_argument("--pdf", action="store_true", help="Also print the page to PDF (A4) with Chromium, beside it.")
     rep.set_defaults(func=cmd_report)
     return parser
 
