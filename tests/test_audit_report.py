@@ -60,6 +60,8 @@ def test_every_table_fits_the_printed_page_and_the_cli_prints_a_pdf(audited, tmp
         {"model": m, "method": "integrated_gradients", "n_texts": 2, **{f"metric_{i}_mean": 0.5 for i in range(12)},
          **{f"metric_{i}_std": 0.1 for i in range(12)}} for m in ("teacher", "linear", "mlp")]}
     assert table_overflow(render_html(report)) == []
+    wide = "<table><tr>" + "".join(f"<td>a-long-unbreakable-cell-{i}</td>" for i in range(40)) + "</tr></table>"
+    assert table_overflow(wide), "the check must see a table wider than the page"
     out = tmp_path / "report.html"
     assert main(["report", "--run", str(audited.path), "--out", str(out), "--pdf"]) == 0
     pdf = Path(out.with_suffix(".pdf")).read_bytes()
