@@ -96,10 +96,11 @@ def _slices_tab(key: state.RunKey) -> None:
     st.subheader("Every slice")
     table = _slice_frame(slice_table(data, slices), student)
     st.dataframe(table, hide_index=True, key="audit_slices_table")
-    mine = table[table["group"].str.startswith(("user ", "column "))] if user else table.iloc[0:0]
-    if len(mine):
+    if user:
         st.caption("Your slices")
-        st.dataframe(mine.tail(len(user)), hide_index=True, key="audit_user_table")
+        for row in table.tail(len(user)).itertuples(index=False):
+            fidelity = "—" if pd.isna(row.fidelity) else f"{row.fidelity:.3f} ({row[5]})"
+            st.text(f"{row.slice}: {row.n} texts, fidelity {fidelity}")
 
 
 def _probe_of(choice: str, models: dict, texts: list[str], pairs_text: str):
