@@ -80,3 +80,37 @@ def test_audit_page_builds_a_slice_runs_a_probe_and_saves(page):
 
     saved = load_audit(load_run(run_dir))
     assert saved is not None and any(s["name"] == "keyword: film" for s in saved["slices"])
+
+
+def _batch_page(root: str) -> None:
+    import sys
+
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from dashboard.components.sidebar import run_picker
+    from dashboard.views import batch
+
+    run_picker()
+    batch.render()
+
+
+def test_batch_shows_the_hybrid_and_filters_by_slice(page):
+    from kdcore.certify import HYBRID_FILE
+    from kdcore.runs import load_run, update_run_file
+
+    _, run_dir = page
+    # a hybrid whose threshold on linear's margin routes only the texts linear is surest of
+    update_run_file(load_run(run_dir), HYBRID_FILE, {"students": {"linear": {
+        "score": "logit_margin", "threshold": 1e9, "target": 0.95, "confidence": 0.95,
+        "teacher_passes_saved": 0.5}}})
+    at = AppTest.from_function(_batch_page, args=(str(ROOT),), default_timeout=TIMEOUT).run()
+    at.file_uploader(key="batch_upload").upload("r.csv", b"text\na good film\nboring and dull\nnot good\n", "text/csv")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    results = next(d.value for d in at.dataframe if "text" in d.value.columns)
+    assert list(results["answered by"]) == ["teacher"] * 3  # no margin reaches 1e9: the teacher answers
+    assert list(results["hybrid"]) == list(results["teacher"])
+    at.selectbox(key="batch_slice").set_value("has a negation word").run()
+    shown = next(d.value for d in at.dataframe if "text" in d.value.columns and "row" in d.value.columns
+                 and len(d.value) < 3)
+    assert list(shown["text"]) == ["not good"]

@@ -28,7 +28,7 @@ import numpy as np
 from ..intervals import wilson
 
 __all__ = ["AuditData", "Slice", "NEGATION_PATTERN", "CONTRAST_PATTERN", "automatic_slices", "user_slice",
-           "slice_metrics", "slice_table", "worst_slices", "MIN_SUPPORT", "MAX_COLUMN_VALUES", "MAX_PATTERN"]
+           "slice_metrics", "slice_table", "text_mask", "worst_slices", "MIN_SUPPORT", "MAX_COLUMN_VALUES", "MAX_PATTERN"]
 
 NEGATION_PATTERN = re.compile(r"\b(?:not|no|never|nothing|nobody|none|neither|nor|without|hardly|cannot)\b|n't\b",
                               re.IGNORECASE)
@@ -139,10 +139,8 @@ def automatic_slices(data: AuditData) -> list[Slice]:
     confidence = data.teacher_proba.max(axis=1)
     out += [Slice(label, "teacher confidence", m)
             for label, m in _bins(confidence, CONFIDENCE_BINS, "teacher p(class)", ".2f")]
-    out.append(Slice("has a negation word", "negation",
-                     np.array([bool(NEGATION_PATTERN.search(t)) for t in data.texts], bool)))
-    out.append(Slice("has a contrast word", "contrast",
-                     np.array([bool(CONTRAST_PATTERN.search(t)) for t in data.texts], bool)))
+    out.append(Slice("has a negation word", "negation", text_mask(data.texts, "negation", "")))
+    out.append(Slice("has a contrast word", "contrast", text_mask(data.texts, "contrast", "")))
     if data.windows is not None:
         out.append(Slice("longer than one teacher window", "long text", np.asarray(data.windows) > 1))
     for column, values in data.columns.items():
@@ -153,9 +151,13 @@ def automatic_slices(data: AuditData) -> list[Slice]:
     return [s for s in out if s.mask.any()]
 
 
-def user_slice(data: AuditData, kind: str, value: str, column: str | None = None, name: str | None = None) -> Slice:
-    """The user's own slice: the texts containing ``value`` as a whole word (``kind="keyword"``, any case), matching
-    the regular expression ``value`` (``"regex"``), or whose ``column`` equals ``value`` (``"column"``)."""
+def text_mask(texts: Sequence[str], kind: str, value: str) -> np.ndarray:
+    """Which ``texts`` hold ``value`` as a whole word (``kind="keyword"``, any case) or match the regular
+    expression ``value`` (``"regex"``); also the negation and contrast slices (``"negation"``, ``"contrast"``,
+    no value)."""
+    if kind in ("negation", "contrast"):
+        pattern = NEGATION_PATTERN if kind == "negation" else CONTRAST_PATTERN
+        return np.array([bool(pattern.search(t)) for t in texts], bool)
     value = str(value)
     if not value.strip():
         raise ValueError("A slice needs a keyword, a regular expression or a column value; the value is empty.")
@@ -168,16 +170,23 @@ def user_slice(data: AuditData, kind: str, value: str, column: str | None = None
             pattern = re.compile(value)
         except re.error as err:
             raise ValueError(f"{value!r} is not a valid regular expression ({err}); fix it and try again.") from err
-    elif kind == "column":
+    else:
+        raise ValueError(f"Unknown slice kind {kind!r}; use 'keyword', 'regex' or 'column'.")
+    return np.array([bool(pattern.search(t)) for t in texts], bool)
+
+
+def user_slice(data: AuditData, kind: str, value: str, column: str | None = None, name: str | None = None) -> Slice:
+    """The user's own slice: the texts containing ``value`` as a whole word (``kind="keyword"``, any case), matching
+    the regular expression ``value`` (``"regex"``), or whose ``column`` equals ``value`` (``"column"``)."""
+    if kind == "column":
+        if not str(value).strip():
+            raise ValueError("A slice needs a keyword, a regular expression or a column value; the value is empty.")
         if column not in data.columns:
             known = ", ".join(map(repr, data.columns)) or "none"
             raise ValueError(f"The split has no column {column!r}; its extra columns: {known}.")
-        mask = np.array([v is not None and str(v) == value for v in data.columns[column]], bool)
+        mask = np.array([v is not None and str(v) == str(value) for v in data.columns[column]], bool)
         return Slice(name or f"{column} = {value}", f"column {column}", mask)
-    else:
-        raise ValueError(f"Unknown slice kind {kind!r}; use 'keyword', 'regex' or 'column'.")
-    mask = np.array([bool(pattern.search(t)) for t in data.texts], bool)
-    return Slice(name or f"{kind}: {value}", f"user {kind}", mask)
+    return Slice(name or f"{kind}: {value}", f"user {kind}", text_mask(data.texts, kind, value))
 
 
 def slice_table(data: AuditData, slices: Sequence[Slice]) -> list[dict]:
