@@ -6,10 +6,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdcore.audit.probes import (deletion_probe, negate, negation_probe, read_swap_list, run_probe, swap_probe,
-                                 swap_words)
-from kdcore.audit.slices import AuditData, automatic_slices, slice_metrics, user_slice, worst_slices
-from kdcore.certify import HybridModel, certify_threshold, clopper_pearson_lower, min_routed
+from kdcore.audit.probes import (
+    deletion_probe,
+    negate,
+    negation_probe,
+    read_swap_list,
+    run_probe,
+    swap_probe,
+    swap_words,
+)
+from kdcore.audit.slices import (
+    AuditData,
+    automatic_slices,
+    slice_metrics,
+    user_slice,
+    worst_slices,
+)
+from kdcore.certify import (
+    HybridModel,
+    certify_threshold,
+    clopper_pearson_lower,
+    min_routed,
+)
 
 WORDS = ["good", "bad", "not", "but", "plot", "actor", "great", "dull", "film", "story"]
 

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..intervals import wilson
 
 __all__ = ["AuditData", "Slice", "NEGATION_PATTERN", "CONTRAST_PATTERN", "automatic_slices", "user_slice",
-           "slice_metrics", "slice_table", "text_mask", "worst_slices", "MIN_SUPPORT", "MAX_COLUMN_VALUES", "MAX_PATTERN"]
+           "slice_metrics", "slice_table", "text_mask", "worst_slices", "MIN_SUPPORT", "MAX_COLUMN_VALUES",
+           "MAX_PATTERN"]
 
 NEGATION_PATTERN = re.compile(r"\b(?:not|no|never|nothing|nobody|none|neither|nor|without|hardly|cannot)\b|n't\b",
                               re.IGNORECASE)
