@@ -133,6 +133,7 @@ def test_swap_and_deletion_probes():
     assert swap_words("no identity words here", [("he", "she")]) is None
     assert negate("it is fine") == ("it is not fine", ["is → is not"])
     assert negate("nothing to see") is None
+    assert negate("I can't say it was bad") == ("I can't say it was not bad", ["was → was not"])
     swapped = run_probe(swap_probe([("not", "very")]), {"teacher": NotFlipper(), "s": Constant()},
                         ["not good", "very good", "good"], ["neg", "pos"])
     assert swapped["n_applied"] == 2 and swapped["models"]["teacher"]["flips"] == 2

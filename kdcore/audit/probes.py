@@ -39,7 +39,7 @@ DEFAULT_SWAPS = (
 )
 AUXILIARIES = ("is", "was", "are", "were", "am", "be", "been", "does", "do", "did", "has", "have", "had",
                "can", "will", "would", "could", "should", "may", "might", "must")
-_AUX = re.compile(r"\b(" + "|".join(AUXILIARIES) + r")\b(?!\s+not\b)", re.IGNORECASE)
+_AUX = re.compile(r"\b(" + "|".join(AUXILIARIES) + r")\b(?!['’])(?!\s+not\b)", re.IGNORECASE)  # not "can't"
 MAX_EXAMPLES = 20   # texts that flip the teacher but not a student, kept per probe and student
 MAX_WORDS = 40      # distinct words of a text tried by the deletion probe
 
