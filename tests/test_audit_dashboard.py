@@ -114,3 +114,28 @@ def test_batch_shows_the_hybrid_and_filters_by_slice(page):
     shown = next(d.value for d in at.dataframe if "text" in d.value.columns and "row" in d.value.columns
                  and len(d.value) < 3)
     assert list(shown["text"]) == ["not good"]
+
+
+def _overview_page(root: str) -> None:
+    import sys
+
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from dashboard.components.sidebar import run_picker
+    from dashboard.views import overview
+
+    run_picker()
+    overview.render()
+
+
+def test_overview_shows_the_saved_audit(page):
+    from kdcore.audit import audit_run
+    from kdcore.runs import load_run
+
+    _, run_dir = page
+    at = AppTest.from_function(_overview_page, args=(str(ROOT),), default_timeout=TIMEOUT).run()
+    assert any("No audit saved" in c.value for c in at.caption)
+    audit_run(load_run(run_dir), min_support=1, probe_texts=2)
+    at = AppTest.from_function(_overview_page, args=(str(ROOT),), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(list(d.value.columns)[:2] == ["student", "slice"] for d in at.dataframe)
