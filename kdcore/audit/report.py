@@ -61,8 +61,9 @@ def _student_rows(report: dict, audit: dict | None) -> list[dict]:
                            for w in worst.get(name, [])[:WORST_IN_SUMMARY]]}
         if c:
             test = c.get("test", {})
-            entry.update(threshold=None if c["threshold"] is None else f"{c['score']} ≥ {c['threshold']:.4g}",
-                         coverage=None if c["threshold"] is None else f"{test.get('coverage', 0):.1%}",
+            rule = "none certified" if c["threshold"] is None else f"{c['score']} ≥ {c['threshold']:.4g}"
+            entry.update(threshold=rule,
+                         coverage=f"{test.get('coverage') or 0:.1%}",
                          routed_fidelity=_share(test.get("fidelity"), test.get("ci")))
         rows.append(entry)
     return rows
@@ -87,6 +88,8 @@ def _flip_summary(audit: dict | None) -> list[str]:
             continue
         rates = ", ".join(f"{name} {m['flip_rate']:.1%}" for name, m in result["models"].items())
         lines.append(f"{result['description']} (on {result['n_applied']} texts): flip rate {rates}.")
+    if audit is not None and not lines:
+        lines.append("Neither negation nor the swap list applied to any probed text.")
     return lines
 
 
