@@ -52,7 +52,7 @@ def _grid() -> np.ndarray:
 
 def clopper_pearson_lower(k: int, n: int, confidence: float) -> float:
     """One-sided Clopper-Pearson lower bound of a proportion ``k / n`` at ``confidence`` (0 for ``k == 0``)."""
-    from scipy import stats
+    from scipy import stats  # on first use: importing scipy.stats takes most of a second
 
     if n <= 0:
         return float("nan")
@@ -67,7 +67,7 @@ def min_routed(target: float, confidence: float) -> int:
 def certify_threshold(scores, agree, target: float = 0.95, confidence: float = 0.95) -> dict:
     """The lowest threshold that fixed-sequence testing certifies (see the module docstring), and the
     calibration counts there; ``threshold`` is None when none is."""
-    from scipy import stats
+    from scipy import stats  # on first use, as above
 
     if not 0 < target < 1 or not 0 < confidence < 1:
         raise ValueError(f"target and confidence must lie strictly between 0 and 1, got {target} and {confidence}.")

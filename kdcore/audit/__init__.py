@@ -20,10 +20,11 @@ import numpy as np
 from ..certify import HYBRID_FILE, certify_student
 from ..intervals import format_interval
 from ..metrics import softmax
+from ..runs import RunError, update_run_file
 from ..trust import DEV_LOGITS_FILE, load_trust, stand_in_scores
 from ..utils import emit
 from .probes import DEFAULT_SWAPS, deletion_probe, negation_probe, run_probe, swap_probe
-from .slices import AuditData, automatic_slices, slice_table, user_slice, worst_slices
+from .slices import MIN_SUPPORT, AuditData, automatic_slices, slice_table, user_slice, worst_slices
 
 __all__ = ["AUDIT_FILE", "PROBE_TEXTS", "audit_data", "audit_run", "load_audit", "audit_text", "probe_run",
            "certify_run", "slices_of"]
@@ -34,8 +35,6 @@ _TEXT_KEYS = {"text", "label"}
 
 
 def _split_rows(run, split: str) -> list[dict]:
-    from ..runs import RunError
-
     path = run.path / "data" / f"{split}.jsonl"
     if not path.is_file():
         raise RunError(f"Run {run.name!r} stores no {split!r} split.")
@@ -120,9 +119,6 @@ def audit_run(run, swap_pairs=DEFAULT_SWAPS, target: float = 0.95, confidence: f
               progress=None, write: bool = True) -> dict:
     """Slices, probes and certified thresholds of ``run`` on its test split, written into the run
     (:data:`AUDIT_FILE`, and :data:`HYBRID_FILE` when a threshold is certified) unless ``write`` is False."""
-    from ..runs import update_run_file
-    from .slices import MIN_SUPPORT
-
     emit(progress, stage="audit", message="slices")
     data, logits = audit_data(run)
     slices = slices_of(data, user)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from ..utils import configure_threads
+from . import PROBE_TEXTS, audit_run, audit_text
+from .probes import DEFAULT_SWAPS, read_swap_list
+
 __all__ = ["add_audit_parser", "cmd_audit", "parse_slice"]
 
 
@@ -42,10 +46,6 @@ def parse_slice(spec: str) -> dict:
 
 
 def cmd_audit(args, open_run) -> int:
-    from ..utils import configure_threads
-    from . import PROBE_TEXTS, audit_run, audit_text
-    from .probes import DEFAULT_SWAPS, read_swap_list
-
     user = [parse_slice(s) for s in args.slice]
     pairs = read_swap_list(args.swap_list) if args.swap_list else DEFAULT_SWAPS
     configure_threads(args.threads)

@@ -36,7 +36,7 @@ def _browser(playwright):
 
 def html_to_pdf(html: str, out_path: str | os.PathLike | None = None) -> bytes:
     """The PDF of ``html`` printed on A4 (written atomically to ``out_path`` when given), and its bytes."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # heavy, and only needed to print
 
     with sync_playwright() as playwright:
         browser = _browser(playwright)

@@ -26,6 +26,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..intervals import bootstrap_mean, wilson
+from ..words import split_words
 
 __all__ = ["Probe", "DEFAULT_SWAPS", "AUXILIARIES", "negate", "swap_words", "read_swap_list", "negation_probe",
            "swap_probe", "deletion_probe", "run_probe", "MAX_EXAMPLES", "MAX_WORDS"]
@@ -122,8 +123,6 @@ def _drop_span(text: str, start: int, end: int) -> str:
 def deletion_probe(model, texts: Sequence[str], name: str) -> Probe:
     """Deletion of the word of each text whose removal lowers ``model``'s probability of its own class most
     (each distinct word, up to :data:`MAX_WORDS` a text, deleted everywhere in turn; one batch for all texts)."""
-    from ..words import split_words
-
     candidates, owners = [], []
     for i, text in enumerate(texts):
         seen: dict[str, list] = {}

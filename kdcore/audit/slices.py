@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..intervals import wilson
+from ..words import split_words
 
 __all__ = ["AuditData", "Slice", "NEGATION_PATTERN", "CONTRAST_PATTERN", "automatic_slices", "user_slice",
            "slice_metrics", "slice_table", "text_mask", "worst_slices", "MIN_SUPPORT", "MAX_COLUMN_VALUES",
@@ -127,8 +128,6 @@ def _length_edges(lengths: np.ndarray) -> list[float]:
 
 def automatic_slices(data: AuditData) -> list[Slice]:
     """The slices every run can be cut into (see the module docstring); empty slices are left out."""
-    from ..words import split_words
-
     names, teacher = data.label_names, data.teacher_pred
     out: list[Slice] = []
     if data.gold is not None:
