@@ -78,9 +78,23 @@ def slices_of(data: AuditData, user: Sequence[dict] = ()) -> list:
     return automatic_slices(data) + [user_slice(data, **spec) for spec in user]
 
 
+class _Remembered:
+    """A model whose class probabilities are computed once per distinct text: every probe runs each model on
+    the same original texts, and edits often coincide."""
+
+    def __init__(self, model):
+        self.model, self.seen = model, {}
+
+    def predict_proba(self, texts) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.seen]
+        if missing:
+            self.seen.update(zip(missing, np.asarray(self.model.predict_proba(missing))))
+        return np.stack([self.seen[t] for t in texts]) if len(texts) else np.zeros((0, 0))
+
+
 def probe_run(run, texts: Sequence[str], swap_pairs=DEFAULT_SWAPS, progress=None) -> list[dict]:
     """Every probe over ``texts``: negation, the swap list, and deletion of each model's top word."""
-    models = run.models()
+    models = {name: _Remembered(model) for name, model in run.models().items()}
     probes = [negation_probe(), swap_probe(swap_pairs)]
     results = []
     for probe in probes:
