@@ -22,7 +22,6 @@ from ..intervals import format_interval
 from ..metrics import softmax
 from ..runs import RunError, update_run_file
 from ..trust import DEV_LOGITS_FILE, load_trust, stand_in_scores
-from ..utils import emit
 from .probes import DEFAULT_SWAPS, deletion_probe, negation_probe, run_probe, swap_probe
 from .slices import MIN_SUPPORT, AuditData, automatic_slices, slice_table, user_slice, worst_slices
 
@@ -32,6 +31,13 @@ __all__ = ["AUDIT_FILE", "PROBE_TEXTS", "audit_data", "audit_run", "load_audit",
 AUDIT_FILE = "audit.json"
 PROBE_TEXTS = 300  # texts of the split the probes edit (a seeded sample when the split is larger)
 _TEXT_KEYS = {"text", "label"}
+
+
+def _say(progress, message: str) -> None:
+    """Tell ``progress`` (a function of one line of text, or None) what the audit is doing; the audit is not a
+    stage of a run's build, so it sends lines, not progress events."""
+    if progress is not None:
+        progress(message)
 
 
 def _split_rows(run, split: str) -> list[dict]:
@@ -98,10 +104,10 @@ def probe_run(run, texts: Sequence[str], swap_pairs=DEFAULT_SWAPS, progress=None
     probes = [negation_probe(), swap_probe(swap_pairs)]
     results = []
     for probe in probes:
-        emit(progress, stage="audit", message=f"probe: {probe.name}")
+        _say(progress, f"probe: {probe.name}")
         results.append(run_probe(probe, models, texts, run.label_names))
     for name, model in models.items():
-        emit(progress, stage="audit", message=f"probe: deletion of {name}'s top words")
+        _say(progress, f"probe: deletion of {name}'s top words")
         results.append(run_probe(deletion_probe(model, list(texts), name), models, texts, run.label_names))
     return results
 
@@ -133,7 +139,7 @@ def audit_run(run, swap_pairs=DEFAULT_SWAPS, target: float = 0.95, confidence: f
               progress=None, write: bool = True) -> dict:
     """Slices, probes and certified thresholds of ``run`` on its test split, written into the run
     (:data:`AUDIT_FILE`, and :data:`HYBRID_FILE` when a threshold is certified) unless ``write`` is False."""
-    emit(progress, stage="audit", message="slices")
+    _say(progress, "slices")
     data, logits = audit_data(run)
     slices = slices_of(data, user)
     support = MIN_SUPPORT if min_support is None else min_support
@@ -144,7 +150,7 @@ def audit_run(run, swap_pairs=DEFAULT_SWAPS, target: float = 0.95, confidence: f
     sample = _sample(data.texts, probe_texts)
     audit["probes"] = {"n_texts": len(sample), "swap_pairs": [list(p) for p in swap_pairs],
                        "results": probe_run(run, sample, swap_pairs, progress)}
-    emit(progress, stage="audit", message="certified thresholds")
+    _say(progress, "certified thresholds")
     audit["certified"] = certify_run(run, logits, target, confidence)
     if write:
         update_run_file(run, AUDIT_FILE, _finite(audit))

@@ -51,8 +51,8 @@ def cmd_audit(args, open_run) -> int:
     configure_threads(args.threads)
     run = open_run(args)
 
-    def progress(event):
-        print(f"[audit] {event.get('message', '')}", file=sys.stderr, flush=True)
+    def progress(message: str) -> None:
+        print(f"[audit] {message}", file=sys.stderr, flush=True)
 
     audit = audit_run(run, pairs, args.target, args.confidence, user,
                       PROBE_TEXTS if args.probe_texts is None else args.probe_texts, args.min_support, progress)
