@@ -16,7 +16,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import navigation  # noqa: E402
 from dashboard.components.sidebar import run_picker  # noqa: E402
-from dashboard.views import batch, distill, explain, overview, report, weights  # noqa: E402
+from dashboard.views import audit, batch, distill, explain, overview, report, weights  # noqa: E402
 
 st.set_page_config(page_title="kd-lens", page_icon=":material/center_focus_strong:", layout="wide")
 logo = ROOT / "assets" / "logo.svg"
@@ -28,6 +28,7 @@ pages = [
     st.Page(explain.render, title="Explain", icon=":material/text_select_start:", url_path="explain"),
     st.Page(batch.render, title="Batch", icon=":material/table_view:", url_path="batch"),
     st.Page(weights.render, title="Weights", icon=":material/bar_chart:", url_path="weights"),
+    st.Page(audit.render, title="Audit", icon=":material/fact_check:", url_path="audit"),
     st.Page(distill.render, title="Distill", icon=":material/model_training:", url_path="distill"),
     st.Page(report.render, title="Report", icon=":material/description:", url_path="report"),
 ]

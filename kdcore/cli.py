@@ -298,6 +298,12 @@ def cmd_report(args) -> int:
     run = _open_run(args)
     html_path, json_path = task_of(run).write_report(run, args.out)
     print(f"Report written to {html_path} and {json_path}")
+    if args.pdf:
+        from .audit.pdf import html_to_pdf
+
+        pdf_path = html_path.with_suffix(".pdf")
+        html_to_pdf(html_path.read_text(encoding="utf-8"), pdf_path)
+        print(f"PDF printed by Chromium: {pdf_path}")
     return 0
 
 
@@ -400,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .scale.cli_label import add_label_parser
 
     add_label_parser(sub, common, TqdmProgress)
+    from .audit.cli import add_audit_parser
+
+    add_audit_parser(sub, common, _open_run)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics and trust curves; add explanation metrics with "
                         "--explain-sample.")
@@ -423,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="Write a self-contained HTML (and JSON) report of a run.")
     common(rep, run=True)
     rep.add_argument("--out", default="report.html", help="Output HTML path; the JSON goes beside it.")
+    rep.add_argument("--pdf", action="store_true", help="Also print the page to PDF (A4) with Chromium, beside it.")
     rep.set_defaults(func=cmd_report)
     return parser
 

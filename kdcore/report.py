@@ -25,6 +25,8 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from .audit import load_audit
+from .audit.report import audit_report
 from .explanation import Explanation
 from .intervals import format_interval
 from .metrics import NO_GOLD_LABELS
@@ -170,6 +172,7 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
         "notes": notes,
         "findings": metrics.get("findings", []),
     }
+    report["audit"] = audit_report(strict_json(report), load_audit(run))
     return strict_json(report)
 
 

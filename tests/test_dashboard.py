@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = ROOT / "dashboard" / "app.py"
 TIMEOUT = 120
-VIEWS = ("overview", "explain", "batch", "weights", "distill", "report")
+VIEWS = ("overview", "explain", "batch", "audit", "weights", "distill", "report")
 INJECTION = '<script>alert("x")</script> a good film <img src=x onerror=alert(1)> but boring'
 
 
@@ -72,7 +72,7 @@ def test_app_shows_overview_and_registers_every_page(app_env, tiny_run_dir):
     no_exceptions(at)
     assert any(Path(tiny_run_dir).name in t.value for t in at.title)
     titles = sorted(info["page_name"] for info in at._registered_pages.values())
-    assert titles == sorted(["Overview", "Explain", "Batch", "Weights", "Distill", "Report"])
+    assert titles == sorted(["Overview", "Explain", "Batch", "Audit", "Weights", "Distill", "Report"])
     # The sidebar picked the tiny run, and the model card lists the teacher and every student.
     assert at.sidebar.selectbox[0].value == Path(tiny_run_dir).name
     card = at.dataframe[0].value

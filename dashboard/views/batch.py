@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import upload
+from dashboard.components import audit_batch, upload
 from dashboard.components.explain_panel import explain_panel, method_controls
 from dashboard.components.sidebar import draw_for_task, require_run
 
@@ -213,12 +213,13 @@ def _draw_labels(key: state.RunKey) -> None:
     if state.trust(key) is not None:
         teacher_classes = tuple(int(c) for c in probs["teacher"].argmax(axis=1))
         frame = with_stand_ins(frame, state.stand_ins(key, tuple(texts), None, teacher_classes))
+    frame = audit_batch.with_hybrid(key, frame, probs, run.label_names)
     n_disagree = int(frame["disagreement"].sum())
     st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
     st.dataframe(_summary(probs, gold_ids), hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("fidelity", "accuracy")})
     only = st.toggle("Only disagreements", value=False, key="batch_only_disagreements")
-    shown = _sort_and_filter(frame[frame["disagreement"]] if only else frame)
+    shown = _sort_and_filter(audit_batch.slice_filter(frame[frame["disagreement"]] if only else frame, texts))
     trust_config = {c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
                     for c in shown.columns if c.endswith(" p(agrees)")}
     st.dataframe(shown, hide_index=True, width="stretch", column_config={**trust_config,

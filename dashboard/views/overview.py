@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import charts, trust_panel
+from dashboard.components import audit_panel, charts, trust_panel
 from dashboard.components.sidebar import draw_for_task, require_run
 from kdcore.intervals import format_interval
 from kdcore.metrics import NO_GOLD_LABELS
@@ -207,6 +207,7 @@ def _draw_labels(key: state.RunKey) -> None:
         right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
 
     trust_panel.trust_section(state.trust(key), run.path)
+    audit_panel.audit_section(run)
 
     st.subheader("Explanation agreement and faithfulness")
     explanations = metrics.get("explanations")

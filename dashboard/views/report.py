@@ -12,6 +12,27 @@ from dashboard.components.sidebar import draw_for_task, require_run
 __all__ = ["render"]
 
 
+@st.cache_data(show_spinner="Printing the PDF with Chromium…", max_entries=4)
+def _pdf(html_text: str) -> bytes:
+    from kdcore.audit.pdf import html_to_pdf
+
+    return html_to_pdf(html_text)
+
+
+def _pdf_button(name: str, html_text: str) -> None:
+    """The report printed to PDF (A4) by the real browser; a note with the fix when it is not installed."""
+    from kdcore.audit.pdf import PdfError
+
+    try:
+        pdf = _pdf(html_text)
+    except PdfError as err:
+        st.caption("No PDF here:")
+        st.text(str(err))
+        return
+    st.download_button("Download PDF", pdf, file_name=f"{name}-report.pdf", mime="application/pdf",
+                       key="report_download_pdf", on_click="ignore")
+
+
 def render() -> None:
     """Draw the run's page as its task's output asks (a label per text, or tags per word)."""
     key = require_run()
@@ -47,6 +68,7 @@ def _draw_labels(key: state.RunKey) -> None:
                          mime="text/html", key="report_download_html", type="primary", on_click="ignore")
     right.download_button("Download JSON", json_text.encode("utf-8"), file_name=f"{run.name}-report.json",
                           mime="application/json", key="report_download_json", on_click="ignore")
+    _pdf_button(run.name, html_text)
     st.caption(f"HTML {len(html_text) / 1024:.0f} kB · JSON {len(json_text) / 1024:.0f} kB · "
                f"or from a terminal: `python -m kdcore report --run {run.path} --out report.html`")
     with st.expander("Preview", expanded=True):
