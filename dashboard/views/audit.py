@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import audit_charts
-from dashboard.components.sidebar import require_run
+from dashboard.components.sidebar import draw_for_task, require_run
 from kdcore.intervals import format_interval
 
 __all__ = ["render", "USER_SLICES_KEY", "PROBE_RESULT_KEY"]
@@ -197,16 +197,17 @@ def _threshold_tab(key: state.RunKey) -> None:
 
 
 def render() -> None:
-    key = require_run(token_view=None)
+    key = require_run()
     if key is None:
         return
-    run = state.meta(key)
     st.title("Audit")
-    if run.task != "sequence":
-        st.info("The audit covers sequence-classification runs; this run tags tokens.")
-        return
+    draw_for_task(key, {"MulticlassPreds": _draw_audit})
+
+
+def _draw_audit(key) -> None:
     from kdcore.audit import audit_run, load_audit
 
+    run = state.meta(key)
     saved = load_audit(run)
     st.caption("Where each student stands in worst (slices of the test split), what flips the teacher and the "
                "students (counterfactual edits), and a stand-in threshold with a guarantee.")

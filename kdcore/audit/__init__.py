@@ -21,6 +21,7 @@ from ..certify import HYBRID_FILE, certify_student
 from ..intervals import format_interval
 from ..metrics import softmax
 from ..runs import RunError, update_run_file
+from ..tasks import task_of
 from ..trust import DEV_LOGITS_FILE, load_trust, stand_in_scores
 from .probes import DEFAULT_SWAPS, deletion_probe, negation_probe, run_probe, swap_probe
 from .slices import MIN_SUPPORT, AuditData, automatic_slices, slice_table, user_slice, worst_slices
@@ -31,6 +32,9 @@ __all__ = ["AUDIT_FILE", "PROBE_TEXTS", "audit_data", "audit_run", "load_audit",
 AUDIT_FILE = "audit.json"
 PROBE_TEXTS = 300  # texts of the split the probes edit (a seeded sample when the split is larger)
 _TEXT_KEYS = {"text", "label"}
+
+# The output field (see kdcore.tasks) whose predictions the slices, probes and thresholds read: one label a text.
+AUDITED_FIELD = "MulticlassPreds"
 
 
 def _say(progress, message: str) -> None:
@@ -58,8 +62,9 @@ def _teacher_logits(run, split: str, texts: list[str]) -> np.ndarray:
 
 def audit_data(run, split: str = "test", windows: bool = True) -> tuple[AuditData, dict]:
     """The :class:`AuditData` of ``split`` and every model's logits there ({"teacher": ..., student: ...})."""
-    if run.task != "sequence":
-        raise ValueError(f"Run {run.name!r} tags tokens; the audit covers sequence-classification runs.")
+    if task_of(run).output_field != AUDITED_FIELD:
+        raise ValueError(f"Run {run.name!r} is a {task_of(run).name} run; the audit covers runs that give one "
+                         "label a text (sequence classification).")
     rows = _split_rows(run, split)
     texts = [r["text"] for r in rows]
     labels = [r.get("label") for r in rows]
