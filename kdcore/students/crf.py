@@ -45,9 +45,13 @@ def log_partition(emissions: torch.Tensor, mask: torch.Tensor, start, transition
     """``log Z`` ``[B]`` of padded sentences: ``emissions`` ``[B, L, C]``, ``mask`` ``[B, L]`` (True on
     words; every sentence at least one word, words first)."""
     start, transition, end = _masked(start, transition, end, allowed_start, allowed_transition, FORBIDDEN)
+    # logsumexp over the previous tag as a matrix product in exp space (shifted by the row maximum):
+    # a forbidden step's exp() is exactly 0.
+    step_weights = torch.exp(transition)
     alpha = start + emissions[:, 0]
     for i in range(1, emissions.shape[1]):
-        step = torch.logsumexp(alpha.unsqueeze(2) + transition, dim=1) + emissions[:, i]
+        shift = alpha.max(dim=1, keepdim=True).values
+        step = torch.log((torch.exp(alpha - shift) @ step_weights).clamp_min(1e-30)) + shift + emissions[:, i]
         alpha = torch.where(mask[:, i].unsqueeze(1), step, alpha)
     return torch.logsumexp(alpha + end, dim=1)
 
@@ -77,11 +81,14 @@ def structural_kd_loss(emissions, mask, targets, start, transition, end, allowed
     last = targets[torch.arange(len(lengths)), lengths - 1]
     expected = expected + last @ end
     if emissions.shape[1] > 1:
-        # Neighbouring marginals' products on the valid steps, renormalised per step.
-        pairs = targets[:, :-1].unsqueeze(3) * targets[:, 1:].unsqueeze(2) * allowed_transition
-        pairs = pairs / pairs.sum(dim=(2, 3), keepdim=True).clamp_min(1e-12)
-        pairs = pairs * mask[:, 1:].unsqueeze(2).unsqueeze(3)
-        expected = expected + (pairs * transition).sum(dim=(1, 2, 3))
+        # Neighbouring marginals' products on the valid steps, renormalised per step:
+        # sum_kl q(k) q'(l) A[k, l] T[k, l] / sum_kl q(k) q'(l) A[k, l], without the [B, L, C, C] tensor.
+        allowed = allowed_transition.to(emissions.dtype)
+        before, after = targets[:, :-1], targets[:, 1:]
+        scored = ((before @ (allowed * transition)) * after).sum(dim=2)
+        total = ((before @ allowed) * after).sum(dim=2)
+        steps = mask[:, 1:].to(emissions.dtype)
+        expected = expected + (steps * scored / total.clamp_min(1e-12)).sum(dim=1)
     return (log_z - expected).sum()
 
 

@@ -124,8 +124,9 @@ class TokenCRFStudent:
             out.append((batch.indices, batch.offsets, torch.from_numpy(np.maximum(columns, _CLIP))))
         return out
 
-    def _padded_emissions(self, inputs, chosen) -> tuple[torch.Tensor, torch.Tensor]:
-        """Emissions ``[B, L, C]`` and mask ``[B, L]`` of the sentences ``chosen``."""
+    @staticmethod
+    def _batch(inputs, chosen) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The sentences ``chosen`` as one bag input (indices, offsets, dense columns) and their mask ``[B, L]``."""
         lengths = [len(inputs[k][1]) for k in chosen]
         indices, offsets, dense, at = [], [], [], 0
         for k in chosen:
@@ -134,10 +135,14 @@ class TokenCRFStudent:
             offsets.append(offs + at)
             dense.append(columns)
             at += len(ids)
-        flat = self.module_(torch.cat(indices), torch.cat(offsets), torch.cat(dense))
-        width = max(lengths)
-        mask = torch.arange(width).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
-        emissions = flat.new_zeros(len(chosen), width, flat.shape[1])
+        mask = torch.arange(max(lengths)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+        return torch.cat(indices), torch.cat(offsets), torch.cat(dense), mask
+
+    def _padded(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Emissions ``[B, L, C]`` and mask ``[B, L]`` of a :meth:`_batch`."""
+        indices, offsets, dense, mask = batch
+        flat = self.module_(indices, offsets, dense)
+        emissions = flat.new_zeros(*mask.shape, flat.shape[1])
         emissions[mask] = flat
         return emissions, mask
 
@@ -184,23 +189,25 @@ class TokenCRFStudent:
                                       history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
         self.history_ = []
 
+        batches = [(self._batch(inputs, chunk), torch.cat([targets[k] for k in chunk]),
+                    nn.utils.rnn.pad_sequence([targets[k] for k in chunk], batch_first=True)) for chunk in chunks]
+
         def closure():
             optimiser.zero_grad()
             total = 0.0
-            for chunk in chunks:
-                emissions, mask = self._padded_emissions(inputs, chunk)
-                target = nn.utils.rnn.pad_sequence([targets[k] for k in chunk], batch_first=True)
+            for batch, flat_target, target in batches:
                 if self.config.crf:
+                    emissions, mask = self._padded(batch)
                     loss = structural_kd_loss(emissions, mask, target, *module.chain())
                 else:
-                    loss = -(target * torch.log_softmax(emissions, dim=2)).sum()
+                    loss = -(flat_target * torch.log_softmax(module(*batch[:3]), dim=1)).sum()
                 loss = loss / n_words
                 loss.backward()
                 total += float(loss.detach())
             penalty = l2 * (module.bag.weight.pow(2).sum() + module.dense.pow(2).sum() + module.transition.pow(2).sum())
             penalty.backward()
-            self.history_.append(total + float(penalty))
-            return torch.tensor(total + float(penalty))
+            self.history_.append(total + float(penalty.detach()))
+            return torch.tensor(self.history_[-1])
 
         optimiser.step(closure)
         self.n_iter_ = len(self.history_)
