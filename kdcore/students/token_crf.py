@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..utils import atomic_write_bytes
-from .crf import bio_masks, log_partition, marginals, structural_kd_loss, viterbi
+from .crf import bio_masks, marginals, structural_kd_loss, viterbi
 from .token_teacher_features import TeacherWordFeatures
 from .window import WindowFeaturizer, word_slots
 
