@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from ..bio import allowed_transitions
+
 __all__ = ["FORBIDDEN", "bio_masks", "log_partition", "marginals", "structural_kd_loss", "viterbi"]
 
 FORBIDDEN = -1e4  # the score of a BIO-invalid step in training: exp() of it is 0 in float32
@@ -28,8 +30,6 @@ FORBIDDEN = -1e4  # the score of a BIO-invalid step in training: exp() of it is 
 
 def bio_masks(label_names) -> tuple[torch.Tensor, torch.Tensor]:
     """``(start [C], transition [C, C])`` booleans of the valid BIO starts and steps."""
-    from ..bio import allowed_transitions
-
     start, transition = allowed_transitions(list(label_names))
     return torch.from_numpy(start), torch.from_numpy(transition)
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..token_metrics import decode
 from ..utils import atomic_write_bytes
 from .crf import bio_masks, marginals, structural_kd_loss, viterbi
 from .token_teacher_features import TeacherWordFeatures
@@ -247,8 +248,6 @@ class TokenCRFStudent:
         """BIO tags of each sentence: the CRF's Viterbi path over emissions and transitions (BIO-invalid
         steps forbidden); with ``crf=False`` the BIO-constrained Viterbi over per-word log-probabilities."""
         if not self.config.crf:
-            from ..token_metrics import decode
-
             return decode(self.predict_word_logits(sentences), self.label_names)
         with torch.no_grad():
             return [[self.label_names[k] for k in viterbi(e, *self.module_.chain())] for e in self._emissions(sentences)]
