@@ -165,11 +165,12 @@ def main() -> None:
     print(f"teacher labels: {labelled:.0f} s; transfer sets {', '.join(f'{k}={len(v[0])}' for k, v in sets.items())}",
           flush=True)
     cache = TokenTeacherCache(teacher, Path(args.cache) / "token_words")
-    feature_started = time.perf_counter()
-    TeacherWordFeatures(["word", "window"], teacher.label_names, source=cache).transform(sets["augmented"][0] + dev)
-    print(f"teacher word/window features: {cache.computed} computed in {time.perf_counter() - feature_started:.0f} s",
-          flush=True)
     chosen = [int(k) for k in args.rows.split(",")] if args.rows else range(len(ROWS))
+    if any(ROWS[k][1] != "linear" and ROWS[k][1]["teacher_terms"] for k in chosen):
+        feature_started = time.perf_counter()
+        TeacherWordFeatures(["word", "window"], teacher.label_names, source=cache).transform(sets["augmented"][0] + dev)
+        print(f"teacher word/window features: {cache.computed} computed in {time.perf_counter() - feature_started:.0f} s",
+              flush=True)
     results, students = [], {}
     for k in chosen:
         row, spec, transfer = ROWS[k]
