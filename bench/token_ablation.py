@@ -73,7 +73,7 @@ def _transfer_sets(corpus, teacher, mention_copies, word_copies):
     return {"demo": (demo, logits[:len(demo)]), "augmented": (augmented, logits)}
 
 
-def _fit(spec, sentences, logits, source, l2, tags=None, max_iter=150, temperature=0.5):
+def _fit(spec, sentences, logits, source, l2, tags=None, max_iter=150, temperature=0.5, targets="marginals"):
     """``source``: the teacher's word-feature cache (the CRF-module students read it)."""
     names = list(source.teacher.label_names)
     if spec == "linear":
@@ -82,7 +82,7 @@ def _fit(spec, sentences, logits, source, l2, tags=None, max_iter=150, temperatu
             return student.fit_sentences(sentences, tags=tags, label_names=names, device="cpu")
         return student.fit_sentences(sentences, teacher_logits=logits, label_names=names, distill=DistillConfig(),
                                      device="cpu")
-    student = TokenCRFStudent(TokenCRFConfig(l2=l2, max_iter=max_iter, temperature=temperature, **spec))
+    student = TokenCRFStudent(TokenCRFConfig(l2=l2, max_iter=max_iter, temperature=temperature, targets=targets, **spec))
     if tags is not None:
         return student.fit_sentences(sentences, tags=tags, label_names=names, teacher=source)
     return student.fit_sentences(sentences, teacher_logits=logits, label_names=names, teacher=source)
@@ -148,6 +148,7 @@ def main() -> None:
                                                            "alone and all together)")
     parser.add_argument("--temperature", type=float, default=0.5, help="of the teacher's per-word distributions "
                                                                         "(the demo students' kd_kl default)")
+    parser.add_argument("--targets", default="marginals", choices=("marginals", "path"))
     parser.add_argument("--max-iter", type=int, default=150, help="L-BFGS iterations of the CRF-module students")
     parser.add_argument("--l2", type=float, default=1e-3)
     parser.add_argument("--mention-copies", type=int, default=2)
@@ -178,7 +179,8 @@ def main() -> None:
         row, spec, transfer = ROWS[k]
         sentences, logits = sets[transfer]
         fit_started = time.perf_counter()
-        student = _fit(spec, sentences, logits, cache, args.l2, max_iter=args.max_iter, temperature=args.temperature)
+        student = _fit(spec, sentences, logits, cache, args.l2, max_iter=args.max_iter, temperature=args.temperature,
+                       targets=args.targets)
         seconds = time.perf_counter() - fit_started
         scored = _score(student, dev, teacher_dev_tags)
         results.append({"row": row, "transfer": len(sentences), "seconds": seconds,
@@ -188,7 +190,7 @@ def main() -> None:
     table = _table(results)
     header = (f"Dev split: {len(dev)} sentences, {sum(len(t) for t in teacher_dev_tags)} words, "
               f"{sum(len(entities(t)) for t in teacher_dev_tags)} "
-              f"teacher entities; CRF-module students l2={args.l2}, at most {args.max_iter} L-BFGS iterations, temperature {args.temperature}; wall {time.perf_counter() - started:.0f} s.\n\n")
+              f"teacher entities; CRF-module students l2={args.l2}, at most {args.max_iter} L-BFGS iterations, temperature {args.temperature}, targets {args.targets}; wall {time.perf_counter() - started:.0f} s.\n\n")
     Path(args.out).write_text(header + table + "\n", encoding="utf-8")
     print(header + table)
     if args.test:

@@ -58,10 +58,16 @@ class TokenCRFConfig:
     max_features: int = 50_000
     l2: float = 1e-3                 # on W, U and the transitions, per word of the transfer set
     temperature: float = 1.0
+    # "marginals": the teacher's per-word distributions (structural KD); "path": its BIO-decoded tags as
+    # one-hot targets (sequence-level KD, Kim and Rush 2016). A CRF fitted to flat per-word
+    # distributions can decode all O; the path keeps the teacher's entities.
+    targets: str = "marginals"
     max_iter: int = 150
     chunk_sentences: int = 512
 
     def __post_init__(self):
+        if self.targets not in ("marginals", "path"):
+            raise ValueError(f"targets must be 'marginals' or 'path', got {self.targets!r}.")
         if self.l2 < 0 or self.temperature <= 0 or self.max_iter < 1 or self.chunk_sentences < 1:
             raise ValueError("l2 must be >= 0, temperature > 0, max_iter and chunk_sentences >= 1.")
 
@@ -176,7 +182,10 @@ class TokenCRFStudent:
         return self
 
     def _targets(self, teacher_logits, tags, C) -> list[torch.Tensor]:
-        if teacher_logits is not None:
+        if teacher_logits is not None and self.config.targets == "path":
+            paths = decode([t for t in teacher_logits if len(t)], self.label_names)
+            tags = [[self.label_names.index(tag) for tag in path] for path in paths]
+        elif teacher_logits is not None:
             return [torch.softmax(torch.as_tensor(np.asarray(t, np.float32)) / self.config.temperature, dim=1)
                     for t in teacher_logits if len(t)]
         return [torch.nn.functional.one_hot(torch.as_tensor(np.asarray(t, np.int64)), C).float() for t in tags if len(t)]
