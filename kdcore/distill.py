@@ -335,8 +335,8 @@ def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
             state.teacher.fit(state.corpus.train, dev=state.corpus.dev, progress=state.progress,
                               checkpoint_dir=writer.path / "checkpoints" / "teacher")
             writer.write_json("teacher_history.json", getattr(state.teacher, "history_", []))
-        state.teacher.save(writer.file("teacher/.keep").parent)
-        (writer.path / "teacher" / ".keep").unlink(missing_ok=True)
+        with writer.write_dir("teacher") as folder:  # weights, config and tokenizer replaced as one
+            state.teacher.save(folder)
         state.timings["teacher_fit_s"] = time.perf_counter() - started
     if label_names is not None:  # also on resume: the saved teacher keeps its own order
         state.corpus = state.corpus.with_label_order(state.teacher.label_names)
@@ -415,13 +415,14 @@ def stage_students(writer, spec: RunSpec, state: BuildState) -> None:
     state.histories = writer.read_json("student_histories.json", {}) or {}
     for entry in student_plan(spec, state.corpus.train.has_labels):
         folder = writer.path / "students" / entry.name
-        if (folder / "model.safetensors").is_file():
+        if writer.exists(f"students/{entry.name}/config.json"):  # each student folder is written as a whole
             student = load_student(folder)
         else:
             emit(state.progress, stage="student_fit", student=entry.name, distilled=entry.distilled)
             result = _train_student(spec, state, StudentConfig.from_dict(entry.config), entry.distilled)
             student = result.student
-            student.save(folder)
+            with writer.write_dir(f"students/{entry.name}") as tmp:
+                student.save(tmp)
             state.histories[entry.name] = {"history": result.history, "seconds": result.seconds,
                                            "distilled": entry.distilled}
             writer.write_json("student_histories.json", state.histories)
@@ -547,7 +548,7 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     becomes visible only when complete. ``corpus`` (``train``, ``dev``, ``test`` and optional
     ``unlabelled`` TextDatasets) replaces ``spec.data`` for data already in memory.
     """
-    from .runs import RunWriter
+    from .runs import RunWriter, split_hashes
 
     if not isinstance(spec, RunSpec):
         raise TypeError(f"build_run takes a RunSpec (kdcore.config.RunSpec), got {type(spec).__name__}.")
@@ -560,6 +561,7 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     corpus_given = corpus is not None
     corpus, findings = check_corpus(spec, corpus if corpus_given else load_corpus(spec.data))
     writer = RunWriter(spec.name, runs_dir)
+    writer.claim(spec.to_dict(), split_hashes(corpus))  # a resume must be the build that started the folder
     state = BuildState(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {}, findings=findings)

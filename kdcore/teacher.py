@@ -24,7 +24,9 @@ import torch
 
 from . import accel
 from .config import TeacherConfig
-from .utils import ProgressFn, atomic_write_bytes, atomic_write_json, default_device, emit, sha256_texts
+from .tokenizer_check import TOKENIZER_RECORD, check_tokenizer, tokenizer_fingerprint
+from .utils import (ProgressFn, atomic_directory, atomic_write_bytes, atomic_write_json, default_device, emit,
+                    sha256_texts)
 
 __all__ = ["Teacher", "TeacherError", "embedded_encoder_dir", "head_task", "EMBEDDED_TEACHER"]
 
@@ -178,6 +180,7 @@ class Teacher:
         source = _resolve(name_or_dir)
         model = _load_model(source, cls._auto_class)
         tokenizer = _load_tokenizer(source)
+        check_tokenizer(model.config, tokenizer, str(name_or_dir))  # another model's tokenizer is refused
         id2label = model.config.id2label or {}
         model_names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
         label_names = align_labels(model_names, label_names, label_map=label_map, by_index=labels_by_index)
@@ -199,6 +202,7 @@ class Teacher:
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
         )
         tokenizer = _load_tokenizer(source)
+        check_tokenizer(model.config, tokenizer, str(encoder))  # another model's tokenizer is refused
         name = kwargs.pop("name", "minilm-teacher" if str(encoder) == EMBEDDED_TEACHER else Path(source).name)
         return cls(model, tokenizer, label_names, config=config, name=name, source=str(encoder), **kwargs)
 
@@ -208,6 +212,8 @@ class Teacher:
         directory.mkdir(parents=True, exist_ok=True)
         self.model.config.id2label = dict(enumerate(self.label_names))
         self.model.config.label2id = {n: i for i, n in enumerate(self.label_names)}
+        # The tokenizer's fingerprint in the config: a tokenizer swapped in beside these weights is refused on load.
+        setattr(self.model.config, TOKENIZER_RECORD, tokenizer_fingerprint(self.tokenizer))
         with _quiet_transformers():
             self.model.save_pretrained(directory, safe_serialization=True)
             self.tokenizer.save_pretrained(directory)
@@ -314,7 +320,7 @@ class Teacher:
         settings = f"max_length={self.max_length};stride={self.config.stride};pooled={return_pooled}"
         if accel.uses_bf16(self.device, self.precision):
             settings += ";bf16"  # float32 keys are unchanged
-        return sha256_texts(texts, self.fingerprint(), settings)
+        return sha256_texts(texts, self.fingerprint(), settings, tokenizer_fingerprint(self.tokenizer))
 
     # Texts tokenized per chunk on a CUDA device (the next chunk's tokenizing overlaps the GPU's
     # work); ``tokenize_chunk`` set on an instance overrides it on any device.
@@ -548,19 +554,21 @@ class Teacher:
         return optimizer, get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
 
     def _save_checkpoint(self, ckpt: Path, state: dict, optimizer, scheduler, best_weights) -> None:
+        """The fine-tuning state, as one folder replaced whole (a kill leaves the previous one): weights, best
+        weights, optimizer, scheduler and random number generators (a resumed run then draws the same dropout)."""
         from safetensors.torch import save_file
 
-        ckpt.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt / "model.safetensors.tmp"
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(tmp))
-        os.replace(tmp, ckpt / "model.safetensors")
-        if best_weights is not None:
-            save_file({k: v.contiguous() for k, v in best_weights.items()}, str(tmp))
-            os.replace(tmp, ckpt / "best.safetensors")
-        # Optimizer state is tensors and numbers only; it is read back with weights_only=True.
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt / "optim.pt.tmp")
-        os.replace(ckpt / "optim.pt.tmp", ckpt / "optim.pt")
-        atomic_write_json(ckpt / "trainer_state.json", state)
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        with atomic_directory(ckpt) as tmp:
+            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(tmp / "model.safetensors"))
+            if best_weights is not None:
+                save_file({k: v.contiguous() for k, v in best_weights.items()}, str(tmp / "best.safetensors"))
+            # Optimizer state is tensors and numbers only; it is read back with weights_only=True.
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng},
+                       tmp / "optim.pt")
+            atomic_write_json(tmp / "trainer_state.json", state)
 
     def _load_checkpoint(self, ckpt: Path, optimizer, scheduler):
         import json
@@ -573,5 +581,10 @@ class Teacher:
         optim_state = torch.load(ckpt / "optim.pt", weights_only=True, map_location=self.device)
         optimizer.load_state_dict(optim_state["optimizer"])
         scheduler.load_state_dict(optim_state["scheduler"])
+        rng = optim_state.get("rng") or {}
+        if "cpu" in rng:
+            torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         logger.info("Resumed teacher fine-tuning at step %d from %s", state["step"], ckpt)
         return state, best

@@ -103,8 +103,8 @@ def _stage_teacher(writer, spec: RunSpec, state: TokenBuild) -> None:
             state.teacher.fit(state.corpus.train, dev=state.corpus.dev, progress=state.progress)
             writer.write_json("teacher_history.json", getattr(state.teacher, "history_", []))
             writer.write_json("teacher_dev.json", {"dev_entity_f1": state.teacher.best_dev_entity_f1_})
-        state.teacher.save(writer.file("teacher/.keep").parent)
-        (writer.path / "teacher" / ".keep").unlink(missing_ok=True)
+        with writer.write_dir("teacher") as folder:  # weights, config and tokenizer replaced as one
+            state.teacher.save(folder)
         state.timings["teacher_fit_s"] = time.perf_counter() - started
     if label_names is not None:
         state.corpus = state.corpus.with_label_order(state.teacher.label_names)
@@ -137,7 +137,7 @@ def _stage_students(writer, spec: RunSpec, state: TokenBuild) -> None:
     corpus, teacher = state.corpus, state.teacher
     for entry in student_plan(spec, corpus.train.has_labels):
         folder = writer.path / "students" / entry.name
-        if (folder / "model.safetensors").is_file():
+        if writer.exists(f"students/{entry.name}/config.json"):  # each student folder is written as a whole
             student = load_student(folder)
         else:
             emit(state.progress, stage="student_fit", student=entry.name, distilled=entry.distilled)
@@ -152,7 +152,8 @@ def _stage_students(writer, spec: RunSpec, state: TokenBuild) -> None:
                                       distill=spec.distill, **options)
             else:
                 student = _fit_token_twin(StudentConfig.from_dict(entry.config), corpus, options)
-            student.save(folder)
+            with writer.write_dir(f"students/{entry.name}") as tmp:
+                student.save(tmp)
             state.histories[entry.name] = {"history": getattr(student, "history_", []), "distilled": entry.distilled,
                                            "seconds": time.perf_counter() - fit_started}
             writer.write_json("student_histories.json", state.histories)
@@ -348,7 +349,7 @@ def build_token_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", prog
     """Build (or resume) the token run ``spec`` describes (``spec.task == "token"``) and return its folder.
     ``corpus`` (a :class:`~kdcore.token_data.TokenCorpus`) replaces ``spec.data`` for data in memory."""
     from .data import DataError
-    from .runs import RunWriter
+    from .runs import RunWriter, split_hashes
 
     if spec.task != "token":
         raise ValueError(f"build_token_run builds token runs; this spec's task is {spec.task!r} (use build_run).")
@@ -359,6 +360,7 @@ def build_token_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", prog
         raise DataError("These sentences have no tags, so a bare encoder's new token head cannot be trained. Give a "
                         "trained token classifier as the teacher (--teacher FOLDER), or tag the training sentences.")
     writer = RunWriter(spec.name, runs_dir)
+    writer.claim(spec.to_dict(), split_hashes(corpus))  # a resume must be the build that started the folder
     state = TokenBuild(corpus=corpus, device=str(default_device(spec.device)), progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {})
