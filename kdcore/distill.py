@@ -319,6 +319,8 @@ def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
     if writer.exists("teacher/config.json"):
         state.teacher = Teacher.from_pretrained(writer.path / "teacher", config=spec.teacher, label_names=label_names,
                                                 device=state.device)
+        # Its best dev accuracy in fine-tuning, which the evaluation reports and checks, comes back with it.
+        state.teacher.best_dev_accuracy_ = (writer.read_json("teacher_dev.json", {}) or {}).get("dev_accuracy")
         emit(state.progress, stage="teacher_fit", step=1, total=1, resumed=True, note="teacher already trained")
     else:
         started = time.perf_counter()
@@ -335,6 +337,7 @@ def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
             state.teacher.fit(state.corpus.train, dev=state.corpus.dev, progress=state.progress,
                               checkpoint_dir=writer.path / "checkpoints" / "teacher")
             writer.write_json("teacher_history.json", getattr(state.teacher, "history_", []))
+            writer.write_json("teacher_dev.json", {"dev_accuracy": getattr(state.teacher, "best_dev_accuracy_", None)})
         with writer.write_dir("teacher") as folder:  # weights, config and tokenizer replaced as one
             state.teacher.save(folder)
         state.timings["teacher_fit_s"] = time.perf_counter() - started

@@ -159,7 +159,8 @@ def spec_differences(started: Any, now: Any, prefix: str = "") -> list[str]:
         return out
     if isinstance(started, list) and isinstance(now, list) and len(started) == len(now):
         return [d for i, (a, b) in enumerate(zip(started, now)) for d in spec_differences(a, b, f"{prefix}[{i}]")]
-    return [] if started == now else [f"{prefix or 'value'}: {shown(started)} -> {shown(now)}"]
+    same = started == now or (isinstance(started, float) and isinstance(now, float) and started != started and now != now)
+    return [] if same else [f"{prefix or 'value'}: {shown(started)} -> {shown(now)}"]
 
 
 class RunWriter:

@@ -463,6 +463,8 @@ class Teacher:
         def dev_accuracy() -> float:
             return float((self.predict_logits(dev.texts, use_cache=False).argmax(1) == np.asarray(dev.labels)).mean())
 
+        # What the first training step would set: a fit resumed past its last step saves the same config.
+        self.model.config.problem_type = "single_label_classification"
         state = self._train_loop(steps_per_epoch, total_steps, orders, batch,
                                  dev_accuracy if dev is not None and len(dev) else None, "dev_accuracy", progress,
                                  checkpoint_dir)

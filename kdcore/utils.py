@@ -20,7 +20,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 __all__ = [
-    "ProgressFn", "atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "atomic_directory", "remove_temporaries",
+    "ProgressFn", "atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "atomic_directory", "remove_temporaries", "canonical_safetensors",
     "sha256_file",
     "sha256_texts", "configure_threads", "default_device", "emit", "json_default",
 ]
@@ -69,10 +69,13 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _fsync_tree(folder: Path) -> None:
+    """fsync every file under ``folder`` and give it the permissions a plain open() would (some writers
+    make 0600 files)."""
     for file in folder.rglob("*"):
         if file.is_file():
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
+            os.chmod(file, 0o666 & ~_UMASK)
     _fsync_dir(folder)
 
 
@@ -115,6 +118,21 @@ def remove_temporaries(folder: str | os.PathLike) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.is_file() and entry.name.endswith(".tmp"):
             entry.unlink(missing_ok=True)
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """``data`` (safetensors bytes) with its JSON header's keys in sorted order: the serializer writes the
+    metadata in hash-map order, which differs from one process to the next, so the same weights would
+    give different files (and hashes). The header keeps its length (padded with spaces, as the format allows)."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    ordered = {key: header[key] for key in sorted(header)}
+    if "__metadata__" in ordered:
+        ordered["__metadata__"] = dict(sorted(ordered["__metadata__"].items()))
+    text = json.dumps(ordered, separators=(",", ":")).encode("utf-8")
+    if len(text) > size:  # pragma: no cover - a header written with spaces we cannot fit into
+        return data
+    return data[:8] + text + b" " * (size - len(text)) + data[8 + size:]
 
 
 def json_default(value: Any) -> Any:
