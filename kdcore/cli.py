@@ -214,10 +214,12 @@ def _task_of(args) -> str:
 
 
 def print_preflight(result, out=None) -> None:
-    """The checks' findings, one per line, then the data's splits and classes."""
+    """The checks' findings, one per line, then what the reader counted, the data's splits and classes."""
     out = out or sys.stdout
     for finding in result.findings:
         print(f"{finding['level']}: {finding['message']}", file=out)
+    if result.reader:
+        print("reader: " + ", ".join(f"{kind} {n}" for kind, n in result.reader.items()), file=out)
     if result.splits:
         print("splits: " + ", ".join(f"{k} {v}" for k, v in result.splits.items()), file=out)
     if result.class_counts:
@@ -265,11 +267,11 @@ def cmd_evaluate(args) -> int:
         teacher = run.teacher
         _, block = explanation_metrics(teacher, run.students, test.sentences,
                                        teacher.predict_word_logits(test.sentences), args.explain_sample)
-        metrics = {**run.metrics, "explanations": block}
-        update_run_metrics(run, metrics)
+        # Merged into the metrics on disk under the run's lock: another evaluate's change is kept.
+        metrics = update_run_metrics(run, lambda current: {**current, "explanations": block})
         print(f"Explanation metrics on {block['sample_size']} teacher entities added to {run.path / 'metrics.json'}")
     elif args.explain_sample:
-        from .runs import update_run_file, update_run_metrics
+        from .runs import run_lock, update_run_file, update_run_metrics
         from .explain_metrics import evaluate_explanations, summary_table
 
         configure_threads(args.threads)
@@ -277,12 +279,13 @@ def cmd_evaluate(args) -> int:
         frame = evaluate_explanations(run.teacher, run.students, texts, methods=tuple(args.methods.split(",")))
         summary = summary_table(frame)
         print(summary.to_string(index=False))
-        metrics = dict(run.metrics)
-        metrics["explanations"] = {"sample_size": len(texts), "methods": args.methods.split(","),
-                                   "summary": summary.to_dict(orient="records")}
-        # The per-text numbers too, so that a later --refresh summarises these and not older ones.
-        update_run_file(run, "explanation_metrics.jsonl", frame.to_dict(orient="records"))
-        update_run_metrics(run, metrics)
+        block = {"sample_size": len(texts), "methods": args.methods.split(","),
+                 "summary": summary.to_dict(orient="records")}
+        # The per-text numbers too, so that a later --refresh summarises these and not older ones; both under
+        # the run's lock, the metrics merged into those on disk (another evaluate's change is kept).
+        with run_lock(run.path):
+            update_run_file(run, "explanation_metrics.jsonl", frame.to_dict(orient="records"))
+            metrics = update_run_metrics(run, lambda current: {**current, "explanations": block})
         print(f"Explanation metrics added to {run.path / 'metrics.json'}")
     _print_table(run.metrics if not args.explain_sample else metrics)
     _print_trust(run, args)

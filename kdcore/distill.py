@@ -191,17 +191,23 @@ def refresh_run_metrics(run, progress: ProgressFn | None = None) -> dict:
     """Measure a finished run's models again on its stored test split (task metrics, fidelity, their
     95% intervals, twin margins, speed) and its stored per-text explanation metrics again into their
     summary; everything else in metrics.json (findings, timings, training) is kept. Returns the new
-    metrics, also written to the run."""
-    from .explain_metrics import summary_table
-
-    import pandas as pd
-
+    metrics, also written to the run (merged, under the run's lock, into what is on disk then)."""
     info = run.info
-    old = dict(run.metrics or {})
     fresh = evaluate_run(run.teacher, run.students, run.split("test"), progress=progress,
                          student_dirs={n: run.path / "students" / n for n in run.student_names},
                          teacher_dir=run.path / "teacher", roles={n: e.role for n, e in info.students.items()},
                          twins=info.twins())
+    from .runs import update_run_metrics
+
+    return update_run_metrics(run, lambda old: _refreshed_metrics(run.path, old, fresh))
+
+
+def _refreshed_metrics(path: Path, old: dict, fresh: dict) -> dict:
+    """``old`` metrics with the ``fresh`` measurements of :func:`evaluate_run` merged in."""
+    from .explain_metrics import summary_table
+
+    import pandas as pd
+
     for name, entry in fresh["models"].items():
         if "dev_accuracy" in old.get("models", {}).get(name, {}):
             entry["dev_accuracy"] = old["models"][name]["dev_accuracy"]
@@ -209,14 +215,11 @@ def refresh_run_metrics(run, progress: ProgressFn | None = None) -> dict:
     # The check that reads the measured accuracies is made again on the new numbers.
     metrics["findings"] = ([f for f in old.get("findings", []) if f.get("check") != "teacher_beaten"]
                            + _teacher_beaten_findings(fresh["models"]))
-    per_text = run.path / "explanation_metrics.jsonl"
+    per_text = path / "explanation_metrics.jsonl"
     if metrics.get("explanations") and per_text.is_file():
         frame = pd.read_json(per_text, lines=True)
         metrics["explanations"] = {**metrics["explanations"],
                                    "summary": summary_table(frame).to_dict(orient="records")}
-    from .runs import update_run_metrics
-
-    update_run_metrics(run, metrics)
     return metrics
 
 
@@ -282,7 +285,7 @@ def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:
     (:func:`kdcore.labels.check_labels`): errors are raised, classes with too few training rows are
     dropped from every split and the finding is kept (it is written into the run's metrics).
     """
-    from .data import Corpus, DataError, TextDataset
+    from .data import Corpus, DataError, TextDataset, reader_findings
     from .labels import check_labels, drop_classes, rare_classes
 
     if not isinstance(corpus, Corpus):  # any object with train / dev / test (/ unlabelled) splits
@@ -303,7 +306,8 @@ def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:
         corpus = Corpus(*(drop_classes(split, rare) if split is not None and split.labels is not None else split
                                 for split in (corpus.train, corpus.dev, corpus.test, corpus.unlabelled)),
                               corpus.report)
-    return corpus, [f.to_dict() for f in findings]
+    # What the reader found (empty texts, spilled label cells, duplicates...) leads the findings.
+    return corpus, reader_findings(corpus.report) + [f.to_dict() for f in findings]
 
 
 def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:

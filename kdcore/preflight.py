@@ -1,5 +1,5 @@
-"""The checks a run spec gets before anything trains: the data reads, its label column is sound, and a
-trained teacher's classes match the data's. The Distill view shows them before its Start button and
+"""The checks a run spec gets before anything trains: the data reads (with every finding of the reader,
+counted), its label column is sound, and a trained teacher's classes match the data's. The Distill view shows them before its Start button and
 ``python -m kdcore distill --check`` prints them; ``build_run`` makes the same checks again when it starts.
 """
 
@@ -20,6 +20,7 @@ class Preflight:
     splits: dict[str, int] = field(default_factory=dict)        # split -> texts
     class_counts: dict[str, int] = field(default_factory=dict)  # training rows per class (labelled data)
     teacher_classes: list[str] | None = None                    # a trained teacher's id2label, in its order
+    reader: dict[str, int] = field(default_factory=dict)        # what the reader found, by kind (DataReport.counts)
 
     @property
     def ok(self) -> bool:
@@ -42,6 +43,14 @@ def teacher_label_names(source: str) -> list[str] | None:
     return [str(id2label[i]) for i in sorted(id2label, key=int)] if id2label else None
 
 
+def _reader_counts(corpus) -> dict[str, int]:
+    """The reader's counts of the corpus's source (those that found something, and the rows read and kept)."""
+    report = getattr(corpus, "report", None)
+    if report is None or not hasattr(report, "counts"):
+        return {}
+    return {kind: n for kind, n in report.counts().items() if n or kind in ("rows read", "rows kept")}
+
+
 def preflight(spec: RunSpec, corpus=None) -> Preflight:
     """Check ``spec``'s data (or ``corpus`` when given) and teacher classes; never raises for bad input."""
     from .data import DataError
@@ -57,6 +66,7 @@ def preflight(spec: RunSpec, corpus=None) -> Preflight:
         result.add("error", str(err))
         return result
     result.findings += [{"level": f["level"], "message": f["message"]} for f in findings]
+    result.reader = _reader_counts(corpus)
     result.splits = {name: len(split) for name in ("train", "dev", "test", "unlabelled")
                      if (split := getattr(corpus, name, None)) is not None and len(split)}
     train = corpus.train
@@ -107,6 +117,9 @@ def _token_preflight(spec: RunSpec, corpus, result: Preflight) -> Preflight:
         result.add("error", str(err))
         return result
     result.splits = {name: len(getattr(corpus, name)) for name in ("train", "dev", "test")}
+    report = getattr(corpus, "report", None)
+    result.findings += [{"level": "warning", "message": m} for m in (report.warnings if report else [])]
+    result.reader = _reader_counts(corpus)
     train = corpus.train
     if train.has_labels:
         result.class_counts = dict(sorted(Counter(kind for spans in train.gold_entities() for kind, _, _ in spans).items()))

@@ -291,14 +291,16 @@ def refresh_token_metrics(run) -> dict:
     metrics = evaluate_token_run(run.teacher, run.students, run.split("test"), roles=roles, twins=info.twins(),
                                  student_dirs={n: run.path / "students" / n for n in run.student_names},
                                  teacher_dir=run.path / "teacher")
-    old = run.metrics or {}
-    if "dev_entity_f1" in old.get("models", {}).get("teacher", {}):
-        metrics["models"]["teacher"]["dev_entity_f1"] = old["models"]["teacher"]["dev_entity_f1"]
-    for key in ("transfer_set", "training", "timings", "explanations"):
-        if key in old:
-            metrics[key] = old[key]
-    update_run_metrics(run, metrics)
-    return metrics
+    def merged(old: dict) -> dict:  # with what is on disk when written (under the run's lock)
+        out = {**metrics, "models": {name: dict(row) for name, row in metrics["models"].items()}}
+        if "dev_entity_f1" in old.get("models", {}).get("teacher", {}):
+            out["models"]["teacher"]["dev_entity_f1"] = old["models"]["teacher"]["dev_entity_f1"]
+        for key in ("transfer_set", "training", "timings", "explanations"):
+            if key in old:
+                out[key] = old[key]
+        return out
+
+    return update_run_metrics(run, merged)
 
 
 def _stage_explanations(writer, spec: RunSpec, state: TokenBuild) -> None:

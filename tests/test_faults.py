@@ -125,7 +125,7 @@ def test_two_evaluate_processes_keep_both_results(model_dir, reference, tmp_path
     stale.pop("explanations")
     update_run_metrics(run, stale)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [sys.executable, "-m", "kdcore", "evaluate", str(path), "--threads", "1"]
+    command = [sys.executable, "-m", "kdcore", "evaluate", "--run", str(path), "--threads", "1"]
     jobs = [subprocess.Popen(command + extra, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             for extra in (["--refresh"], ["--explain-sample", "3", "--methods", "gradient_x_input"])]
     outputs = [job.communicate(timeout=300)[0].decode(errors="replace") for job in jobs]
