@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict", "LINEAR_KINDS", "check_name",
@@ -31,8 +32,6 @@ RESERVED_NAME_SUFFIXES = (".partial", ".lock")
 
 def check_name(name, what: str = "Run") -> str:
     """``name`` when it can name a run (or a student) folder; ValueError saying the rule otherwise."""
-    import re
-
     rule = "use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name) or ".." in name:
         raise ValueError(f"{what} name {name!r} is not allowed: {rule}.")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .config import check_name
 from .faults import fault_point
@@ -90,13 +91,11 @@ def resolve_run_path(name: str, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) 
 # One lock file beside each run folder (``<run>.lock``), held by its builder for the whole build and
 # by every read-modify-write of a finished run. One FileLock object per path and thread: re-entrant
 # within a thread, exclusive between threads and processes.
-_LOCKS: dict[str, Any] = {}
+_LOCKS: dict[str, FileLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _lock_of(run_path: Path):
-    from filelock import FileLock
-
+def _lock_of(run_path: Path) -> FileLock:
     path = _lock_path(Path(run_path))
     with _LOCKS_GUARD:
         if path not in _LOCKS:
@@ -114,8 +113,6 @@ def run_lock(run_path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S, requi
 
     Waits up to ``timeout`` seconds for another process, then raises RunError. With ``required=False``
     (a read) a runs folder where no lock file can be made (read-only) is read without one."""
-    from filelock import Timeout
-
     lock = _lock_of(Path(run_path))
     held = False
     try:
@@ -179,8 +176,6 @@ class RunWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One builder per run: a second process (another terminal, the dashboard's button)
         # gets a clear error instead of writing into the same folder.
-        from filelock import FileLock, Timeout
-
         # Its own lock object (not the re-entrant one of run_lock): a second writer refuses even in this thread.
         self._lock = FileLock(_lock_path(self.final_path))
         try:

@@ -217,6 +217,9 @@ def test_update_keeps_a_change_another_process_made_meanwhile(tiny_run_dir, tmp_
     path = shutil.copytree(tiny_run_dir, tmp_path / "copy")
     first, second = load_run(path), load_run(path)
     update_run_file(first, "extra_a.json", {"a": 1})
-    update_run_metrics(second, lambda current: {**current, "note": "b"})
+    update_run_metrics(second, {**second.metrics, "note": "b"})
     again = load_run(path)  # every hash checks
     assert {"extra_a.json", "metrics.json"} <= set(again.manifest["files"]) and again.metrics["note"] == "b"
+    # A change given as a function of the metrics on disk keeps another holder's metrics too.
+    update_run_metrics(first, lambda current: {**current, "other": "a"})
+    assert load_run(path).metrics["note"] == "b" and load_run(path).metrics["other"] == "a"
