@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .config import RunSpec
 
-__all__ = ["Preflight", "preflight", "teacher_label_names"]
+__all__ = ["Preflight", "preflight", "teacher_label_names", "tokenizer_findings"]
 
 
 @dataclass
@@ -51,6 +51,21 @@ def _reader_counts(corpus) -> dict[str, int]:
     return {kind: n for kind, n in report.counts().items() if n or kind in ("rows read", "rows kept")}
 
 
+def tokenizer_findings(source: str) -> list[str]:
+    """What says that the tokenizer beside a local model is not that model's (kdcore.tokenizer_check), read
+    without loading weights; empty when nothing does or the folder cannot be read here (a hub id offline)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .tokenizer_check import tokenizer_problems
+
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError):
+        return []
+    return tokenizer_problems(config, tokenizer)
+
+
 def preflight(spec: RunSpec, corpus=None) -> Preflight:
     """Check ``spec``'s data (or ``corpus`` when given) and teacher classes; never raises for bad input."""
     from .data import DataError
@@ -81,6 +96,11 @@ def preflight(spec: RunSpec, corpus=None) -> Preflight:
                            f"for {steps} steps of {spec.teacher.batch_size} ({steps * spec.teacher.batch_size / max(len(train), 1):.1f} "
                            "epochs); its dev accuracy is reported with the run.")
         return result
+    problems = tokenizer_findings(spec.teacher_source)
+    if problems:
+        result.add("error", f"The tokenizer found with {spec.teacher_source!r} is not this model's: "
+                            f"{'; '.join(problems)}. Put the tokenizer files the model was trained with beside its "
+                            "weights.")
     names = teacher_label_names(spec.teacher_source)
     result.teacher_classes = names
     if names is None:

@@ -89,8 +89,13 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference(model_dir, tmp_path_factory):
-    return _content(_build(model_dir, tmp_path_factory.mktemp("reference")))
+def reference_run(model_dir, tmp_path_factory):
+    return _build(model_dir, tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(scope="module")
+def reference(reference_run):
+    return _content(reference_run)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -112,12 +117,14 @@ def test_a_build_killed_there_resumes_into_the_same_run(fault, model_dir, refere
     assert {k: v for k, v in content.items() if content[k] != reference[k]} == {}
 
 
-def test_two_evaluate_processes_keep_both_results(model_dir, reference, tmp_path):
+def test_two_evaluate_processes_keep_both_results(reference_run, tmp_path):
     """`evaluate --refresh` (every model measured again) and `evaluate --explain-sample` (explanation
     metrics added) at once on one run: both changes are in the run and its hashes check."""
+    import shutil
+
     from kdcore.runs import load_run, update_run_metrics
 
-    path = _build(model_dir, tmp_path)
+    path = shutil.copytree(reference_run, tmp_path / "faulty")
     run = load_run(path)
     # Mark the teacher's speed so that the refresh shows; drop the build's explanation metrics.
     stale = {**run.metrics, "models": {**run.metrics["models"],

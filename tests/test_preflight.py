@@ -84,3 +84,18 @@ def test_check_shows_every_finding_of_the_reader_with_counts(tiny_model_dir, tmp
     spec = RunSpec("x", teacher_source=str(tiny_model_dir), teacher_is_encoder=False, data=DataSource(path=str(path)))
     _, findings = check_corpus(spec, load_corpus(spec.data))  # what the run's metrics (and report) carry
     assert sum(f.get("check") == "reader" for f in findings) == 5  # empty, spilled, repeated, conflicting, case
+
+
+def test_check_refuses_a_tokenizer_of_another_model(tmp_path, capsys):
+    from conftest import TINY_WORDS, make_tiny_model_dir
+    from transformers import BertTokenizerFast
+
+    model_dir = make_tiny_model_dir(tmp_path / "model")
+    vocab = [*TINY_WORDS[:2], "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS[2:]]  # as many tokens
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        (model_dir / name).unlink(missing_ok=True)
+    BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True).save_pretrained(model_dir)
+    data = _csv(tmp_path, ["pos"] * 12 + ["neg"] * 12)
+    assert main(["distill", "--name", "x", "--data", str(data), "--teacher", str(model_dir), "--check",
+                 "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "pad token id is 0 but the tokenizer's is 2" in capsys.readouterr().out
