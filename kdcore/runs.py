@@ -89,18 +89,19 @@ def resolve_run_path(name: str, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) 
 
 # ------------------------------------------------------------------------------ the run's lock
 # One lock file beside each run folder (``<run>.lock``), held by its builder for the whole build and
-# by every read-modify-write of a finished run. One FileLock object per path and thread: re-entrant
-# within a thread, exclusive between threads and processes.
+# by every read-modify-write of a finished run. One FileLock object per path and process, with a
+# context per thread: re-entrant within a thread, exclusive between threads and processes.
 _LOCKS: dict[str, FileLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
 def _lock_of(run_path: Path) -> FileLock:
     path = _lock_path(Path(run_path))
+    key = f"{os.getpid()}:{path}"  # a forked child makes its own (a lock object does not cross a fork)
     with _LOCKS_GUARD:
-        if path not in _LOCKS:
-            _LOCKS[path] = FileLock(path, thread_local=True)
-        return _LOCKS[path]
+        if key not in _LOCKS:
+            _LOCKS[key] = FileLock(path, thread_local=True)
+        return _LOCKS[key]
 
 
 def _lock_path(run_path: Path) -> str:

@@ -2,8 +2,9 @@
 resumes into the run an uninterrupted build makes (the same file hashes), and two `evaluate` processes
 on one run leave it loadable with both results.
 
-The killed builds run in forked children of this process (torch already imported: a case costs one
-build, not an interpreter start); the point of the kill is set by KDLENS_FAULT (kdcore/faults.py).
+The killed builds and the evaluate commands run in forked children of this process (torch already
+imported: a case costs one build, not an interpreter start); the point of the kill is set by
+KDLENS_FAULT (kdcore/faults.py).
 Fork is POSIX-only, hence the skip elsewhere.
 """
 
@@ -13,8 +14,6 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -61,6 +60,20 @@ def _killed_build(fault: str, model_dir, runs_dir) -> None:
         _build(model_dir, runs_dir)
     finally:
         os._exit(0)  # reached only when the fault point never came
+
+
+def _evaluate(argv: list[str]) -> None:
+    from kdcore.cli import main
+
+    code = 1
+    try:
+        code = main(argv)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def _untimed(value):
@@ -131,12 +144,15 @@ def test_two_evaluate_processes_keep_both_results(reference_run, tmp_path):
                                        "teacher": {**run.metrics["models"]["teacher"], "texts_per_second": -1.0}}}
     stale.pop("explanations")
     update_run_metrics(run, stale)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [sys.executable, "-m", "kdcore", "evaluate", "--run", str(path), "--threads", "1"]
-    jobs = [subprocess.Popen(command + extra, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    command = ["evaluate", "--run", str(path), "--threads", "1"]
+    context = multiprocessing.get_context("fork")  # two processes, as two terminals would start them
+    jobs = [context.Process(target=_evaluate, args=(command + extra,))
             for extra in (["--refresh"], ["--explain-sample", "3", "--methods", "gradient_x_input"])]
-    outputs = [job.communicate(timeout=300)[0].decode(errors="replace") for job in jobs]
-    assert [job.returncode for job in jobs] == [0, 0], outputs
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=300)
+    assert [job.exitcode for job in jobs] == [0, 0]
     again = load_run(path)  # the manifest matches every file
     assert again.metrics["models"]["teacher"]["texts_per_second"] > 0  # the refresh
     assert again.metrics["explanations"]["sample_size"] == 3  # the explanation metrics
