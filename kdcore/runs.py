@@ -21,18 +21,18 @@ import json
 import os
 import platform
 import shutil
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from .config import check_name
 from .faults import fault_point
 from .records import RunManifest
+from .run_guard import PARTIAL_SUFFIX, RunError, new_lock, run_lock, spec_differences, split_hashes
 from .utils import (atomic_directory, atomic_save_npy, atomic_write_bytes, atomic_write_json, remove_temporaries,
                     sha256_file)
 
@@ -45,22 +45,14 @@ __all__ = [
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 DEFAULT_RUNS_DIR = Path(os.environ.get("KDLENS_RUNS_DIR", "runs"))
-PARTIAL_SUFFIX = ".partial"
-LOCK_SUFFIX = ".lock"
 # What an unfinished build was started with (its spec and data hashes); under checkpoints/, dropped on commit.
 BUILD_RECORD = "checkpoints/build.json"
 # Spec fields that change how fast a build runs, not what it makes: a resume may change them.
 RESUME_FREE_FIELDS = ("threads", "cache_dir")
-# How long a change to a finished run waits for another process's change to the same run.
-LOCK_TIMEOUT_S = 600.0
 # Files that could execute code when loaded are refused outright.
 _PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npz"}
 _PACKAGES = ("kd-lens", "torch", "transformers", "tokenizers", "safetensors", "captum", "numpy", "pandas",
              "streamlit", "plotly")
-
-
-class RunError(ValueError):
-    """A run folder is missing, incomplete, tampered with, or its name is not allowed."""
 
 
 def package_versions() -> dict[str, str]:
@@ -87,80 +79,6 @@ def resolve_run_path(name: str, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) 
     return path
 
 
-# ------------------------------------------------------------------------------ the run's lock
-# One lock file beside each run folder (``<run>.lock``), held by its builder for the whole build and
-# by every read-modify-write of a finished run. One FileLock object per path and process, with a
-# context per thread: re-entrant within a thread, exclusive between threads and processes.
-_LOCKS: dict[str, FileLock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_of(run_path: Path) -> FileLock:
-    path = _lock_path(Path(run_path))
-    key = f"{os.getpid()}:{path}"  # a forked child makes its own (a lock object does not cross a fork)
-    with _LOCKS_GUARD:
-        if key not in _LOCKS:
-            _LOCKS[key] = FileLock(path, thread_local=True)
-        return _LOCKS[key]
-
-
-def _lock_path(run_path: Path) -> str:
-    return str(run_path.with_name(run_path.name.removesuffix(PARTIAL_SUFFIX) + LOCK_SUFFIX))
-
-
-@contextmanager
-def run_lock(run_path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S, required: bool = True) -> Iterator[None]:
-    """Hold the lock of the run at ``run_path`` (its builder's lock too) for a read-modify-write.
-
-    Waits up to ``timeout`` seconds for another process, then raises RunError. With ``required=False``
-    (a read) a runs folder where no lock file can be made (read-only) is read without one."""
-    lock = _lock_of(Path(run_path))
-    held = False
-    try:
-        lock.acquire(timeout=timeout)
-        held = True
-    except Timeout:
-        raise RunError(f"Run {Path(run_path).name!r} is being changed by another process (lock {lock.lock_file}); "
-                       "wait for it to finish and try again.") from None
-    except OSError:
-        if required:
-            raise
-    try:
-        yield
-    finally:
-        if held:
-            lock.release()
-
-
-def split_hashes(corpus) -> dict[str, str]:
-    """The content hash of each split of ``corpus`` (train, dev, test, unlabelled where present): what a
-    build's data is, for :meth:`RunWriter.claim`."""
-    hashes = {}
-    for split in ("train", "dev", "test", "unlabelled"):
-        data = getattr(corpus, split, None)
-        if data is not None and hasattr(data, "content_hash"):
-            hashes[split] = data.content_hash()
-    return hashes
-
-
-def spec_differences(started: Any, now: Any, prefix: str = "") -> list[str]:
-    """Each field where ``now`` differs from ``started`` (nested dicts and lists, dotted names), as
-    ``"name: STARTED -> NOW"``."""
-    def shown(value: Any) -> str:
-        text = json.dumps(value, ensure_ascii=True, default=str)
-        return text if len(text) <= 60 else text[:57] + "..."
-
-    if isinstance(started, dict) and isinstance(now, dict):
-        out = []
-        for key in list(started) + [k for k in now if k not in started]:
-            out += spec_differences(started.get(key), now.get(key), f"{prefix}.{key}" if prefix else str(key))
-        return out
-    if isinstance(started, list) and isinstance(now, list) and len(started) == len(now):
-        return [d for i, (a, b) in enumerate(zip(started, now)) for d in spec_differences(a, b, f"{prefix}[{i}]")]
-    same = started == now or (isinstance(started, float) and isinstance(now, float) and started != started and now != now)
-    return [] if same else [f"{prefix or 'value'}: {shown(started)} -> {shown(now)}"]
-
-
 class RunWriter:
     """Builds a run in ``<runs_dir>/<name>.partial`` and publishes it with :meth:`commit`.
 
@@ -178,7 +96,7 @@ class RunWriter:
         # One builder per run: a second process (another terminal, the dashboard's button)
         # gets a clear error instead of writing into the same folder.
         # Its own lock object (not the re-entrant one of run_lock): a second writer refuses even in this thread.
-        self._lock = FileLock(_lock_path(self.final_path))
+        self._lock = new_lock(self.final_path)
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
