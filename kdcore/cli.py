@@ -173,10 +173,12 @@ def _task_of(args):
 
 
 def print_preflight(result, out=None) -> None:
-    """The checks' findings, one per line, then the data's splits and classes."""
+    """The checks' findings, one per line, then what the reader counted, the data's splits and classes."""
     out = out or sys.stdout
     for finding in result.findings:
         print(f"{finding['level']}: {finding['message']}", file=out)
+    if result.reader:
+        print("reader: " + ", ".join(f"{kind} {n}" for kind, n in result.reader.items()), file=out)
     if result.splits:
         print("splits: " + ", ".join(f"{k} {v}" for k, v in result.splits.items()), file=out)
     if result.class_counts:
@@ -214,28 +216,30 @@ def cmd_evaluate(args) -> int:
         configure_threads(args.threads)
         refresh_metrics(run)
         print(f"Metrics measured again: {run.path / 'metrics.json'}")
-    if args.explain_sample:
-        _explain_sample(run, args)
-    _print_table(run.metrics)
+    metrics = _explain_sample(run, args) if args.explain_sample else run.metrics
+    _print_table(metrics)
     _print_trust(run, args)
     return 0
 
 
-def _explain_sample(run, args) -> None:
+def _explain_sample(run, args) -> dict:
     """Explanation metrics on the first ``--explain-sample`` test examples, added to the run (the per-example
-    numbers too, so that a later --refresh summarises these and not older ones)."""
+    numbers too, so that a later --refresh summarises these and not older ones); the run's metrics after."""
     import pandas as pd
 
-    from .runs import update_run_file, update_run_metrics
+    from .runs import run_lock, update_run_file, update_run_metrics
 
     configure_threads(args.threads)
     methods = args.methods.split(",")
     records, block = task_of(run).explanation_metrics(run.teacher, run.students, run.split("test"),
                                                       args.explain_sample, methods=methods)
     print(pd.DataFrame(block["summary"]).to_string(index=False))
-    update_run_file(run, "explanation_metrics.jsonl", records)
-    update_run_metrics(run, {**run.metrics, "explanations": block})
+    # Both under the run's lock, the metrics merged into those on disk (another evaluate's change is kept).
+    with run_lock(run.path):
+        update_run_file(run, "explanation_metrics.jsonl", records)
+        metrics = update_run_metrics(run, lambda current: {**current, "explanations": block})
     print(f"Explanation metrics on {block['sample_size']} examples added to {run.path / 'metrics.json'}")
+    return metrics
 
 
 def _print_trust(run, args) -> None:

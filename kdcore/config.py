@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict", "LINEAR_KINDS"]
+__all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict", "LINEAR_KINDS", "check_name",
+           "RESERVED_NAME_SUFFIXES"]
 
 LOSS_CHOICES = ("kd_kl", "kd_mse", "hard_ce")
 STUDENT_KINDS = ("linear", "mlp", "aug_linear", "token_linear", "token_mlp")
@@ -20,6 +22,23 @@ SOLVERS = ("auto", "lbfgs", "adam")
 # gave 0.715 (0.640-0.780) and 300 gave 0.753 (0.680-0.814) (bench/teacher_min_steps.py,
 # bench/results/teacher_min_steps_debates.json). The demo's 10,202 reviews reach 450 steps by epochs.
 MIN_TEACHER_STEPS = 300
+
+# A run and a student are folders named after them: 1-100 letters, digits, '.', '_' or '-', starting with a
+# letter or digit (so no path, no control character, no newline). The run store uses two suffixes itself: a
+# run being built lives in ``NAME.partial`` and its lock is ``NAME.lock``.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+RESERVED_NAME_SUFFIXES = (".partial", ".lock")
+
+
+def check_name(name, what: str = "Run") -> str:
+    """``name`` when it can name a run (or a student) folder; ValueError saying the rule otherwise."""
+    rule = "use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name) or ".." in name:
+        raise ValueError(f"{what} name {name!r} is not allowed: {rule}.")
+    if name.lower().endswith(RESERVED_NAME_SUFFIXES):
+        raise ValueError(f"{what} name {name!r} is not allowed: names ending in "
+                         f"{' or '.join(RESERVED_NAME_SUFFIXES)} are the run store's own; choose another.")
+    return name
 
 
 def _check_choice(name: str, value, choices) -> None:
@@ -142,6 +161,7 @@ class StudentConfig(_Config):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         if not self.name:
             self.name = self.kind
+        check_name(self.name, "Student")
 
     def _check_aug(self) -> None:
         terms = [t for t in str(self.aug_terms).split("+") if t]
@@ -219,8 +239,8 @@ from .tasks import get_task, task_names  # noqa: E402
 __all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "STUDENT_DEFAULTS",
             "DEFAULT_EXPLAIN_METHODS", "default_students", "TASKS", "DEFAULT_TOKEN_STUDENTS"]
 
-# The run store (runs.resolve_run_path) uses the same rule; a spec refuses a bad name before any work.
-RUN_NAME_PATTERN = _re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# The run store (runs.resolve_run_path) uses the same rule (check_name); a spec refuses a bad name before any work.
+RUN_NAME_PATTERN = _re.compile(rf"^{NAME_PATTERN}\Z")
 DEFAULT_EXPLAIN_METHODS = ("integrated_gradients", "gradient_x_input", "occlusion")
 # The MLP is kept small (16 hidden units over the 15,000 most frequent features) so that it
 # stays >= 50x smaller than the MiniLM teacher on disk.
@@ -324,9 +344,7 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         _check_choice("task", self.task, TASKS)
-        if not isinstance(self.name, str) or not RUN_NAME_PATTERN.match(self.name) or ".." in self.name:
-            raise ValueError(f"Run name {self.name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
-                             "starting with a letter or digit.")
+        check_name(self.name, "Run")
         if not isinstance(self.teacher_source, str) or not self.teacher_source.strip():
             raise ValueError("teacher_source is empty: give a local model folder, a hub id or 'embedded-minilm'.")
         self.teacher_is_encoder = bool(self.teacher_is_encoder)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "DataError", "DataReport", "TextDataset", "Corpus", "split_dataset",
+    "DataError", "DataReport", "TextDataset", "Corpus", "split_dataset", "normal_text", "reader_findings",
     "read_csv", "read_jsonl", "read_json", "read_txt", "read_any", "from_pandas", "from_hf",
     "load_default_corpus", "default_corpus_path",
     "MAX_FILE_BYTES", "MAX_TEXT_CHARS", "TEXT_COLUMN_NAMES", "LABEL_COLUMN_NAMES",
@@ -61,6 +61,8 @@ class DataReport:
     conflicting_duplicate_rows: list[int] = field(default_factory=list)
     missing_label_rows: list[int] = field(default_factory=list)
     long_rows: list[int] = field(default_factory=list)
+    near_duplicate_rows: list[int] = field(default_factory=list)
+    spilled_label_rows: list[int] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -85,6 +87,15 @@ class DataReport:
     @property
     def dropped_rows(self) -> int:
         return sum(self.dropped.values())
+
+    def counts(self) -> dict[str, int]:
+        """What the reader found, by kind (rows read and kept, then each finding's number of rows)."""
+        return {"rows read": self.rows_read, "rows kept": self.rows_kept, "empty texts": self.empty_texts,
+                "empty texts with text in the label cell": len(self.spilled_label_rows),
+                "rows without a label": self.missing_labels, "exact duplicates": self.duplicate_texts,
+                "duplicates with another label": len(self.conflicting_duplicate_rows),
+                "copies differing in case or spacing": len(self.near_duplicate_rows),
+                "very long texts": self.long_texts}
 
     def summary(self) -> str:
         """One line for logs and the dashboard."""
@@ -278,6 +289,12 @@ class Corpus:
 
 
 # --------------------------------------------------------------------------- splitting
+def normal_text(text: str) -> str:
+    """A text as compared for copies: case folded, runs of white space made one space, ends stripped.
+    Texts with the same normal form are copies of each other: they land in one split."""
+    return " ".join(text.casefold().split())
+
+
 def _split_codes(texts: Sequence[str], labels: np.ndarray | None, seed: int, dev_fraction: float,
                  test_fraction: float) -> np.ndarray:
     """Split of every row: 0 train, 1 dev, 2 test.
@@ -285,7 +302,9 @@ def _split_codes(texts: Sequence[str], labels: np.ndarray | None, seed: int, dev
     Each distinct text is placed by the rank of a seeded hash of its content among the
     texts of its class (stratified; the class of its first occurrence), so the split
     never depends on row order and copies of a text never straddle two splits.
-    Per class, round(fraction * n) distinct texts go to test and to dev.
+    Per class, round(fraction * n) distinct texts go to test and to dev. Near-copies (texts
+    that differ only in case or spacing, :func:`normal_text`) then all follow the split of
+    their group's representative, its smallest text; a text without near-copies keeps its own.
     """
     first: dict[str, int] = {}
     for i, text in enumerate(texts):
@@ -302,7 +321,11 @@ def _split_codes(texts: Sequence[str], labels: np.ndarray | None, seed: int, dev
         n_test, n_dev = round(test_fraction * len(ranked)), round(dev_fraction * len(ranked))
         for rank, text in enumerate(ranked):
             code_of[text] = 2 if rank < n_test else 1 if rank < n_test + n_dev else 0
-    return np.fromiter((code_of[t] for t in texts), dtype=np.int8, count=len(texts))
+    representative: dict[str, str] = {}
+    for text in first:
+        form = normal_text(text)
+        representative[form] = min(representative.get(form, text), text)
+    return np.fromiter((code_of[representative[normal_text(t)]] for t in texts), dtype=np.int8, count=len(texts))
 
 
 def check_fractions(dev_fraction: float, test_fraction: float) -> None:
@@ -337,6 +360,12 @@ def split_dataset(dataset: TextDataset, seed: int = 0, dev_fraction: float = 0.1
     if unlabelled is None:
         unlabelled = TextDataset([], None, list(dataset.label_names), name=f"{base}/unlabelled")
     return Corpus(unlabelled=unlabelled, report=dataset.report or DataReport(source=base), **parts)
+
+
+def reader_findings(report: DataReport | None) -> list[dict]:
+    """The reader's warnings as findings (``{"level": "warning", "check": "reader", "message"}``), for the
+    checks before a run and its report."""
+    return [{"level": "warning", "check": "reader", "message": message} for message in (report.warnings if report else [])]
 
 
 # --------------------------------------------------------------------------- re-exports

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 __all__ = ["LabelMismatch", "GENERIC_LABEL", "is_generic", "parse_label_map", "align_labels", "LabelFinding",
-           "check_labels", "rare_classes", "drop_rare_classes", "drop_classes", "majority_accuracy"]
+           "check_labels", "label_form", "NA_LIKE_LABELS", "rare_classes", "drop_rare_classes", "drop_classes",
+           "majority_accuracy"]
 
 # transformers names the classes of a config without id2label LABEL_0, LABEL_1, ...
 GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
@@ -86,6 +87,15 @@ def align_labels(model_names: Sequence[str], data_names: Sequence[str] | None,
         if len(set(model_names)) != len(model_names):
             raise LabelMismatch(f"The label map sends two teacher classes to one data class: {mapping}.")
     elif by_index:
+        if not is_generic(model_names):
+            same = set(model_names) == set(data_names)
+            raise LabelMismatch(
+                f"--labels-by-index matches placeholder classes (LABEL_0, LABEL_1, ...) by position, but this teacher "
+                f"names its classes {_names(model_names)}"
+                + (" and they match the data's by name: drop --labels-by-index (matching by position would put "
+                   "them in another order)." if same else
+                   f", which are not the data's {_names(data_names)}: map them by name instead "
+                   f"(--label-map {model_names[0]}=DATA_CLASS,...)."))
         if len(model_names) != len(data_names):
             raise LabelMismatch(f"The teacher has {len(model_names)} classes {_names(model_names)} but the data has "
                                 f"{len(data_names)} {_names(data_names)}; matching by position needs equal counts.")
@@ -121,11 +131,45 @@ class LabelFinding:
         return {"level": self.level, "message": self.message}
 
 
+# Label values that mean "no label" in some export or other; as a class they would be a silent wrong class.
+NA_LIKE_LABELS = frozenset({"", "na", "n/a", "n.a.", "nan", "null", "none", "nil", "<na>", "#n/a"})
+
+
+def label_form(name: str) -> str:
+    """A label as compared for variants: case folded, spaces collapsed (``" Very  Positive"`` -> ``"very positive"``)."""
+    return " ".join(str(name).casefold().split())
+
+
+def _variant_findings(present: dict[str, int]) -> list[LabelFinding]:
+    """Errors for label values that differ only in case or spacing, and for values that mean a missing label."""
+    findings = []
+    groups: dict[str, list[str]] = {}
+    for name in present:
+        groups.setdefault(label_form(name), []).append(name)
+    for spellings in groups.values():
+        if len(spellings) > 1:
+            spellings.sort(key=lambda n: -present[n])
+            listed = ", ".join(f"{n!r} ({present[n]} rows)" for n in spellings)
+            findings.append(LabelFinding("error", (
+                f"The label values {listed} differ only in case or spacing, so they would be separate classes. "
+                f"Write each class one way in the file (e.g. replace {spellings[1]!r} with {spellings[0]!r}).")))
+    na_like = [n for n in present if label_form(n) in NA_LIKE_LABELS]
+    if na_like:
+        listed = ", ".join(f"{n!r} ({present[n]} rows)" for n in na_like)
+        findings.append(LabelFinding("error", (
+            f"The label value(s) {listed} read as a missing label, not a class. Leave those cells empty (rows "
+            "without a label are dropped and counted), or, if it is a real class, give it a name that says what "
+            "it is (e.g. 'no_category').")))
+    return findings
+
+
 def check_labels(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS, max_classes: int = MAX_CLASSES
                  ) -> list[LabelFinding]:
     """What is wrong with a dataset's label column before anything trains on it.
 
-    Errors: too many distinct values, label values that read like text, fewer than two classes.
+    Errors: too many distinct values, label values that read like text, fewer than two classes,
+    values that differ only in case or spacing (``positive`` / ``Positive``), values that mean a
+    missing label (``NA``, ``N/A``, ``null``, ``none``, ``nan``).
     Warnings: classes with fewer than ``min_rows_per_class`` rows (:func:`drop_rare_classes`
     removes them, saying so). An unlabelled dataset has no findings.
     """
@@ -145,6 +189,8 @@ def check_labels(dataset, min_rows_per_class: int = MIN_ROWS_PER_CLASS, max_clas
         findings.append(LabelFinding("error", (
             f"The label column reads like text (e.g. {long_names[0][:60]!r}); choose the column that holds the "
             "class with --label-column, or pass --label-column none to use these texts unlabelled (with a trained teacher).")))
+    if not findings:
+        findings += _variant_findings(present)
     if len(present) < 2:
         findings.append(LabelFinding("error", (
             f"The labels hold {len(present)} class(es) ({', '.join(present) or 'none'}); a classifier needs at "

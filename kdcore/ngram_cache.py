@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .tokenizer_check import tokenizer_fingerprint
 from .utils import atomic_write_bytes
 
 __all__ = ["NgramCache", "ngram_cache_key", "NGRAM_POOLING"]
@@ -32,8 +33,9 @@ NGRAM_MAX_TOKENS = 32  # an n-gram of a few words; anything longer is cut
 
 
 def ngram_cache_key(teacher) -> str:
-    """The cache key of ``teacher``: its weight hash, the pooling and the token limit."""
-    settings = f"{teacher.fingerprint()}|{NGRAM_POOLING}|max_tokens={NGRAM_MAX_TOKENS}"
+    """The cache key of ``teacher``: its weight hash, its tokenizer's fingerprint, the pooling and the token limit."""
+    settings = (f"{teacher.fingerprint()}|{tokenizer_fingerprint(teacher.tokenizer)}|{NGRAM_POOLING}"
+                f"|max_tokens={NGRAM_MAX_TOKENS}")
     return hashlib.sha256(settings.encode()).hexdigest()[:32]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable
 
+from .faults import fault_point
 from .records import DISTILLED, LABEL_TRAINED, LABEL_TWIN_SUFFIX, ModelEntry
 
 if TYPE_CHECKING:
@@ -34,18 +35,22 @@ def student_plan(spec: RunSpec, has_labels: bool) -> list[ModelEntry]:
 def run_stages(writer, spec, state, stages, publish: Callable) -> "Path":
     """Run ``stages`` (``(name, stage)`` pairs; each ``stage(writer, spec, state)``) in order, recording each
     finished one in ``state.finished`` and STAGES_FILE, then ``publish(writer, spec, state)``. On any failure
-    the timings are saved and the run folder released, so the same build started again resumes."""
+    the timings are saved and the run folder released, so the same build started again resumes; a build
+    refused before any stage left anything (a teacher whose classes do not match) leaves no folder."""
     started = time.perf_counter()
     try:
         for name, stage in stages:
+            fault_point(f"stage:{name}")
             stage_started = time.perf_counter()
             stage(writer, spec, state)
             if name not in state.finished:
                 state.finished[name] = time.perf_counter() - stage_started
                 writer.write_json(STAGES_FILE, state.finished)
         state.timings["total_s"] = state.timings.get("total_s", 0.0) + (time.perf_counter() - started)
+        fault_point("stage:publish")
         return publish(writer, spec, state)
     except BaseException:
-        writer.write_json("timings.json", state.timings)
-        writer.release()
+        if writer.has_progress():
+            writer.write_json("timings.json", state.timings)
+        writer.release(discard_unstarted=True)
         raise

@@ -1,5 +1,5 @@
-"""The checks a run spec gets before anything trains: the data reads, its label column is sound, and a
-trained teacher's classes match the data's. The Distill view shows them before its Start button and
+"""The checks a run spec gets before anything trains: the data reads (with every finding of the reader,
+counted), its label column is sound, and a trained teacher's classes match the data's. The Distill view shows them before its Start button and
 ``python -m kdcore distill --check`` prints them; ``build_run`` makes the same checks again when it starts.
 """
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from .config import RunSpec
 from .tasks import task_of
 
-__all__ = ["Preflight", "preflight", "sequence_checks", "token_checks", "teacher_label_names"]
+__all__ = ["Preflight", "preflight", "sequence_checks", "token_checks", "teacher_label_names",
+           "tokenizer_findings"]
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Preflight:
     splits: dict[str, int] = field(default_factory=dict)        # split -> texts
     class_counts: dict[str, int] = field(default_factory=dict)  # training rows per class (labelled data)
     teacher_classes: list[str] | None = None                    # a trained teacher's id2label, in its order
+    reader: dict[str, int] = field(default_factory=dict)        # what the reader found, by kind (DataReport.counts)
 
     @property
     def ok(self) -> bool:
@@ -43,6 +45,29 @@ def teacher_label_names(source: str) -> list[str] | None:
     return [str(id2label[i]) for i in sorted(id2label, key=int)] if id2label else None
 
 
+def _reader_counts(corpus) -> dict[str, int]:
+    """The reader's counts of the corpus's source (those that found something, and the rows read and kept)."""
+    report = getattr(corpus, "report", None)
+    if report is None or not hasattr(report, "counts"):
+        return {}
+    return {kind: n for kind, n in report.counts().items() if n or kind in ("rows read", "rows kept")}
+
+
+def tokenizer_findings(source: str) -> list[str]:
+    """What says that the tokenizer beside a local model is not that model's (kdcore.tokenizer_check), read
+    without loading weights; empty when nothing does or the folder cannot be read here (a hub id offline)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .tokenizer_check import tokenizer_problems
+
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError):
+        return []
+    return tokenizer_problems(config, tokenizer)
+
+
 def preflight(spec: RunSpec, corpus=None) -> Preflight:
     """Check ``spec``'s data (or ``corpus`` when given) and teacher classes; never raises for bad input.
     The checks are the spec's task's (:func:`sequence_checks`, :func:`token_checks`)."""
@@ -62,6 +87,7 @@ def sequence_checks(spec: RunSpec, corpus, result: Preflight) -> Preflight:
         result.add("error", str(err))
         return result
     result.findings += [{"level": f["level"], "message": f["message"]} for f in findings]
+    result.reader = _reader_counts(corpus)
     result.splits = {name: len(split) for name in ("train", "dev", "test", "unlabelled")
                      if (split := getattr(corpus, name, None)) is not None and len(split)}
     train = corpus.train
@@ -76,6 +102,11 @@ def sequence_checks(spec: RunSpec, corpus, result: Preflight) -> Preflight:
                            f"for {steps} steps of {spec.teacher.batch_size} ({steps * spec.teacher.batch_size / max(len(train), 1):.1f} "
                            "epochs); its dev accuracy is reported with the run.")
         return result
+    problems = tokenizer_findings(spec.teacher_source)
+    if problems:
+        result.add("error", f"The tokenizer found with {spec.teacher_source!r} is not this model's: "
+                            f"{'; '.join(problems)}. Put the tokenizer files the model was trained with beside its "
+                            "weights.")
     names = teacher_label_names(spec.teacher_source)
     result.teacher_classes = names
     if names is None:
@@ -112,6 +143,9 @@ def token_checks(spec: RunSpec, corpus, result: Preflight) -> Preflight:
         result.add("error", str(err))
         return result
     result.splits = {name: len(getattr(corpus, name)) for name in ("train", "dev", "test")}
+    report = getattr(corpus, "report", None)
+    result.findings += [{"level": "warning", "message": m} for m in (report.warnings if report else [])]
+    result.reader = _reader_counts(corpus)
     train = corpus.train
     if train.has_labels:
         result.class_counts = dict(sorted(Counter(kind for spans in train.gold_entities() for kind, _, _ in spans).items()))

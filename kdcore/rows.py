@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import MAX_TEXT_CHARS, DataError, DataReport, TextDataset
+from .data import MAX_TEXT_CHARS, DataError, DataReport, TextDataset, normal_text
 
 _INTEGER_LIKE = re.compile(r"[+-]?\d+(?:\.0*)?")
 _SHOW_ROWS = 10
@@ -105,8 +105,16 @@ def _drop_missing_labels(keys: list[str | None] | None, keep: np.ndarray, report
         )
 
 
-def _check_empty_and_long(texts: list[str], keep: np.ndarray, report: DataReport, drop_empty: bool,
-                          max_text_chars: int, unit: str) -> None:
+# A label cell this long, or with this many spaces, holds text (an export that shifted its columns).
+_TEXT_LIKE_LABEL_CHARS = 40
+
+
+def _looks_like_text(key: str | None) -> bool:
+    return key is not None and (len(key) > _TEXT_LIKE_LABEL_CHARS or key.count(" ") >= 4)
+
+
+def _check_empty_and_long(texts: list[str], keys: list[str | None] | None, keep: np.ndarray, report: DataReport,
+                          drop_empty: bool, max_text_chars: int, unit: str) -> None:
     empty = [i for i, t in enumerate(texts) if keep[i] and not t.strip()]
     report.empty_rows = [i + 1 for i in empty]
     if empty:
@@ -115,6 +123,12 @@ def _check_empty_and_long(texts: list[str], keep: np.ndarray, report: DataReport
             report.dropped["empty text"] = len(empty)
         action = "dropped" if drop_empty else "kept (drop_empty=False)"
         report.warnings.append(f"{_plural(len(empty), 'empty text')} ({_row_list(report.empty_rows, unit)}): {action}.")
+    report.spilled_label_rows = [i + 1 for i in empty if keys is not None and _looks_like_text(keys[i])]
+    if report.spilled_label_rows:
+        report.warnings.append(
+            f"{len(report.spilled_label_rows)} of the empty texts have text in their label cell "
+            f"({_row_list(report.spilled_label_rows, unit)}): the export probably shifted those rows' columns (a "
+            "delimiter or quote inside the text). Fix the quoting in the file to keep them.")
 
     report.long_rows = [i + 1 for i, t in enumerate(texts) if keep[i] and len(t) > max_text_chars]
     if report.long_rows:
@@ -128,15 +142,24 @@ def _check_empty_and_long(texts: list[str], keep: np.ndarray, report: DataReport
 def _check_duplicates(texts: list[str], keys: list[str | None] | None, keep: np.ndarray, report: DataReport,
                       dedupe: bool, unit: str) -> None:
     first_seen: dict[str, int] = {}
-    duplicates, conflicting = [], []
+    first_form: dict[str, int] = {}
+    duplicates, conflicting, near = [], [], []
     for i, text in enumerate(texts):
         if not keep[i]:
             continue
         j = first_seen.setdefault(text, i)
+        k = first_form.setdefault(normal_text(text), i)
         if j != i:
             duplicates.append(i)
             if keys is not None and keys[i] != keys[j]:
                 conflicting.append(i)
+        elif k != i:
+            near.append(i)
+    report.near_duplicate_rows = [i + 1 for i in near]
+    if near:
+        report.warnings.append(
+            f"{_plural(len(near), unit)} repeat an earlier text except for case or spacing "
+            f"({_row_list(report.near_duplicate_rows, unit)}): kept, and always put in the same split as it.")
     report.duplicate_rows = [i + 1 for i in duplicates]
     report.conflicting_duplicate_rows = [i + 1 for i in conflicting]
     if duplicates:
@@ -218,7 +241,7 @@ def build_dataset(
 
     keep = np.ones(len(texts), dtype=bool)
     _drop_missing_labels(keys, keep, report, unit)
-    _check_empty_and_long(texts, keep, report, drop_empty, max_text_chars, unit)
+    _check_empty_and_long(texts, keys, keep, report, drop_empty, max_text_chars, unit)
     _check_duplicates(texts, keys, keep, report, dedupe, unit)
 
     kept = np.flatnonzero(keep)

@@ -21,35 +21,39 @@ import json
 import os
 import platform
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
+from filelock import Timeout
 
-from .config import RUN_NAME_PATTERN
+from .config import check_name
+from .faults import fault_point
 from .records import RunManifest
+from .run_guard import PARTIAL_SUFFIX, RunError, new_lock, run_lock, spec_differences, split_hashes
 from .tasks import DEFAULT_TASK, task_of
-from .utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, sha256_file
+from .utils import (atomic_directory, atomic_save_npy, atomic_write_bytes, atomic_write_json, remove_temporaries,
+                    sha256_file)
 
 __all__ = [
     "RunError", "RunWriter", "Run", "load_run", "list_runs", "update_run_metrics", "update_run_file",
-    "resolve_run_path", "package_versions",
-    "DEFAULT_RUNS_DIR", "MANIFEST", "FORMAT_VERSION",
+    "resolve_run_path", "package_versions", "run_lock", "spec_differences", "split_hashes",
+    "DEFAULT_RUNS_DIR", "MANIFEST", "FORMAT_VERSION", "BUILD_RECORD",
 ]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 DEFAULT_RUNS_DIR = Path(os.environ.get("KDLENS_RUNS_DIR", "runs"))
-PARTIAL_SUFFIX = ".partial"
+# What an unfinished build was started with (its spec and data hashes); under checkpoints/, dropped on commit.
+BUILD_RECORD = "checkpoints/build.json"
+# Spec fields that change how fast a build runs, not what it makes: a resume may change them.
+RESUME_FREE_FIELDS = ("threads", "cache_dir")
 # Files that could execute code when loaded are refused outright.
 _PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npz"}
 _PACKAGES = ("kd-lens", "torch", "transformers", "tokenizers", "safetensors", "captum", "numpy", "pandas",
              "streamlit", "plotly")
-
-
-class RunError(ValueError):
-    """A run folder is missing, incomplete, tampered with, or its name is not allowed."""
 
 
 def package_versions() -> dict[str, str]:
@@ -63,12 +67,12 @@ def package_versions() -> dict[str, str]:
 
 
 def resolve_run_path(name: str, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
-    """The folder of run ``name`` inside ``runs_dir``; names that could escape it are refused."""
-    if not isinstance(name, str) or not RUN_NAME_PATTERN.match(name) or ".." in name:
-        raise RunError(
-            f"Run name {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
+    """The folder of run ``name`` inside ``runs_dir``; names that could escape it, or that the store
+    uses itself (``*.partial``, ``*.lock``), are refused."""
+    try:
+        check_name(name, "Run")
+    except ValueError as err:
+        raise RunError(str(err)) from None
     root = Path(runs_dir).resolve()
     path = (root / name).resolve()
     if path.parent != root:
@@ -92,17 +96,40 @@ class RunWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One builder per run: a second process (another terminal, the dashboard's button)
         # gets a clear error instead of writing into the same folder.
-        self._lock = open(self.final_path.with_name(self.final_path.name + ".lock"), "a+")
+        # Its own lock object (not the re-entrant one of run_lock): a second writer refuses even in this thread.
+        self._lock = new_lock(self.final_path)
         try:
-            import fcntl
-
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            self._lock = None
             raise RunError(f"Run {name!r} is being built by another process; wait for it to finish.") from None
-        except ImportError:  # pragma: no cover - platforms without fcntl build without the lock
-            pass
+        if self.final_path.exists():  # published by the process that held the lock until now
+            self.release()
+            raise RunError(f"Run {name!r} already exists at {self.final_path}; choose another name or delete it.")
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(self.path)  # what a killed build was writing; never read
+
+    def claim(self, spec: dict, data: dict) -> None:
+        """Record what this build is made of (``spec``: the RunSpec's dict; ``data``: the hashes of its
+        splits); on a resume, refuse a build made of anything else, naming each difference."""
+        record = {"spec": {k: v for k, v in spec.items() if k not in RESUME_FREE_FIELDS}, "data": data}
+        saved = self.read_json(BUILD_RECORD)
+        if saved is None:
+            self.write_json(BUILD_RECORD, record)
+            return
+        differences = spec_differences(saved.get("spec", {}), record["spec"])
+        differences += [f"data {d}" for d in spec_differences(saved.get("data", {}), record["data"])]
+        if differences:
+            self.release()
+            raise RunError(
+                f"The unfinished run {self.name!r} was started with another spec or other data, so it cannot be "
+                f"resumed with this one: {'; '.join(differences)}. Run it again as it was started, choose another "
+                f"name, or delete {self.path} to start over.")
+
+    def has_progress(self) -> bool:
+        """True when a stage left anything in the folder (besides the build record) that a resume can use."""
+        return any(f.is_file() and f.relative_to(self.path).as_posix() != BUILD_RECORD and not f.name.endswith(".tmp")
+                   for f in self.path.rglob("*"))
 
     def file(self, relative: str) -> Path:
         target = (self.path / relative).resolve()
@@ -115,6 +142,13 @@ class RunWriter:
         target = self.file(relative)
         atomic_write_json(target, obj)
         return target
+
+    @contextmanager
+    def write_dir(self, relative: str) -> Iterator[Path]:
+        """A folder of the run written as a whole (a model and its config): fill the yielded temporary
+        folder; it replaces ``relative`` when the block ends (see :func:`kdcore.utils.atomic_directory`)."""
+        with atomic_directory(self.file(relative)) as tmp:
+            yield tmp
 
     def read_json(self, relative: str, default: Any = None) -> Any:
         target = self.path / relative
@@ -136,9 +170,10 @@ class RunWriter:
 
     def commit(self, manifest: dict) -> Path:
         """Hash every file, write the manifest last and make the run visible."""
+        remove_temporaries(self.path)
         files = {}
         for file in sorted(self.path.rglob("*")):
-            if file.is_file() and file.name != MANIFEST and not file.name.endswith(".tmp"):
+            if file.is_file() and file.name != MANIFEST:
                 rel = file.relative_to(self.path).as_posix()
                 if rel.startswith("checkpoints/"):
                     continue
@@ -152,17 +187,23 @@ class RunWriter:
             **manifest,
             "files": files,
         }
-        atomic_write_json(self.path / MANIFEST, full)
+        atomic_write_json(self.path / MANIFEST, full, kind="manifest")
+        fault_point("write:commit")
         os.replace(self.path, self.final_path)
         self.release()
         return self.final_path
 
-    def release(self) -> None:
-        """Let another process build this run (called on commit, abort and failure)."""
+    def release(self, discard_unstarted: bool = False) -> None:
+        """Let another process build this run (called on commit, abort and failure). With
+        ``discard_unstarted`` a folder no stage has left anything in is removed first (a build
+        refused at its start leaves no empty ``NAME.partial`` behind)."""
         lock = getattr(self, "_lock", None)
-        if lock is not None and not lock.closed:
-            lock.close()
-            Path(lock.name).unlink(missing_ok=True)
+        if lock is None:
+            return
+        if discard_unstarted and self.path.is_dir() and not self.has_progress():
+            shutil.rmtree(self.path, ignore_errors=True)
+        self._lock = None
+        lock.release()
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -279,48 +320,65 @@ def load_run(path: str | os.PathLike, verify: bool = True) -> Run:
     path = Path(path)
     if path.name.endswith(PARTIAL_SUFFIX):
         raise RunError(f"{path} is an unfinished run; finish it with `python -m kdcore demo` (it resumes).")
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
+    if not (path / MANIFEST).is_file():
         raise RunError(f"{path} is not a finished kd-lens run (no {MANIFEST}). Build one with `python -m kdcore demo`.")
+    # Under the run's lock: a change being made to the run is read whole or not at all.
+    with run_lock(path, required=False):
+        manifest = _read_manifest(path)
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise RunError(f"{path} has run format {manifest.get('format_version')!r}; this kd-lens reads "
+                           f"{FORMAT_VERSION}.")
+        if verify:
+            _verify(path, manifest)
+        metrics_path = path / "metrics.json"
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+    return Run(path=path, manifest=manifest, metrics=metrics)
+
+
+def _read_manifest(path: Path) -> dict:
+    manifest_path = path / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        return json.loads(manifest_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise RunError(f"{manifest_path} is not valid JSON ({err}); the run is corrupt, rebuild it.") from err
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise RunError(f"{path} has run format {manifest.get('format_version')!r}; this kd-lens reads {FORMAT_VERSION}.")
-    if verify:
-        _verify(path, manifest)
-    metrics_path = path / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-    return Run(path=path, manifest=manifest, metrics=metrics)
 
 
 def update_run_file(run: Run, relative: str, content: dict | list | np.ndarray) -> Path:
     """Write (or replace) one file of a finished run, JSON for a dict or list (JSON lines, one per item,
-    for a ``.jsonl`` name), ``.npy`` for an array, and record its hash in the manifest (both atomically)."""
+    for a ``.jsonl`` name), ``.npy`` for an array, and record its hash in the manifest: each file
+    written atomically, the two under the run's lock, the manifest read afresh inside it (so another
+    process's change to the run is kept)."""
     target = (run.path / relative).resolve()
     if run.path.resolve() not in target.parents or target.name == MANIFEST:
         raise RunError(f"{relative!r} is not a file a run can be updated with.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, np.ndarray):
-        atomic_save_npy(target, content)
-    elif target.suffix == ".jsonl":
-        lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in content)  # as RunWriter.write_jsonl
-        atomic_write_bytes(target, lines.encode("utf-8"))
-    else:
-        atomic_write_json(target, content)
-    manifest = dict(run.manifest)
-    manifest["files"] = {**manifest.get("files", {}), target.relative_to(run.path.resolve()).as_posix():
-                         sha256_file(target)}
-    atomic_write_json(run.path / MANIFEST, manifest)
+    with run_lock(run.path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, np.ndarray):
+            atomic_save_npy(target, content)
+        elif target.suffix == ".jsonl":
+            lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in content)  # as RunWriter.write_jsonl
+            atomic_write_bytes(target, lines.encode("utf-8"))
+        else:
+            atomic_write_json(target, content)
+        manifest = _read_manifest(run.path)
+        manifest["files"] = {**manifest.get("files", {}), target.relative_to(run.path.resolve()).as_posix():
+                             sha256_file(target)}
+        atomic_write_json(run.path / MANIFEST, manifest, kind="manifest")
     run.manifest = manifest
     return target
 
 
-def update_run_metrics(run: Run, metrics: dict) -> None:
-    """Replace a finished run's metrics.json and its hash in the manifest (both atomically)."""
-    update_run_file(run, "metrics.json", metrics)
+def update_run_metrics(run: Run, metrics: dict | Callable[[dict], dict]) -> dict:
+    """Replace a finished run's metrics.json and its hash in the manifest. ``metrics`` may be a function
+    of the metrics on disk (read under the run's lock) returning the new ones: a change made that way
+    keeps what another process wrote meanwhile. Returns the metrics written."""
+    with run_lock(run.path):
+        if callable(metrics):
+            current = run.path / "metrics.json"
+            metrics = metrics(json.loads(current.read_text(encoding="utf-8")) if current.is_file() else {})
+        update_run_file(run, "metrics.json", metrics)
     run.metrics = metrics
+    return metrics
 
 
 def list_runs(runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> list[Path]:

@@ -479,3 +479,55 @@ def test_moved_names_are_still_importable_from_kdcore_data():
     assert set(data.__all__) <= set(dir(data))
     with pytest.raises(AttributeError):
         data.no_such_name  # noqa: B018
+
+
+# --------------------------------------------------------------------------- copies in another case or spacing
+def test_copies_differing_in_case_or_spacing_land_in_one_split():
+    base = [f"review number {i} was a fine film" for i in range(40)]
+    variants = [t.upper() for t in base] + [t.replace(" ", "  ") + " " for t in base] + [t.title() for t in base]
+    texts = base + variants
+    labels = [i % 2 for i in range(len(texts))]
+    ds = TextDataset(texts, np.asarray(labels), ["a", "b"])
+    corpus = data.split_dataset(ds, seed=0, dev_fraction=0.1, test_fraction=0.2)
+    split_of = {}
+    for name in ("train", "dev", "test"):
+        for text in getattr(corpus, name).texts:
+            split_of.setdefault(data.normal_text(text), set()).add(name)
+    assert len(split_of) == 40 and all(len(splits) == 1 for splits in split_of.values())
+    assert len(corpus.test) > 0
+
+
+def test_a_text_without_near_copies_keeps_the_split_of_its_own_hash():
+    import hashlib
+
+    # Upper case and extra spaces, but no two texts alike once normalised: each is placed as always, by the
+    # rank of the seeded hash of its own text among its class's texts.
+    texts = [f"Review  number {i} Was a FINE film" if i % 3 else f"review number {i} was a fine film"
+             for i in range(60)]
+    labels = np.asarray([i % 2 for i in range(60)])
+    codes = data._split_codes(texts, labels, 3, 0.1, 0.2)
+    prefix = "kd-lens split 3\x00".encode("utf-8")
+    expected = {}
+    for label in (0, 1):
+        members = [t for t, y in zip(texts, labels) if y == label]
+        ranked = sorted(members, key=lambda t: (hashlib.blake2b(prefix + t.encode(), digest_size=8).digest(), t))
+        n_test, n_dev = round(0.2 * len(ranked)), round(0.1 * len(ranked))
+        expected.update({t: 2 if r < n_test else 1 if r < n_test + n_dev else 0 for r, t in enumerate(ranked)})
+    assert list(codes) == [expected[t] for t in texts]
+    # A near-copy added to the data follows its original's split.
+    both = data._split_codes(texts + [texts[1].upper()], np.append(labels, labels[1]), 3, 0.1, 0.2)
+    assert both[-1] == both[1]
+
+
+def test_reader_counts_copies_in_another_case_and_spilled_label_cells(tmp_path):
+    lines = ["text,label"] + [f"a fine film {i},pos" for i in range(6)] + [f"a dull plot {i},neg" for i in range(6)]
+    lines += ["A  Fine film 1,pos", "a fine FILM 2,neg"]  # copies in another case / spacing
+    lines += [',"the whole review, spilled into the label column by a broken export"'] * 3
+    path = write(tmp_path, "spill.csv", "\n".join(lines) + "\n")
+    dataset = read_csv(path)
+    report = dataset.report
+    assert report.near_duplicate_rows == [13, 14] and len(report.spilled_label_rows) == 3
+    counts = report.counts()
+    assert counts["copies differing in case or spacing"] == 2 and counts["empty texts with text in the label cell"] == 3
+    joined = " ".join(report.warnings)
+    assert "except for case or spacing" in joined and "text in their label cell" in joined

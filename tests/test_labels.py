@@ -132,3 +132,66 @@ def test_majority_accuracy():
     from kdcore.labels import majority_accuracy
 
     assert majority_accuracy([0, 0, 0, 1, -1]) == pytest.approx(0.75)
+
+
+# ------------------------------------------------------------------------------ label values that are not classes
+@pytest.mark.parametrize("variants", [["positive", "Positive"], ["positive", "POSITIVE "], ["very positive", "Very  positive"]])
+def test_label_values_differing_in_case_or_spacing_are_named_and_refused(tmp_path, variants):
+    from kdcore.labels import check_labels
+    from kdcore.readers import read_csv
+
+    rows = [(f"text {i}", variants[0]) for i in range(8)] + [(f"other {i}", variants[1]) for i in range(6)]
+    rows += [(f"bad {i}", "negative") for i in range(8)]
+    path = tmp_path / "labels.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows), encoding="utf-8")
+    errors = [f.message for f in check_labels(read_csv(path)) if f.level == "error"]
+    assert len(errors) == 1 and "differ only in case or spacing" in errors[0]
+    assert "(8 rows)" in errors[0] and "(6 rows)" in errors[0] and "replace" in errors[0]
+
+
+@pytest.mark.parametrize("na", ["NA", "N/A", "null", "None", "nan", " n/a "])
+def test_na_like_label_values_are_named_and_refused(tmp_path, na):
+    from kdcore.labels import check_labels
+    from kdcore.readers import read_csv
+
+    rows = [(f"good {i}", "pos") for i in range(8)] + [(f"bad {i}", "neg") for i in range(8)]
+    rows += [(f"unknown {i}", na) for i in range(5)] + [("no label at all", "")]
+    path = tmp_path / "na.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows), encoding="utf-8")
+    dataset = read_csv(path)
+    assert dataset.report.missing_labels == 1  # an empty cell is a missing label, dropped and counted
+    errors = [f.message for f in check_labels(dataset) if f.level == "error"]
+    assert len(errors) == 1 and "read as a missing label" in errors[0] and f"{na.strip()!r} (5 rows)" in errors[0]
+    assert "Leave those cells empty" in errors[0]
+
+
+def test_a_build_on_label_variants_is_refused_before_any_folder(tmp_path, tiny_model_dir):
+    from kdcore.config import DataSource, RunSpec
+    from kdcore.data import DataError
+    from kdcore.pipeline import build_run
+
+    path = tmp_path / "variants.csv"
+    rows = [f"good film {i},positive" for i in range(12)] + [f"great film {i},Positive" for i in range(6)]
+    rows += [f"bad film {i},negative" for i in range(12)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    spec = RunSpec("variants", teacher_source=str(tiny_model_dir), teacher_is_encoder=False,
+                   data=DataSource(path=str(path)), cache_dir=None, threads=1)
+    with pytest.raises(DataError, match="'positive' \\(12 rows\\), 'Positive' \\(6 rows\\) differ only in case"):
+        build_run(spec, runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_labels_by_index_only_for_placeholder_names():
+    # Real names that match the data's: by position would invert them.
+    with pytest.raises(LabelMismatch, match="match the data's by name: drop --labels-by-index"):
+        align_labels(["pos", "neg"], ["neg", "pos"], by_index=True)
+    with pytest.raises(LabelMismatch, match="--label-map"):
+        align_labels(["rotten", "fresh"], ["neg", "pos"], by_index=True)
+    assert align_labels(["pos", "neg"], ["neg", "pos"]) == ["pos", "neg"]  # matched by name, the model's order
+    assert align_labels(["LABEL_0", "LABEL_1"], ["neg", "pos"], by_index=True) == ["neg", "pos"]
+
+
+def test_a_teacher_with_real_names_is_not_inverted_by_labels_by_index(tmp_path):
+    model_dir = make_tiny_model_dir(tmp_path / "named", label_names=("pos", "neg"))
+    with pytest.raises(LabelMismatch, match="drop --labels-by-index"):
+        Teacher.from_pretrained(model_dir, label_names=["neg", "pos"], labels_by_index=True, device="cpu")

@@ -111,7 +111,9 @@ def test_second_builder_of_the_same_run_is_refused(tmp_path):
         RunWriter("busy", tmp_path)
     first.release()
     RunWriter("busy", tmp_path).abort()
-    assert not (tmp_path / "busy.lock").exists()
+    # The lock file stays (removing a lock file another process may be waiting on is a race); it is free.
+    RunWriter("busy", tmp_path).abort()
+    assert not (tmp_path / "busy.partial").exists()
 
 
 def test_run_files_are_readable_by_others(tiny_run_dir):
@@ -143,3 +145,81 @@ def test_attr_match_run_computes_and_stores_teacher_attributions(tmp_path, tiny_
     assert len(stored[0]) == len(split_words(transfer[0]))
     history = run.student("linear").history_
     assert history and "attr_match" in json.dumps(history)
+
+
+# ------------------------------------------------------------------------------ names, resumes, refusals
+@pytest.mark.parametrize("name", ["demo\n", "x.partial", "x.PARTIAL", "x.lock", "tab\there", "bell\x07"])
+def test_names_the_store_uses_or_that_hold_control_characters_are_refused(tmp_path, name):
+    from kdcore.config import RunSpec
+
+    with pytest.raises(RunError, match="not allowed"):
+        resolve_run_path(name, tmp_path)
+    with pytest.raises(ValueError, match="not allowed"):
+        RunSpec(name)
+    with pytest.raises(RunError):
+        RunWriter(name, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["../up", "a/b", "x.partial", "new\nline", " "])
+def test_student_names_are_checked_too(name):
+    with pytest.raises(ValueError, match="Student name"):
+        StudentConfig(kind="linear", name=name)
+
+
+def test_a_resume_with_another_spec_or_other_data_is_refused_naming_the_differences(tmp_path, tiny_model_dir):
+    from kdcore.config import RunSpec
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_students(event):
+        if event.get("stage") == "student_fit":
+            raise Killed
+
+    spec = tiny_spec("resumed", tiny_model_dir, STUDENTS, temperature=0.5)
+    with pytest.raises(Killed):
+        build_run(spec, runs_dir=tmp_path, corpus=make_toy_corpus(), progress=kill_at_students)
+    other = RunSpec.from_dict({**spec.to_dict(), "distill": {**spec.distill.to_dict(), "temperature": 2.0}})
+    corpus = make_toy_corpus()
+    corpus.train = corpus.train.subset(range(1, len(corpus.train)))  # other data
+    with pytest.raises(RunError) as err:
+        build_run(other, runs_dir=tmp_path, corpus=corpus)
+    message = str(err.value)
+    assert "distill.temperature: 0.5 -> 2.0" in message and "data train:" in message
+    assert "delete" in message and "resumed.partial" in message
+    assert (tmp_path / "resumed.partial" / "teacher_logits.npy").is_file()  # nothing of the first build is lost
+    # The same spec with only its speed settings changed resumes.
+    faster = RunSpec.from_dict({**spec.to_dict(), "threads": 2})
+    path = build_run(faster, runs_dir=tmp_path, corpus=make_toy_corpus())
+    assert load_run(path).manifest["distill"]["temperature"] == 0.5
+
+
+def test_a_build_refused_at_its_teacher_leaves_no_folder(tmp_path, tiny_model_dir):
+    from kdcore.labels import LabelMismatch
+
+    corpus = make_toy_corpus()
+    for split in ("train", "dev", "test"):  # classes the teacher (neg, pos) does not have
+        data = getattr(corpus, split)
+        setattr(corpus, split, data.__class__(data.texts, data.labels, ["bad", "good"]))
+    with pytest.raises(LabelMismatch):
+        build_run(tiny_spec("refused", tiny_model_dir, STUDENTS), runs_dir=tmp_path, corpus=corpus)
+    assert not (tmp_path / "refused.partial").exists() and list_runs(tmp_path) == []
+
+
+def test_update_keeps_a_change_another_process_made_meanwhile(tiny_run_dir, tmp_path):
+    """Two holders of one run (two evaluate processes): each change is made on the manifest on disk, not on the
+    copy read at the start, so neither loses the other's file."""
+    import shutil
+
+    from kdcore.runs import update_run_file
+
+    path = shutil.copytree(tiny_run_dir, tmp_path / "copy")
+    first, second = load_run(path), load_run(path)
+    update_run_file(first, "extra_a.json", {"a": 1})
+    update_run_metrics(second, {**second.metrics, "note": "b"})
+    again = load_run(path)  # every hash checks
+    assert {"extra_a.json", "metrics.json"} <= set(again.manifest["files"]) and again.metrics["note"] == "b"
+    # A change given as a function of the metrics on disk keeps another holder's metrics too.
+    update_run_metrics(first, lambda current: {**current, "other": "a"})
+    assert load_run(path).metrics["note"] == "b" and load_run(path).metrics["other"] == "a"

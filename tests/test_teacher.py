@@ -149,3 +149,47 @@ def test_pickled_checkpoint_and_missing_model_refused(tmp_path):
 def test_pooled_representation(tiny_teacher):
     logits, pooled = tiny_teacher.predict_logits(["good film", "bad"], return_pooled=True)
     assert logits.shape == (2, 2) and pooled.shape == (2, tiny_teacher.model.config.hidden_size)
+
+
+# ------------------------------------------------------------------------------ a tokenizer of another model
+def _swap_in_vocab(model_dir, vocab):
+    """Replace the tokenizer files in ``model_dir`` by a tokenizer over ``vocab`` (as copying another model's would)."""
+    from transformers import BertTokenizerFast
+
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        (model_dir / name).unlink(missing_ok=True)
+    (model_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True).save_pretrained(model_dir)
+
+
+def test_a_tokenizer_of_another_model_with_the_same_vocabulary_size_is_refused(tmp_path):
+    from conftest import TINY_WORDS, make_tiny_model_dir
+    from kdcore.tokenizer_check import TokenizerMismatch
+
+    model_dir = make_tiny_model_dir(tmp_path / "model")
+    # Another model's vocabulary, as large: its padding token sits elsewhere.
+    _swap_in_vocab(model_dir, [*TINY_WORDS[:3], "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS[3:]])
+    with pytest.raises(TokenizerMismatch, match="pad token id is 0 but the tokenizer's is 3"):
+        Teacher.from_pretrained(model_dir, device="cpu")
+
+
+def test_a_saved_teacher_refuses_a_swapped_tokenizer_and_keys_its_caches_by_it(tmp_path, tiny_teacher):
+    from conftest import TINY_WORDS
+    from kdcore.ngram_cache import ngram_cache_key
+    from kdcore.tokenizer_check import TokenizerMismatch
+
+    tiny_teacher.save(tmp_path / "saved")
+    loaded = Teacher.from_pretrained(tmp_path / "saved", device="cpu")  # its own tokenizer: accepted
+    assert loaded.fingerprint() == tiny_teacher.fingerprint()
+    # The same special tokens in the same places and as many tokens, the words in another order.
+    _swap_in_vocab(tmp_path / "saved", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *reversed(TINY_WORDS)])
+    with pytest.raises(TokenizerMismatch, match="saved with another tokenizer"):
+        Teacher.from_pretrained(tmp_path / "saved", device="cpu")
+    # Same weights, another tokenizer: no cache (teacher logits, n-gram features) is shared.
+    from transformers import AutoTokenizer
+
+    other = Teacher(loaded.model, AutoTokenizer.from_pretrained(tmp_path / "saved"), loaded.label_names,
+                    config=loaded.config, device="cpu")
+    assert other.fingerprint() == loaded.fingerprint()
+    assert ngram_cache_key(other) != ngram_cache_key(loaded)
+    assert other._cache_key(["a text"], False) != loaded._cache_key(["a text"], False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import RunSpec
 from ..plan import STAGES_FILE, run_stages
-from ..runs import RunWriter, update_run_metrics
+from ..runs import RunWriter, split_hashes, update_run_metrics
 from ..tasks import task_of
 from ..utils import ProgressFn, configure_threads, default_device, emit
 from .stages import PIPELINE, PIPELINE_STAGES, publish
@@ -36,6 +36,7 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     corpus_given = corpus is not None
     corpus, findings = task.check(spec, corpus if corpus_given else task.load_corpus(spec.data))
     writer = RunWriter(spec.name, runs_dir)
+    writer.claim(spec.to_dict(), split_hashes(corpus))  # a resume must be the build that started the folder
     state = BuildState(corpus=corpus, device=str(default_device(spec.device)), task=task, progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {}, findings=findings)
@@ -49,17 +50,20 @@ def refresh_metrics(run, progress: ProgressFn | None = None) -> dict:
     """Measure a finished run's models again on its stored test split (the task's metrics with their
     intervals, twin margins, speed) and replace its metrics.json; what the build recorded besides
     (findings, transfer set, training, timings, explanation metrics) is kept, and the task recomputes
-    what reads the new numbers. Returns the new metrics."""
+    what reads the new numbers. Returns the new metrics (merged, under the run's lock, into what is on
+    disk then)."""
     task = task_of(run)
     info = run.info
-    old = dict(run.metrics or {})
     fresh = task.evaluate(run.teacher, run.students, run.split("test"), progress=progress,
                           student_dirs={n: run.path / "students" / n for n in run.student_names},
                           teacher_dir=run.path / "teacher", roles={n: e.role for n, e in info.students.items()},
                           twins=info.twins())
-    for name, entry in fresh["models"].items():
-        if task.dev_score_key in old.get("models", {}).get(name, {}):
-            entry[task.dev_score_key] = old["models"][name][task.dev_score_key]
-    metrics = task.refreshed(run, old, {**old, **fresh})
-    update_run_metrics(run, metrics)
-    return metrics
+
+    def merged(old: dict) -> dict:  # with what is on disk when written (under the run's lock)
+        models = {name: dict(entry) for name, entry in fresh["models"].items()}
+        for name, entry in models.items():
+            if task.dev_score_key in old.get("models", {}).get(name, {}):
+                entry[task.dev_score_key] = old["models"][name][task.dev_score_key]
+        return task.refreshed(run, old, {**old, **fresh, "models": models})
+
+    return update_run_metrics(run, merged)

@@ -35,6 +35,8 @@ def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
     if writer.exists("teacher/config.json"):
         state.teacher = teacher_class.from_pretrained(writer.path / "teacher", config=spec.teacher,
                                                       label_names=label_names, device=state.device)
+        # Its best dev score in fine-tuning comes back with it (the evaluation reports it from the same file).
+        state.teacher.best_dev_score_ = (writer.read_json(TEACHER_DEV_FILE, {}) or {}).get(state.task.dev_score_key)
         emit(state.progress, stage="teacher_fit", step=1, total=1, resumed=True, note="teacher already trained")
     else:
         started = time.perf_counter()
@@ -52,8 +54,8 @@ def stage_teacher(writer, spec: RunSpec, state: BuildState) -> None:
                               checkpoint_dir=writer.path / "checkpoints" / "teacher")
             writer.write_json("teacher_history.json", getattr(state.teacher, "history_", []))
             writer.write_json(TEACHER_DEV_FILE, {state.task.dev_score_key: state.teacher.best_dev_score_})
-        state.teacher.save(writer.file("teacher/.keep").parent)
-        (writer.path / "teacher" / ".keep").unlink(missing_ok=True)
+        with writer.write_dir("teacher") as folder:  # weights, config and tokenizer replaced as one
+            state.teacher.save(folder)
         state.timings["teacher_fit_s"] = time.perf_counter() - started
     if label_names is not None:  # also on resume: the saved teacher keeps its own order
         state.corpus = state.corpus.with_label_order(state.teacher.label_names)
@@ -82,13 +84,14 @@ def stage_students(writer, spec: RunSpec, state: BuildState) -> None:
     state.histories = writer.read_json("student_histories.json", {}) or {}
     for entry in student_plan(spec, state.corpus.train.has_labels):
         folder = writer.path / "students" / entry.name
-        if (folder / "model.safetensors").is_file():
+        if writer.exists(f"students/{entry.name}/config.json"):  # each student folder is written as a whole
             student = load_student(folder)
         else:
             emit(state.progress, stage="student_fit", student=entry.name, distilled=entry.distilled)
             result = state.task.fit_student(spec, state, StudentConfig.from_dict(entry.config), entry.distilled)
             student = result.student
-            student.save(folder)
+            with writer.write_dir(f"students/{entry.name}") as tmp:
+                student.save(tmp)
             state.histories[entry.name] = {"history": result.history, "seconds": result.seconds,
                                            "distilled": entry.distilled}
             writer.write_json("student_histories.json", state.histories)

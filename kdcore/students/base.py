@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import DistillConfig, StudentConfig
-from ..utils import ProgressFn, atomic_write_bytes
+from ..utils import ProgressFn, atomic_write_bytes, canonical_safetensors
 from .featurize import FeatureBatch, Featurizer, _check_texts
 from .gradients import feature_gradient_x_input
 from .threads import single_threaded
@@ -258,8 +258,8 @@ class Student:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {key: value.detach().to("cpu").contiguous() for key, value in self.module_.state_dict().items()}
-        atomic_write_bytes(directory / "model.safetensors",
-                           safetensors_bytes(state, metadata={"format": "pt", "kind": self._kind}))
+        atomic_write_bytes(directory / "model.safetensors",  # the same weights always make the same bytes
+                           canonical_safetensors(safetensors_bytes(state, metadata={"format": "pt", "kind": self._kind})))
         _atomic_write_text(directory / "vocab.json", json.dumps(self.featurizer_.to_dict(), ensure_ascii=False))
         meta = {
             "format_version": _FORMAT_VERSION, "kind": self._kind, "config": self.config.to_dict(),

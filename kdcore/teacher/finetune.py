@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import ProgressFn, atomic_write_json, emit
+from ..utils import ProgressFn, atomic_directory, atomic_write_json, emit
 
 __all__ = ["FineTuning"]
 
@@ -108,19 +108,21 @@ class FineTuning:
         return optimizer, get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
 
     def _save_checkpoint(self, ckpt: Path, state: dict, optimizer, scheduler, best_weights) -> None:
+        """The fine-tuning state, as one folder replaced whole (a kill leaves the previous one): weights, best
+        weights, optimizer, scheduler and random number generators (a resumed run then draws the same dropout)."""
         from safetensors.torch import save_file
 
-        ckpt.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt / "model.safetensors.tmp"
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(tmp))
-        os.replace(tmp, ckpt / "model.safetensors")
-        if best_weights is not None:
-            save_file({k: v.contiguous() for k, v in best_weights.items()}, str(tmp))
-            os.replace(tmp, ckpt / "best.safetensors")
-        # Optimizer state is tensors and numbers only; it is read back with weights_only=True.
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt / "optim.pt.tmp")
-        os.replace(ckpt / "optim.pt.tmp", ckpt / "optim.pt")
-        atomic_write_json(ckpt / "trainer_state.json", state)
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        with atomic_directory(ckpt) as tmp:
+            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(tmp / "model.safetensors"))
+            if best_weights is not None:
+                save_file({k: v.contiguous() for k, v in best_weights.items()}, str(tmp / "best.safetensors"))
+            # Optimizer state is tensors and numbers only; it is read back with weights_only=True.
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng},
+                       tmp / "optim.pt")
+            atomic_write_json(tmp / "trainer_state.json", state)
 
     def _load_checkpoint(self, ckpt: Path, optimizer, scheduler):
         import json
@@ -133,5 +135,10 @@ class FineTuning:
         optim_state = torch.load(ckpt / "optim.pt", weights_only=True, map_location=self.device)
         optimizer.load_state_dict(optim_state["optimizer"])
         scheduler.load_state_dict(optim_state["scheduler"])
+        rng = optim_state.get("rng") or {}
+        if "cpu" in rng:
+            torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         logger.info("Resumed teacher fine-tuning at step %d from %s", state["step"], ckpt)
         return state, best

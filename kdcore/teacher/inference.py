@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import accel
+from ..tokenizer_check import tokenizer_fingerprint
 from ..utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
 
 __all__ = ["WindowedInference"]
@@ -107,7 +108,7 @@ class WindowedInference:
         settings = f"max_length={self.max_length};stride={self.config.stride};pooled={return_pooled}"
         if accel.uses_bf16(self.device, self.precision):
             settings += ";bf16"  # float32 keys are unchanged
-        return sha256_texts(texts, self.fingerprint(), settings)
+        return sha256_texts(texts, self.fingerprint(), settings, tokenizer_fingerprint(self.tokenizer))
 
     # Texts tokenized per chunk on a CUDA device (the next chunk's tokenizing overlaps the GPU's
     # work); ``tokenize_chunk`` set on an instance overrides it on any device.

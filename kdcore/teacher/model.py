@@ -19,6 +19,7 @@ import torch
 
 from .. import accel, tasks
 from ..config import TeacherConfig
+from ..tokenizer_check import TOKENIZER_RECORD, check_tokenizer, tokenizer_fingerprint
 from ..utils import ProgressFn, default_device
 from .finetune import FineTuning
 from .inference import WindowedInference
@@ -164,6 +165,7 @@ class Teacher(WindowedInference, FineTuning):
         source = resolve_source(name_or_dir)
         model = load_model(source, cls._auto_class)
         tokenizer = load_tokenizer(source)
+        check_tokenizer(model.config, tokenizer, str(name_or_dir))  # another model's tokenizer is refused
         id2label = model.config.id2label or {}
         model_names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
         label_names = align_labels(model_names, label_names, label_map=cls._label_map(label_map, model_names),
@@ -186,6 +188,7 @@ class Teacher(WindowedInference, FineTuning):
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
         )
         tokenizer = load_tokenizer(source)
+        check_tokenizer(model.config, tokenizer, str(encoder))  # another model's tokenizer is refused
         name = kwargs.pop("name", "minilm-teacher" if str(encoder) == EMBEDDED_TEACHER else Path(source).name)
         return cls(model, tokenizer, label_names, config=config, name=name, source=str(encoder), **kwargs)
 
@@ -200,6 +203,8 @@ class Teacher(WindowedInference, FineTuning):
         directory.mkdir(parents=True, exist_ok=True)
         self.model.config.id2label = dict(enumerate(self.label_names))
         self.model.config.label2id = {n: i for i, n in enumerate(self.label_names)}
+        # The tokenizer's fingerprint in the config: a tokenizer swapped in beside these weights is refused on load.
+        setattr(self.model.config, TOKENIZER_RECORD, tokenizer_fingerprint(self.tokenizer))
         with quiet_transformers():
             self.model.save_pretrained(directory, safe_serialization=True)
             self.tokenizer.save_pretrained(directory)
@@ -258,6 +263,8 @@ class Teacher(WindowedInference, FineTuning):
         def dev_accuracy() -> float:
             return float((self.predict_logits(dev.texts, use_cache=False).argmax(1) == np.asarray(dev.labels)).mean())
 
+        # What the first training step would set: a fit resumed past its last step saves the same config.
+        self.model.config.problem_type = "single_label_classification"
         state = self._train_loop(steps_per_epoch, total_steps, orders, batch,
                                  dev_accuracy if dev is not None and len(dev) else None, "dev_accuracy", progress,
                                  checkpoint_dir)

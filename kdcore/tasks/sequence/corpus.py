@@ -34,7 +34,7 @@ def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:
     (:func:`kdcore.labels.check_labels`): errors are raised, classes with too few training rows are
     dropped from every split and the finding is kept (it is written into the run's metrics).
     """
-    from ...data import Corpus, DataError, TextDataset
+    from ...data import Corpus, DataError, TextDataset, reader_findings
     from ...labels import check_labels, drop_classes, rare_classes
 
     if not isinstance(corpus, Corpus):  # any object with train / dev / test (/ unlabelled) splits
@@ -55,7 +55,8 @@ def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:
         corpus = Corpus(*(drop_classes(split, rare) if split is not None and split.labels is not None else split
                                 for split in (corpus.train, corpus.dev, corpus.test, corpus.unlabelled)),
                               corpus.report)
-    return corpus, [f.to_dict() for f in findings]
+    # What the reader found (empty texts, spilled label cells, duplicates...) leads the findings.
+    return corpus, reader_findings(corpus.report) + [f.to_dict() for f in findings]
 
 
 

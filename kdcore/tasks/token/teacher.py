@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ...teacher import Teacher, TeacherError, head_task  # head_task: re-exported for the token side
+from ...tokenizer_check import tokenizer_fingerprint
 from ...utils import ProgressFn, atomic_write_bytes, emit, sha256_texts
 
 __all__ = ["TokenTeacher", "head_task", "tag_label_map"]
@@ -86,7 +87,8 @@ class TokenTeacher(Teacher):
         settings = f"token;max_length={self.max_length};stride={self.config.stride}"
         cache_path = None
         if self.cache_dir is not None and use_cache:
-            cache_path = self.cache_dir / f"{sha256_texts(key_texts, self.fingerprint(), settings)}.npy"
+            key = sha256_texts(key_texts, self.fingerprint(), settings, tokenizer_fingerprint(self.tokenizer))
+            cache_path = self.cache_dir / f"{key}.npy"
             if cache_path.is_file():
                 flat = np.load(cache_path, allow_pickle=False)
                 self.last_predict_info = {"cache": "hit"}
