@@ -30,14 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kdcore.augment_tokens import augment_token_sentences  # noqa: E402
-from kdcore.bio import entities  # noqa: E402
+from kdcore.tasks.token.bio import entities  # noqa: E402
 from kdcore.config import DistillConfig, StudentConfig  # noqa: E402
 from kdcore.students import TokenLinearStudent  # noqa: E402
 from kdcore.students.token_crf import TokenCRFConfig, TokenCRFStudent  # noqa: E402
 from kdcore.students.token_teacher_features import TeacherWordFeatures, TokenTeacherCache  # noqa: E402
-from kdcore.token_metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores,  # noqa: E402
+from kdcore.tasks.token.metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores,  # noqa: E402
                                   per_type_report, per_type_text, word_fidelity)
-from kdcore.token_pipeline import augment_sentences, load_token_corpus  # noqa: E402
+from kdcore.tasks import get_task  # noqa: E402
+from kdcore.tasks.token.fit import augment_sentences  # noqa: E402
 
 # (row name, student, transfer set): "linear" is the demo's student; the others TokenCRFStudent settings.
 ROWS = [
@@ -54,9 +55,9 @@ ROWS = [
 
 def _load(run: Path, cache: Path):
     from kdcore.config import DataSource
-    from kdcore.token_teacher import TokenTeacher
+    from kdcore.tasks.token.teacher import TokenTeacher
 
-    corpus = load_token_corpus(DataSource(corpus="wnut16"))
+    corpus = get_task("token").load_corpus(DataSource(corpus="wnut16"))
     teacher = TokenTeacher.from_pretrained(run / "teacher", label_names=corpus.label_names, device="cpu")
     teacher.cache_dir = cache
     return corpus.with_label_order(teacher.label_names), teacher

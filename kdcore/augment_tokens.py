@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .bio import entities
+from .tasks.token.bio import entities
 
 __all__ = ["mention_replacement", "tag_keeping_substitution", "augment_token_sentences"]
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from conftest import make_tiny_token_model_dir, make_toy_token_corpus
-from kdcore.bio import is_valid_sequence
+from kdcore.tasks.token.bio import is_valid_sequence
 from kdcore.students.crf import bio_masks, log_partition, structural_kd_loss, viterbi
 from kdcore.students.token_crf import TokenCRFConfig, TokenCRFStudent
 from kdcore.students.token_teacher_features import (TeacherWordFeatures, TokenTeacherCache, token_cache_key,
                                                     tokenizer_identity, window_key, word_key)
-from kdcore.token_teacher import TokenTeacher
+from kdcore.tasks.token.teacher import TokenTeacher
 
 TAGS = ["O", "B-x", "I-x", "B-y", "I-y"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ..bio import allowed_transitions
+from ..tasks.token.bio import allowed_transitions
 
 __all__ = ["FORBIDDEN", "bio_masks", "log_partition", "marginals", "structural_kd_loss", "viterbi"]
 

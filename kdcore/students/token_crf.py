@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..token_metrics import decode
+from ..tasks.token.metrics import decode
 from ..utils import atomic_write_bytes
 from .crf import bio_masks, marginals, structural_kd_loss, viterbi
 from .token_teacher_features import TeacherWordFeatures
