@@ -37,7 +37,7 @@ _EXPORTS = {
     "viterbi_bio": "tasks.token.bio", "per_type_report": "tasks.token.metrics", "entity_scores": "tasks.token.metrics",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(sorted(_EXPORTS))  # noqa: C414 (a list literal for linters)
 
 
 def __getattr__(name: str):

@@ -143,7 +143,7 @@ def test_label_values_differing_in_case_or_spacing_are_named_and_refused(tmp_pat
     rows = [(f"text {i}", variants[0]) for i in range(8)] + [(f"other {i}", variants[1]) for i in range(6)]
     rows += [(f"bad {i}", "negative") for i in range(8)]
     path = tmp_path / "labels.csv"
-    path.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows), encoding="utf-8")
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
     errors = [f.message for f in check_labels(read_csv(path)) if f.level == "error"]
     assert len(errors) == 1 and "differ only in case or spacing" in errors[0]
     assert "(8 rows)" in errors[0] and "(6 rows)" in errors[0] and "replace" in errors[0]
@@ -157,7 +157,7 @@ def test_na_like_label_values_are_named_and_refused(tmp_path, na):
     rows = [(f"good {i}", "pos") for i in range(8)] + [(f"bad {i}", "neg") for i in range(8)]
     rows += [(f"unknown {i}", na) for i in range(5)] + [("no label at all", "")]
     path = tmp_path / "na.csv"
-    path.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows), encoding="utf-8")
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
     dataset = read_csv(path)
     assert dataset.report.missing_labels == 1  # an empty cell is a missing label, dropped and counted
     errors = [f.message for f in check_labels(dataset) if f.level == "error"]

@@ -10,7 +10,7 @@ ROWS = [f"a good fun film {i}" for i in range(12)] + [f"a dull boring plot {i}" 
 
 def _csv(tmp_path, labels, name="data.csv"):
     path = tmp_path / name
-    path.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in zip(ROWS, labels)), encoding="utf-8")
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(ROWS, labels)), encoding="utf-8")
     return path
 
 

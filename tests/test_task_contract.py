@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kdcore.pipeline import build_run, refresh_metrics
+from kdcore.pipeline import refresh_metrics
 from kdcore.runs import load_run
 from kdcore.tasks import TASKS, VIEWS, Task, get_task, task_of
 from test_dashboard import ROOT, TIMEOUT, _view_script, no_exceptions

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import make_tiny_model_dir, make_toy_token_corpus
 from kdcore.tasks.token.bio import is_valid_sequence

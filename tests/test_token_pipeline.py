@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from conftest import make_toy_token_corpus, tiny_token_spec

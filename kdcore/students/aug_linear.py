@@ -22,6 +22,8 @@ is appended to the table before the text is scored. The frozen features come fro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import threading
 import warnings
 
@@ -32,6 +34,9 @@ from torch import nn
 from ..ngram_cache import NgramCache
 from .linear import LinearStudent, _LinearModule
 from .train_lbfgs import LbfgsProblem
+
+if TYPE_CHECKING:  # the weights tables are pandas frames; pandas is imported where they are built
+    import pandas as pd
 
 __all__ = ["AugLinearStudent"]
 

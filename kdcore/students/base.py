@@ -3,6 +3,8 @@ scores, global importance and safetensors save/load. Training lives in train.py.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 from pathlib import Path
@@ -17,6 +19,9 @@ from ..utils import ProgressFn, atomic_write_bytes, canonical_safetensors
 from .featurize import FeatureBatch, Featurizer, _check_texts
 from .gradients import feature_gradient_x_input
 from .threads import single_threaded
+
+if TYPE_CHECKING:  # the weights tables are pandas frames; pandas is imported where they are built
+    import pandas as pd
 
 __all__ = ["Student"]
 

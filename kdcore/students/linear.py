@@ -3,12 +3,17 @@ and word pairs (parameters, forward, pruning, the weights table; training is in 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import nn
 
 from .base import Student
 from .train_lbfgs import LbfgsProblem
+
+if TYPE_CHECKING:  # the weights tables are pandas frames; pandas is imported where they are built
+    import pandas as pd
 
 __all__ = ["LinearStudent"]
 

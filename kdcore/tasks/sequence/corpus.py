@@ -64,4 +64,4 @@ def check_corpus(spec: RunSpec, corpus) -> tuple[Any, list]:
 def split_rows(dataset) -> list[dict]:
     """A split as the JSON rows a run stores: {"text", "label"} (label None without gold labels)."""
     labels = dataset.labels if dataset.labels is not None else [None] * len(dataset)
-    return [{"text": t, "label": (int(l) if l is not None else None)} for t, l in zip(dataset.texts, labels)]
+    return [{"text": t, "label": (int(y) if y is not None else None)} for t, y in zip(dataset.texts, labels)]

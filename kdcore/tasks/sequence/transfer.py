@@ -55,8 +55,8 @@ def save_transfer(writer, transfer) -> None:
     """Write the transfer set into the run when its content changed (it is rebuilt on every build)."""
     saved = writer.read_json("transfer_set.json", {}) or {}
     if saved.get("hash") != transfer.content_hash() or not writer.exists("data/transfer.jsonl"):
-        writer.write_jsonl("data/transfer.jsonl", [{"text": t, "label": int(l) if l >= 0 else None}
-                                                   for t, l in zip(transfer.texts, transfer.labels)])
+        writer.write_jsonl("data/transfer.jsonl", [{"text": t, "label": int(y) if y >= 0 else None}
+                                                   for t, y in zip(transfer.texts, transfer.labels)])
 
 
 def teacher_outputs(writer, spec, state) -> None:

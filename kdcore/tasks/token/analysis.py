@@ -108,7 +108,7 @@ def entity_choices(words: Sequence[str], tags: dict[str, list[str]]) -> list[tup
     """``(first word, label)`` of every entity any model finds in the sentence, in word order, each once:
     what a reviewer can pick to see every model's word attributions for it."""
     seen: dict[int, str] = {}
-    for name, model_tags_ in tags.items():
+    for model_tags_ in tags.values():
         for kind, start, end in entities(model_tags_):
             seen.setdefault(start, f"{' '.join(words[start:end])} [{kind}] (word {start + 1})")
     return sorted(seen.items())
