@@ -14,6 +14,8 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt requiremen
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
 	# Ray Data for `python -m kdcore label` and its tests (optional at run time; about 10 s, two wheels).
 	$(BIN)/python -m pip install --quiet -r requirements-scale.txt
+	# kd-lens itself, editable: the `kdlens` command (the same as `python -m kdcore`).
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -33,6 +35,7 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 test: $(STAMP) browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
