@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import upload
+from dashboard.components import safe, upload
 from dashboard.components.explain_panel import explain_panel, method_controls
 from dashboard.components.sidebar import require_run
 
@@ -166,13 +166,13 @@ def render() -> None:
     try:
         dataset = upload.read_upload(data, filename, text_column, label_column)
     except ValueError as err:  # kdcore.data.DataError: the message says what to do
-        st.error(str(err))
+        st.error(safe.md(err))
         return
     report = getattr(dataset, "report", None)
     if report is not None:
-        st.caption(report.summary())
+        st.caption(safe.md(report.summary()))
         for warning in report.warnings:
-            st.warning(warning)
+            st.warning(safe.md(warning))
     max_rows = int(st.number_input("Rows to score", min_value=1, max_value=len(dataset),
                                    value=min(len(dataset), DEFAULT_MAX_ROWS), key="batch_max_rows",
                                    help="The teacher is the slow model: score a sample of a large file first."))
@@ -184,8 +184,8 @@ def render() -> None:
         if set(dataset.label_names) <= set(run.label_names):
             gold_ids = np.asarray([run.label_names.index(g) for g in gold])
         else:
-            st.caption(f"The file's labels ({', '.join(dataset.label_names)}) are not the run's classes "
-                       f"({', '.join(run.label_names)}): shown, but no accuracy is computed.")
+            st.caption(f"The file's labels ({safe.md(', '.join(dataset.label_names))}) are not the run's classes "
+                       f"({safe.md(', '.join(run.label_names))}): shown, but no accuracy is computed.")
 
     cache_id = (key, dataset.content_hash(), max_rows)
     stored = st.session_state.get(RESULTS_KEY)
@@ -224,7 +224,7 @@ def render() -> None:
         "disagreement": st.column_config.CheckboxColumn("disagreement"),
         "text": st.column_config.TextColumn("text", width="large"),
     })
-    st.download_button("Download results (CSV)", frame.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download results (CSV)", safe.csv_bytes(frame),
                        file_name=f"{run.name}-{Path(filename).stem}-predictions.csv", mime="text/csv",
                        key="batch_download", on_click="ignore")
 

@@ -19,7 +19,7 @@ from kdcore.config import (DEFAULT_STUDENTS, DataSource, DistillConfig, RunSpec,
                            TeacherConfig, default_students)
 
 from dashboard import jobs, navigation, state
-from dashboard.components import charts, upload
+from dashboard.components import charts, safe, upload
 from dashboard.components.sidebar import choose_run
 
 __all__ = ["render", "build_spec"]
@@ -32,16 +32,34 @@ _DATA_CHOICES = ("The default corpus (Rotten Tomatoes)", "Upload a file", "The 2
 _DATA_CORPORA = {_DATA_CHOICES[0]: "rotten_tomatoes", _DATA_CHOICES[2]: "debates", _DATA_CHOICES[3]: "wnut16"}
 
 
-def _save_upload(data: bytes, filename: str) -> Path:
-    """Write uploaded data under <runs>/.uploads/ (named by its hash) for the background job."""
-    from kdcore.utils import atomic_write_bytes
-
+def _upload_path(data: bytes, filename: str, run_name: str = "") -> Path:
+    """Where an upload goes for the job building ``run_name``: <runs>/.uploads/<run name>-<hash><suffix> (each
+    job its own copy, as each job removes its copy when it ends). Nothing is written here: the file is written
+    only when the job starts (:func:`_save_upload`). Without a run name: the upload's identity for the checks."""
     suffix = Path(filename).suffix.lower()
     digest = hashlib.sha256(data).hexdigest()[:16]
-    target = state.runs_dir() / UPLOADS / f"{digest}{suffix}"
-    if not target.is_file():
-        atomic_write_bytes(target, data)
-    return target.resolve()
+    return (state.runs_dir() / UPLOADS / f"{run_name + '-' if run_name else ''}{digest}{suffix}").resolve()
+
+
+def _save_upload(data: bytes, target: Path) -> Path:
+    """Write uploaded data to ``target`` (see :func:`_upload_path`) for the job that starts now."""
+    from kdcore.utils import atomic_write_bytes
+
+    atomic_write_bytes(target, data)
+    return target
+
+
+def _sweep_uploads(runs_dir: Path, min_age_s: float = 60.0) -> None:
+    """Remove uploads that no running job reads (left by a job killed before it could remove its own); one
+    younger than ``min_age_s`` may belong to a job another session is starting now, and is kept."""
+    folder = runs_dir / UPLOADS
+    if not folder.is_dir():
+        return
+    needed = " ".join(str(arg) for job in jobs.list_jobs(runs_dir) if jobs.job_status(job)[0] == "running"
+                      for arg in job.command)
+    for path in folder.iterdir():
+        if path.is_file() and str(path.resolve()) not in needed and time.time() - path.stat().st_mtime > min_age_s:
+            path.unlink(missing_ok=True)
 
 
 def build_spec(name: str, teacher: str, encoder: bool, data: Path | None, text_column: str | None,
@@ -74,7 +92,7 @@ def _teacher_choice(current: state.RunKey | None) -> tuple[str, bool, str, bool]
     encoder = False
     if teacher_kind == _TEACHER_CHOICES[0]:
         teacher = str(Path(current.path) / "teacher")
-        st.caption(f"`{teacher}`")
+        st.caption(safe.code(teacher))
     elif teacher_kind == _TEACHER_CHOICES[1]:
         teacher = st.text_input("Teacher folder", key="distill_teacher_dir",
                                 placeholder="/path/to/a/fine-tuned/bert-classifier").strip()
@@ -163,10 +181,10 @@ def _form(current: state.RunKey | None) -> None:
 
     data_path = None
     if data_kind == _DATA_CHOICES[1] and data_bytes is not None:
-        data_path = _save_upload(data_bytes, filename)
+        data_path = _upload_path(data_bytes, filename)
 
-    def spec_named(run_name: str) -> RunSpec:
-        return build_spec(run_name, teacher, encoder, data_path, text_column, label_column, students, loss,
+    def spec_named(run_name: str, data: Path | None = data_path) -> RunSpec:
+        return build_spec(run_name, teacher, encoder, data, text_column, label_column, students, loss,
                           temperature, alpha, augment, steps, teacher_epochs,
                           corpus=_DATA_CORPORA.get(data_kind, "rotten_tomatoes"), label_map=label_map,
                           labels_by_index=labels_by_index)
@@ -174,10 +192,10 @@ def _form(current: state.RunKey | None) -> None:
     checked, spec_error = None, None
     if teacher and students and (data_kind != _DATA_CHOICES[1] or data_path is not None):
         try:  # the checks do not depend on the run's name
-            checked = _show_checks(spec_named("preflight"))
+            checked = _show_checks(spec_named("preflight"), data_bytes if data_path is not None else None)
         except ValueError as err:
             spec_error = str(err)
-            st.error(spec_error)
+            st.error(safe.md(spec_error))
 
     if not st.button("Start distillation", type="primary", key="distill_start"):
         return
@@ -186,10 +204,11 @@ def _form(current: state.RunKey | None) -> None:
     try:
         path = resolve_run_path(name.strip(), runs_dir)
     except RunError as err:
-        st.error(str(err))
+        st.error(safe.md(err))
         return
     if path.exists() or path.with_name(path.name + ".partial").exists():
-        st.error(f"A run named {name.strip()!r} already exists (or is being built) in {runs_dir}; choose another name.")
+        st.error(f"A run named {safe.md(repr(name.strip()))} already exists (or is being built) in "
+                 f"{safe.code(runs_dir)}; choose another name.")
         return
     if not teacher:
         st.error("Say which teacher to distill: a folder or a hub id.")
@@ -205,50 +224,100 @@ def _form(current: state.RunKey | None) -> None:
     if checked is not None and not checked.ok:  # the checks above say what to fix; nothing is started
         st.error("The checks above found a problem: fix it, then start again.")
         return
-    spec = spec_named(name.strip())
+    job_data = _upload_path(data_bytes, filename, name.strip()) if data_path is not None else None
+    spec = spec_named(name.strip(), job_data)
     try:
-        job = jobs.start_run_job(runs_dir, spec)
+        if job_data is not None:
+            _save_upload(data_bytes, job_data)
+        job = jobs.start_run_job(runs_dir, spec, remove_after=[job_data] if job_data is not None else [])
     except (jobs.JobError, RunError, OSError) as err:
-        st.error(str(err))
+        st.error(safe.md(err))
         return
     st.session_state["distill_followed"] = job.name
-    st.success(f"Started (pid {job.pid}). It goes on if you close this page; its log is `{job.log_file}`.")
+    st.success(f"Started (pid {job.pid}). It goes on if you close this page; its log is {safe.code(job.log_file)}.")
 
 
 @st.cache_data(show_spinner="Checking the data and the teacher's classes…", max_entries=8)
-def _preflight(spec_json: str):
-    """kdcore's checks of a spec (cached per spec: the data file is named by its hash)."""
+def _preflight(spec_json: str, _data: bytes | None = None):
+    """kdcore's checks of a spec (cached per spec: an uploaded file is named by its hash, so ``_data``, the upload's
+    bytes, need not be hashed). The upload is read from a temporary folder, removed when the checks end."""
     import json
+    import tempfile
 
     from kdcore.preflight import preflight
 
-    return preflight(RunSpec.from_dict(json.loads(spec_json)))
+    spec = RunSpec.from_dict(json.loads(spec_json))
+    if _data is None:
+        return preflight(spec)
+    with tempfile.TemporaryDirectory(prefix="kdlens-upload-") as folder:
+        copy = Path(folder) / Path(spec.data.path).name
+        copy.write_bytes(_data)
+        spec.data.path = str(copy)
+        return preflight(spec)
 
 
 _CHECKED_FIELDS = ("name", "task", "teacher_source", "teacher_is_encoder", "teacher", "label_map", "labels_by_index",
                    "data")
 
 
-def _show_checks(spec: RunSpec):
+def _show_checks(spec: RunSpec, data: bytes | None = None):
     """The label and teacher checks' findings, and the classes, before anything starts (checked again
     only when what they depend on changes: not for a student or loss setting)."""
     import json
 
-    result = _preflight(json.dumps({k: v for k, v in spec.to_dict().items() if k in _CHECKED_FIELDS}, sort_keys=True))
+    result = _preflight(json.dumps({k: v for k, v in spec.to_dict().items() if k in _CHECKED_FIELDS}, sort_keys=True), data)
     with st.container(border=True):
         st.markdown("**Before you start: what the checks found**")
         for finding in result.findings:
-            {"error": st.error, "warning": st.warning}.get(finding["level"], st.info)(finding["message"])
+            {"error": st.error, "warning": st.warning}.get(finding["level"], st.info)(safe.md(finding["message"]))
         if result.splits:
-            st.caption("Splits: " + " · ".join(f"{k} {v:,}" for k, v in result.splits.items()))
+            st.caption("Splits: " + " · ".join(f"{safe.md(k)} {v:,}" for k, v in result.splits.items()))
         if result.class_counts:
-            st.caption("Training rows per class: " + " · ".join(f"{k} {v:,}" for k, v in result.class_counts.items()))
+            st.caption("Training rows per class: "
+                       + " · ".join(f"{safe.md(k)} {v:,}" for k, v in result.class_counts.items()))
     return result
 
 
+def _open_run(name: str) -> None:
+    """Callback of a finished job's *Open* button: pick the run, show its Overview in the next full run."""
+    choose_run(name)
+    navigation.request("overview")
+
+
 @st.fragment(run_every=2.0)
+def _live_progress(job_name: str) -> None:
+    """A running job's progress, polled from its progress file. When the job ends, the whole page reruns: it then
+    draws the result without polling (so no fragment timer outlives the job), and the new run reaches the
+    sidebar's picker."""
+    job = next((j for j in jobs.list_jobs(state.runs_dir()) if j.name == job_name), None)
+    if job is None:
+        st.rerun(scope="app")
+    events = jobs.read_events(job)
+    status, message = jobs.job_status(job, events)
+    if status != "running":
+        st.rerun(scope="app")
+    st.progress(jobs.stage_fraction(events), text=f"{safe.md(job.name)}: {safe.md(message)}…")
+    if any(e.get("loss") is not None for e in events):
+        st.plotly_chart(charts.loss_chart(events), width="stretch", key=f"distill_loss_{job.name}")
+
+
+def _finished(job) -> None:
+    """A finished job (drawn in a full run, outside any fragment): its result, and *Open* when it is done."""
+    events = jobs.read_events(job)
+    status, message = jobs.job_status(job, events)
+    if status == "done":
+        st.success(f"Run {safe.md(job.name)} is ready: pick it in the sidebar.")
+        st.button(f"Open {safe.md(job.name)}", key=f"distill_open_{job.name}", on_click=_open_run, args=(job.name,))
+    else:
+        st.error(f"Run {safe.md(job.name)} failed: {safe.md(message)}")
+        st.caption("Existing runs are untouched; a partial build is kept in `<name>.partial` and resumes if you "
+                   "start the same command again.")
+    if any(e.get("loss") is not None for e in events):
+        st.plotly_chart(charts.loss_chart(events), width="stretch", key=f"distill_loss_{job.name}")
+
+
 def _follow() -> None:
-    """Live view of the background jobs (polls their progress files)."""
+    """The background jobs: pick one; a running one is polled live, a finished one drawn once."""
     all_jobs = jobs.list_jobs(state.runs_dir())
     if not all_jobs:
         st.caption("No distillation started yet.")
@@ -258,24 +327,10 @@ def _follow() -> None:
     index = names.index(followed) if followed in names else 0
     name = st.selectbox("Job", names, index=index, key="distill_job")
     job = all_jobs[names.index(name)]
-    events = jobs.read_events(job)
-    status, message = jobs.job_status(job, events)
-    if status == "running":
-        st.progress(jobs.stage_fraction(events), text=f"{job.name}: {message}…")
-    elif status == "done":
-        st.success(f"Run {job.name} is ready: pick it in the sidebar.")
-        if st.button(f"Open {job.name}", key=f"distill_open_{job.name}", on_click=choose_run, args=(job.name,)):
-            navigation.go_to("overview")
+    if jobs.job_status(job)[0] == "running":
+        _live_progress(job.name)
     else:
-        st.error(f"Run {job.name} failed: {message}")
-        st.caption("Existing runs are untouched; a partial build is kept in `<name>.partial` and resumes if you "
-                   "start the same command again.")
-    if any(e.get("loss") is not None for e in events):
-        st.plotly_chart(charts.loss_chart(events), width="stretch", key=f"distill_loss_{job.name}")
-    if status != "running" and st.session_state.get("distill_last_status", {}).get(job.name) == "running":
-        st.session_state.setdefault("distill_last_status", {})[job.name] = status
-        st.rerun(scope="app")  # a finished run must appear in the sidebar's picker
-    st.session_state.setdefault("distill_last_status", {})[job.name] = status
+        _finished(job)
 
 
 def render() -> None:
@@ -283,6 +338,7 @@ def render() -> None:
     st.caption("Choose a teacher, data and students; the distillation runs in the background as "
                "`python -m kdcore distill` and the new run appears in the sidebar when it is done.")
     current = state.current_key()
+    _sweep_uploads(state.runs_dir())
     left, right = st.columns([3, 2])
     with left:
         _form(current)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
+from dashboard.components import safe
 from dashboard.components.sidebar import require_run
 
 __all__ = ["render"]
@@ -42,7 +43,7 @@ def render() -> None:
     right.download_button("Download JSON", json_text.encode("utf-8"), file_name=f"{run.name}-report.json",
                           mime="application/json", key="report_download_json", on_click="ignore")
     st.caption(f"HTML {len(html_text) / 1024:.0f} kB · JSON {len(json_text) / 1024:.0f} kB · "
-               f"or from a terminal: `python -m kdcore report --run {run.path} --out report.html`")
+               "or from a terminal: " + safe.code(f"python -m kdcore report --run {run.path} --out report.html"))
     with st.expander("Preview", expanded=True):
         # Safe to frame: every text in the report is escaped and its CSP forbids any script.
         st.iframe(html_text, height=700)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state, token_state
+from dashboard.components import safe
 
 __all__ = ["render"]
 
@@ -20,7 +21,7 @@ def render(key: state.RunKey) -> None:
     only = st.toggle("Only sentences with a disagreement", value=True, key="token_batch_only")
     shown = table[table["total"] > 0] if only else table
     st.dataframe(shown, hide_index=True, width="stretch", key="token_batch_table")
-    st.download_button("Download as CSV", shown.to_csv(index=False).encode("utf-8"), file_name="disagreements.csv",
+    st.download_button("Download as CSV", safe.csv_bytes(shown), file_name="disagreements.csv",
                        mime="text/csv", key="token_batch_csv", on_click="ignore")
     if shown.empty:
         return
@@ -29,5 +30,5 @@ def render(key: state.RunKey) -> None:
     sentences, _ = token_state.test_split(key)
     types = token_state.entity_types(key)
     for name, tags in token_state.test_tags(key).items():
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{safe.md(name)}**")
         st.html(entity_html(sentences[index], tags[index], types))

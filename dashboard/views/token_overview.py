@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
+from dashboard.components import safe
 
 __all__ = ["render"]
 
@@ -20,10 +21,11 @@ def render(key: state.RunKey) -> None:
     run = state.meta(key)
     metrics = run.metrics or {}
     models = metrics.get("models", {})
-    st.title(f"Run {run.name}")
+    st.title(f"Run {safe.md(run.name)}")
     types = sorted({t[2:] for t in run.label_names if t != "O"})
     st.caption(f"Token classification (one BIO tag a word; every model read with the BIO-valid Viterbi decoding) · "
-               f"teacher `{run.manifest.get('teacher', {}).get('source', '?')}` · entity types {', '.join(types)} · "
+               f"teacher {safe.code(run.manifest.get('teacher', {}).get('source', '?'))} · entity types "
+               f"{safe.md(', '.join(types))} · "
                f"test set {metrics.get('test_size', '?')} sentences, {metrics.get('test_words', '?')} words")
     if not models:
         st.warning("This run has no metrics.json; rebuild it.")
@@ -35,9 +37,9 @@ def render(key: state.RunKey) -> None:
                    help="Gold entities, exact span and type, micro-averaged over types.")
     if distilled:
         best = max(distilled, key=lambda n: models[n].get("entity_agreement_f1") or 0)
-        cols[1].metric(f"Word fidelity of {best}", f"{models[best].get('fidelity', float('nan')):.3f}",
+        cols[1].metric(f"Word fidelity of {safe.md(best)}", f"{models[best].get('fidelity', float('nan')):.3f}",
                        help="Share of test words on which the student's tag equals the teacher's.")
-        cols[2].metric(f"Entity agreement of {best}", f"{models[best].get('entity_agreement_f1', float('nan')):.3f}",
+        cols[2].metric(f"Entity agreement of {safe.md(best)}", f"{models[best].get('entity_agreement_f1', float('nan')):.3f}",
                        help="F1 of the student's entities with the teacher's entities as reference (exact span and type).")
     st.subheader("Model card")
     card = token_metrics_table(metrics)

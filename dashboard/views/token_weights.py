@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state, token_state
+from dashboard.components import safe
 
 __all__ = ["render"]
 
@@ -24,7 +25,7 @@ def render(key: state.RunKey) -> None:
     left, right = st.columns(2)
     for column, prefix in ((left, "B"), (right, "I")):
         rows = table[table["tag"] == f"{prefix}-{kind}"]
-        column.markdown(f"**{prefix}-{kind}**")
+        column.markdown(f"**{safe.md(f'{prefix}-{kind}')}**")
         if rows.empty:
             column.caption("No feature of the test words pushes towards this tag.")
         else:
