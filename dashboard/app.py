@@ -37,7 +37,7 @@ pages = [
     st.Page(report.render, title="Report", icon=":material/description:", url_path="report"),
 ]
 pages = [page for page in pages if page is not None]  # review mode: no Distill view
-navigation.PAGES.update({page.title.lower(): page for page in pages})
+navigation.register(pages)
 chosen = st.navigation(pages)
 navigation.follow_request()  # a page a callback asked for, switched to in this full run (not in a fragment)
 chosen.run()

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["PAGES", "request", "follow_request", "go_to"]
+__all__ = ["PAGES", "register", "request", "follow_request", "go_to"]
 
 PAGES: dict[str, st.Page] = {}
 REQUEST_KEY = "kdlens_switch_to"
+
+
+def register(pages: list[st.Page]) -> None:
+    """Make ``pages`` the app's pages (a page left out, e.g. Distill in review mode, is no longer found)."""
+    titles = {page.title.lower(): page for page in pages}
+    for stale in set(PAGES) - set(titles):
+        PAGES.pop(stale, None)
+    PAGES.update(titles)
 
 
 def request(title: str) -> None:

@@ -59,14 +59,18 @@ def csv_cell(value):
 
 def neutralise_formulas(frame):
     """A copy of a pandas DataFrame whose text cells and column names cannot start a formula."""
+    from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object or str(out[column].dtype) in ("string", "category"):
-            out[column] = out[column].astype(object).map(csv_cell)
+        values = out[column]
+        if not (is_numeric_dtype(values) or is_bool_dtype(values) or is_datetime64_any_dtype(values)):
+            out[column] = values.astype(object).map(csv_cell)
     out.columns = [csv_cell(c) for c in out.columns]
     return out
 
 
 def csv_bytes(frame, index: bool = False) -> bytes:
     """The CSV (UTF-8) of a pandas DataFrame for a download button, formulas neutralised."""
-    return neutralise_formulas(frame).to_csv(index=index).encode("utf-8")
+    # CRLF rows: a cell holding a lone CR or LF is then quoted (with "\n" rows a CR would split the row).
+    return neutralise_formulas(frame).to_csv(index=index, lineterminator="\r\n").encode("utf-8")
