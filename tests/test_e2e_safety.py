@@ -96,7 +96,8 @@ def test_review_mode_in_a_browser(tiny_run_dir, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ hostile data
 HOSTILE_NEG = "<img src=x onerror=alert(1)>"
-HOSTILE_POS = "**bold** [link](javascript:alert(2)) :red[paint] <b>b</b>"
+# (at most 40 characters: a longer label reads like text to the label checks, which refuse it)
+HOSTILE_POS = "**bold**[](javascript:alert(2)):red[hue]"
 SCRIPT_TEXT = "<script>alert(3)</script> a great film <img src=x onerror=alert(4)>"
 
 
@@ -141,7 +142,7 @@ _INJECTED = """() => {
     doc.querySelectorAll('strong, b, em, i').forEach(e => {
       const t = e.textContent.trim(); if (t === 'bold' || t === 'shout' || t === 'b') found.push(e.outerHTML); });
     doc.querySelectorAll('span[class*="red"], [data-testid="stMarkdownColoredText"]').forEach(e => {
-      if (e.textContent.includes('paint')) found.push(e.outerHTML.slice(0, 120)); });
+      if (e.textContent.includes('hue')) found.push(e.outerHTML.slice(0, 120)); });
   }
   return found;
 }"""
@@ -169,7 +170,7 @@ def test_hostile_class_names_and_texts_stay_text(hostile_run_dir, tmp_path):
         browser.open_page(page, base, "", "Run hostile", STEP_MS)
         _assert_inert(page, "overview", events)
         sidebar = page.locator("[data-testid='stSidebar']").inner_text()
-        assert HOSTILE_NEG in sidebar and "**bold** [link](javascript:alert(2)) :red[paint]" in sidebar, sidebar
+        assert HOSTILE_NEG in sidebar and HOSTILE_POS in sidebar, sidebar
 
         browser.open_page(page, base, "explain", "Explain a prediction", STEP_MS)
         box = page.get_by_role("textbox", name="Text", exact=True)
