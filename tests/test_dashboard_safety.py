@@ -193,3 +193,33 @@ def test_review_mode_with_no_run_offers_no_job(tmp_path, monkeypatch):
     assert not [b for b in at.button if b.key == "kdlens_build_demo"]
     assert any("No run is published" in i.value for i in at.info)
     assert not (tmp_path / "runs").exists()  # nothing written
+
+
+# ------------------------------------------------------------------------------------------ uploads
+def test_a_job_removes_its_upload_when_it_ends(tmp_path):
+    """`python -m dashboard.jobs --remove-after=F -- ARGS`: the command's exit status, and F gone (even on failure)."""
+    upload = tmp_path / "upload.csv"
+    upload.write_text("text\nx\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "dashboard.jobs", f"--remove-after={upload}", "--", "-c",
+                           "import sys, pathlib; sys.exit(3 if pathlib.Path(sys.argv[1]).exists() else 4)",
+                           str(upload)], cwd=ROOT, timeout=60)
+    assert done.returncode == 3  # the file was there while the command ran
+    assert not upload.exists()
+
+
+def test_sweep_removes_uploads_no_running_job_reads(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from dashboard.views import distill
+
+    folder = tmp_path / distill.UPLOADS
+    folder.mkdir()
+    stale, fresh = folder / "old-1.csv", folder / "new-2.csv"
+    for path in (stale, fresh):
+        path.write_text("text\nx\n", encoding="utf-8")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    distill._sweep_uploads(tmp_path)
+    assert not stale.exists()  # left by a killed job: removed
+    assert fresh.exists()  # may belong to a job another session is starting now: kept

@@ -100,7 +100,8 @@ def probability_bars(probs: Mapping[str, np.ndarray], labels: Sequence[str]) -> 
     palette = ("#8da0cb", "#66c2a5", "#fc8d62", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3")
     for c, label in enumerate(labels):
         values = [float(np.asarray(probs[n]).reshape(-1)[c]) for n in names]
-        fig.add_bar(name=_text(label), y=[_text(n) for n in names], x=values, orientation="h", marker_color=palette[c % len(palette)],
+        fig.add_bar(name=_text(label), y=[_text(n) for n in names], x=values,
+                    orientation="h", marker_color=palette[c % len(palette)],
                     text=[f"{v:.2f}" for v in values], textposition="inside", insidetextanchor="middle")
     fig.update_layout(barmode="stack", xaxis=dict(range=[0, 1], title="probability"), legend_traceorder="normal",
                       yaxis=dict(autorange="reversed"), height=110 + 38 * len(names), title="Predictions", **_LAYOUT)

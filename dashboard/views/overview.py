@@ -213,7 +213,8 @@ def render() -> None:
         _explanation_tables(pd.DataFrame(explanations["summary"]))
     else:
         st.caption("Not computed for this run. Add them with "
-                   + safe.code(f"python -m kdcore evaluate --run {run.path} --explain-sample 60") + ", or see any single text on the Explain page.")
+                   + safe.code(f"python -m kdcore evaluate --run {run.path} --explain-sample 60")
+                   + ", or see any single text on the Explain page.")
 
     matrices = {n: e["confusion_matrix"] for n, e in models.items() if "confusion_matrix" in e}
     if matrices:
