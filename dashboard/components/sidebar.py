@@ -67,18 +67,28 @@ def run_picker() -> state.RunKey | None:
 
 @st.fragment(run_every=2.0)
 def _demo_progress() -> None:
+    """The demo build's progress, polled while it runs; when it ends the whole page reruns and draws the result
+    without polling (see dashboard/navigation.py: no polling fragment outlives its job)."""
     job = jobs.find_job(state.runs_dir(), DEMO_NAME)
+    events = jobs.read_events(job) if job is not None else []
+    status, message = jobs.job_status(job, events) if job is not None else ("", "")
+    if status != "running":
+        st.rerun(scope="app")
+    st.progress(jobs.stage_fraction(events), text=f"Building the demo run: {safe.md(message)}…")
+    st.caption(f"Log: {safe.code(job.log_file)} (the build goes on if you close this page).")
+
+
+def _demo_status(runs_dir) -> None:
+    """The demo build: live while it runs, else its result (drawn once, in a full run)."""
+    job = jobs.find_job(runs_dir, DEMO_NAME)
     if job is None:
         return
-    events = jobs.read_events(job)
-    status, message = jobs.job_status(job, events)
+    status, message = jobs.job_status(job)
     if status == "running":
-        st.progress(jobs.stage_fraction(events), text=f"Building the demo run: {message}…")
-        st.caption(f"Log: {safe.code(job.log_file)} (the build goes on if you close this page).")
+        _demo_progress()
     elif status == "done":
         st.success("The demo run is ready.")
-        if st.button("Open it", key="kdlens_open_demo"):
-            st.rerun(scope="app")
+        st.button("Open it", key="kdlens_open_demo")  # a click reruns the app, which then finds the run
     else:
         st.error(f"Building the demo run failed: {safe.md(message)}")
 
@@ -110,7 +120,7 @@ def no_run_panel() -> None:
             jobs.start_job(runs_dir, "demo", DEMO_NAME, ["demo", "--name", DEMO_NAME])
         except (jobs.JobError, RunError, OSError) as err:
             st.error(safe.md(err))
-    _demo_progress()
+    _demo_status(runs_dir)
 
 
 def require_run(token_view: str | None = None) -> state.RunKey | None:
