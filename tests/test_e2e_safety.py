@@ -76,8 +76,10 @@ def test_sign_in_with_openid_connect(tiny_run_dir, tmp_path):
 # ------------------------------------------------------------------------------------------------ review mode
 def test_review_mode_in_a_browser(tiny_run_dir, tmp_path):
     """`streamlit run dashboard/app.py -- --review` with the repository's config: the run is shown, there is no
-    Distill page nor folder box, and nothing is written to the runs folder."""
+    Distill page nor folder box, and nothing is written to the runs folder (not even by a Batch upload)."""
     runs = Path(tiny_run_dir).parent
+    upload = tmp_path / "reviews.csv"
+    upload.write_text("text,label\na good film,pos\nboring and dull,neg\n", encoding="utf-8")
     before = sorted(p.relative_to(runs) for p in runs.rglob("*"))
     with browser.serve_app(runs, tmp_path / "streamlit.log", SERVER_START_S, address=None, app_args=["--review"]) \
             as base, browser.browser_page(1200, 900, STEP_MS) as page:
@@ -90,6 +92,10 @@ def test_review_mode_in_a_browser(tiny_run_dir, tmp_path):
         page.wait_for_timeout(1500)
         browser.wait_until_idle(page, STEP_MS)
         assert page.get_by_role("heading", name="Distill a teacher").count() == 0
+        browser.open_page(page, base, "batch", "Batch predictions", STEP_MS)
+        page.locator("input[type='file']").set_input_files(str(upload))
+        page.get_by_text("with a student that disagrees with the teacher").wait_for(state="visible")
+        browser.wait_until_idle(page, STEP_MS)
         assert not [e for e in events if e.startswith("dialog")], events
     assert sorted(p.relative_to(runs) for p in runs.rglob("*")) == before
 
