@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["PAGES", "register", "request", "follow_request", "go_to"]
+__all__ = ["PAGES", "register", "request", "follow_request"]
 
 PAGES: dict[str, st.Page] = {}
 REQUEST_KEY = "kdlens_switch_to"
@@ -36,10 +36,3 @@ def follow_request() -> None:
     if title and title in PAGES:
         st.switch_page(PAGES[title])
 
-
-def go_to(title: str) -> None:
-    """Switch to the page ``title`` now (outside any fragment); rerun the whole app when it is not registered."""
-    page = PAGES.get(title)
-    if page is not None:
-        st.switch_page(page)
-    st.rerun(scope="app")
