@@ -97,8 +97,8 @@ def _draw_tags(key: state.RunKey) -> None:
     if not found:
         st.info("No model finds an entity in this sentence.")
         return
-    position = st.radio("Entity", [p for p, _ in found], format_func=lambda p: safe.md(dict(found).get(p)), horizontal=True,
-                        key="token_explain_entity")
+    position = st.radio("Entity", [p for p, _ in found], format_func=lambda p: safe.md(dict(found).get(p)),
+                        horizontal=True, key="token_explain_entity")
     explained = state.word_explanations(key, tuple(words), int(position), None)
     teacher = explained["teacher"]
     st.markdown(f"Word attributions for **{safe.md(teacher.target_name)}** at *{safe.md(words[int(position)])}* "

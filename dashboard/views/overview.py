@@ -302,7 +302,7 @@ def _draw_tags(key: state.RunKey) -> None:
     st.caption("Precision, recall and F1 per entity type on the test split (exact span and type), as seqeval's "
                "classification report.")
     names = [n for n in models if models[n].get("per_type")]
-    for name, tab in zip(names, st.tabs(names) if names else []):
+    for name, tab in zip(names, st.tabs([safe.md(n) for n in names]) if names else []):
         with tab:
             table = pd.DataFrame(models[name]["per_type"])
             st.dataframe(table, hide_index=True, width="stretch", height="content",
