@@ -117,7 +117,7 @@ def hostile_run_dir(tmp_path_factory):
 
     from kdcore.config import StudentConfig
     from kdcore.data import TextDataset
-    from kdcore.distill import build_run
+    from kdcore.pipeline import build_run
 
     root = tmp_path_factory.mktemp("hostile")
     teacher = make_tiny_model_dir(root / "teacher", label_names=(HOSTILE_NEG, HOSTILE_POS))
