@@ -76,7 +76,8 @@ def test_sign_in_with_openid_connect(tiny_run_dir, tmp_path):
 # ------------------------------------------------------------------------------------------------ review mode
 def test_review_mode_in_a_browser(tiny_run_dir, tmp_path):
     """`streamlit run dashboard/app.py -- --review` with the repository's config: the run is shown, there is no
-    Distill page nor folder box, and nothing is written to the runs folder (not even by a Batch upload)."""
+    Distill page nor folder box, the Audit page offers no Save, and nothing is written to the runs folder (not
+    even by a Batch upload)."""
     runs = Path(tiny_run_dir).parent
     upload = tmp_path / "reviews.csv"
     upload.write_text("text,label\na good film,pos\nboring and dull,neg\n", encoding="utf-8")
@@ -96,6 +97,10 @@ def test_review_mode_in_a_browser(tiny_run_dir, tmp_path):
         page.locator("input[type='file']").set_input_files(str(upload))
         page.get_by_text("with a student that disagrees with the teacher").wait_for(state="visible")
         browser.wait_until_idle(page, STEP_MS)
+        browser.open_page(page, base, "audit", "Audit", STEP_MS)  # shown whole, but read only
+        page.get_by_role("tab", name="Certified threshold").wait_for(state="visible")
+        browser.wait_until_idle(page, STEP_MS)
+        assert page.get_by_role("button", name="Save the audit into the run").count() == 0
         assert not [e for e in events if e.startswith("dialog")], events
     assert sorted(p.relative_to(runs) for p in runs.rglob("*")) == before
 
