@@ -204,6 +204,10 @@ def test_hostile_class_names_and_texts_stay_text(hostile_run_dir, tmp_path):
         browser.open_page(page, base, "weights", "What the students learned", STEP_MS)
         _assert_inert(page, "weights", events)
 
+        browser.open_page(page, base, "audit", "Audit", STEP_MS)
+        page.get_by_role("tab", name="Certified threshold").wait_for(state="visible")
+        _assert_inert(page, "audit", events)
+
         browser.open_page(page, base, "report", "Report", STEP_MS)
         page.get_by_role("button", name="Build the report").click()
         page.get_by_role("button", name="Download HTML report").wait_for(state="visible")
