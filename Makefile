@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kdlens-installed
 
-.PHONY: setup demo run-demo app test browser bench clean-runs
+.PHONY: setup demo run-demo app review test browser bench clean-runs
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt requirements-scale.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run-demo: $(STAMP)
 
 app: $(STAMP)
 	$(BIN)/streamlit run dashboard/app.py
+
+# For reviewers: published runs and reports only, read only (README: "Private by default").
+review: $(STAMP)
+	$(BIN)/streamlit run dashboard/app.py -- --review
 
 demo: run-demo app
 

@@ -1,6 +1,7 @@
 """kd-lens dashboard: `streamlit run dashboard/app.py` (runs folder: $KDLENS_RUNS_DIR or ./runs).
 
-This file only sets the page up and routes; every view is a function in dashboard/views/.
+For reviewers: `streamlit run dashboard/app.py -- --review` (published runs and reports only; see
+dashboard/access.py). This file only sets the page up and routes; every view is a function in dashboard/views/.
 """
 
 from __future__ import annotations
@@ -14,23 +15,30 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the pat
 
 import streamlit as st  # noqa: E402
 
-from dashboard import navigation  # noqa: E402
+from dashboard import access, navigation  # noqa: E402
 from dashboard.components.sidebar import run_picker  # noqa: E402
 from dashboard.views import audit, batch, distill, explain, overview, report, weights  # noqa: E402
 
 st.set_page_config(page_title="kd-lens", page_icon=":material/center_focus_strong:", layout="wide")
+if not access.signed_in():
+    st.stop()  # a signed-out visitor sees the sign-in button and nothing else
+review = access.review_mode()
 logo = ROOT / "assets" / "logo.svg"
 if logo.is_file():
     st.logo(str(logo))
 run_picker()
+access.account_box()
 pages = [
     st.Page(overview.render, title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
     st.Page(explain.render, title="Explain", icon=":material/text_select_start:", url_path="explain"),
     st.Page(batch.render, title="Batch", icon=":material/table_view:", url_path="batch"),
     st.Page(weights.render, title="Weights", icon=":material/bar_chart:", url_path="weights"),
     st.Page(audit.render, title="Audit", icon=":material/fact_check:", url_path="audit"),
-    st.Page(distill.render, title="Distill", icon=":material/model_training:", url_path="distill"),
+    None if review else st.Page(distill.render, title="Distill", icon=":material/model_training:", url_path="distill"),
     st.Page(report.render, title="Report", icon=":material/description:", url_path="report"),
 ]
-navigation.PAGES.update({page.title.lower(): page for page in pages})
-st.navigation(pages).run()
+pages = [page for page in pages if page is not None]  # review mode: no Distill view
+navigation.register(pages)
+chosen = st.navigation(pages)
+navigation.follow_request()  # a page a callback asked for, switched to in this full run (not in a fragment)
+chosen.run()

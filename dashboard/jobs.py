@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 from kdcore.config import RunSpec
 from kdcore.records import STAGE_LABELS, ProgressEvent
@@ -131,9 +133,11 @@ def find_job(runs_dir: Path, name: str) -> Job | None:
     return next((j for j in list_jobs(runs_dir) if j.name == name), None)
 
 
-def start_job(runs_dir: Path, kind: str, name: str, arguments: list[str]) -> Job:
+def start_job(runs_dir: Path, kind: str, name: str, arguments: list[str],
+              remove_after: Sequence[Path] = ()) -> Job:
     """Start ``python -m kdcore <arguments> --progress-file F`` detached; refuse a second
-    live job for the same run name."""
+    live job for the same run name. The files in ``remove_after`` (an upload the job reads) are
+    removed when the command ends, however it ends (see :func:`main`)."""
     runs_dir = Path(runs_dir)
     resolve_run_path(name, runs_dir)  # refuses names that could leave the runs folder
     folder = jobs_dir(runs_dir)
@@ -154,6 +158,9 @@ def start_job(runs_dir: Path, kind: str, name: str, arguments: list[str]) -> Job
     progress_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "kdcore", *arguments, "--runs-dir", str(runs_dir.resolve()),
                "--progress-file", str(progress_file.resolve())]
+    if remove_after:
+        command = [sys.executable, "-m", "dashboard.jobs", *(f"--remove-after={Path(f).resolve()}" for f in remove_after),
+                   "--", *command[1:]]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     job_file = os.fdopen(handle, "w", encoding="utf-8")
     try:
@@ -171,10 +178,33 @@ def start_job(runs_dir: Path, kind: str, name: str, arguments: list[str]) -> Job
     return job
 
 
-def start_run_job(runs_dir: Path, spec: RunSpec) -> Job:
+def start_run_job(runs_dir: Path, spec: RunSpec, remove_after: Sequence[Path] = ()) -> Job:
     """Write ``spec`` as JSON under ``<runs>/.specs/`` and start ``python -m kdcore distill --spec FILE``."""
     runs_dir = Path(runs_dir)
     resolve_run_path(spec.name, runs_dir)
     spec_file = runs_dir / SPECS / f"{spec.name}.json"
     atomic_write_bytes(spec_file, spec.to_json().encode("utf-8"))
-    return start_job(runs_dir, "distill", spec.name, ["distill", "--spec", str(spec_file.resolve())])
+    return start_job(runs_dir, "distill", spec.name, ["distill", "--spec", str(spec_file.resolve())],
+                     remove_after=remove_after)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dashboard.jobs [--remove-after=FILE ...] -- PYTHON_ARGS...``: run ``python PYTHON_ARGS`` and
+    remove the files when it ends (its exit status is returned; SIGTERM to the job's group ends both)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    options, command = argv[:split], argv[split + 1:]
+    remove = [Path(o.split("=", 1)[1]) for o in options if o.startswith("--remove-after=")]
+    if not command:
+        print("usage: python -m dashboard.jobs [--remove-after=FILE ...] -- PYTHON_ARGS...", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # so that `finally` runs
+    try:
+        return subprocess.call([sys.executable, *command])
+    finally:
+        for path in remove:
+            path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,16 +1,38 @@
 """The app's pages by title (lower case), filled by dashboard/app.py, so a view can send the user to another page
-(``st.switch_page`` needs the page object of a function page). Empty when a view runs on its own."""
+(``st.switch_page`` needs the page object of a function page). Empty when a view runs on its own.
+
+A widget that leads to another page asks for it from its callback (:func:`request`); the app switches in the
+next full run (:func:`follow_request`), never from inside a fragment: a fragment that polls with ``run_every``
+keeps its browser timer until the new page's session reaches the browser, and an auto-rerun of it sent in that
+window interrupts the new page's run, which then stays blank.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+__all__ = ["PAGES", "register", "request", "follow_request"]
+
 PAGES: dict[str, st.Page] = {}
+REQUEST_KEY = "kdlens_switch_to"
 
 
-def go_to(title: str) -> None:
-    """Switch to the page ``title`` (e.g. "overview"); rerun the whole app when it is not registered."""
-    page = PAGES.get(title)
-    if page is not None:
-        st.switch_page(page)
-    st.rerun(scope="app")
+def register(pages: list[st.Page]) -> None:
+    """Make ``pages`` the app's pages (a page left out, e.g. Distill in review mode, is no longer found)."""
+    titles = {page.title.lower(): page for page in pages}
+    for stale in set(PAGES) - set(titles):
+        PAGES.pop(stale, None)
+    PAGES.update(titles)
+
+
+def request(title: str) -> None:
+    """Callback: go to the page ``title`` (e.g. "overview") in the full run that follows."""
+    st.session_state[REQUEST_KEY] = title
+
+
+def follow_request() -> None:
+    """Switch to the page a callback asked for (once); call it in the app's full run, after ``st.navigation``."""
+    title = st.session_state.pop(REQUEST_KEY, None)
+    if title and title in PAGES:
+        st.switch_page(PAGES[title])
+

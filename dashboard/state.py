@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Sequence
 
 import streamlit as st
 
+from dashboard import access
 from kdcore import explain_metrics
 from kdcore.runs import MANIFEST, Run, RunError, list_runs, load_run
 
@@ -55,7 +56,12 @@ def runs_dir() -> Path:
 
 
 def run_key(path: str | os.PathLike) -> RunKey:
+    """The key of the run in ``path``. In review mode only a published run of the runs folder is opened: any other
+    folder is refused (RunError)."""
     path = Path(path).resolve()
+    if access.review_mode() and path not in {p.resolve() for p in available_runs()}:
+        raise RunError("This dashboard is in review mode: it shows only the runs published in its runs folder, and "
+                       "opens no other folder. Pick a run in the list.")
     manifest = path / MANIFEST
     if not manifest.is_file():
         raise RunError(f"{path} is not a finished kd-lens run (no {MANIFEST}). Build one with `python -m kdcore demo`.")

@@ -20,6 +20,14 @@ TINY_WORDS = (
 ).split()
 
 
+def seen(markdown: str) -> str:
+    """What a reader sees of Streamlit markdown that the dashboard escaped (dashboard.components.safe.md): the
+    text without its escaping backslashes (AppTest hands out the markdown source)."""
+    import re
+
+    return re.sub(r"\\([\\`*_\[\]{}<>#|~$:!&.+=)-])", r"\1", markdown)
+
+
 def make_tiny_model_dir(path, label_names=("neg", "pos"), seed=0, hidden=16, layers=2, max_positions=64):
     """Write a tiny BERT sequence classifier (random weights) and its tokenizer to ``path``."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast

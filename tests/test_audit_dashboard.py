@@ -82,6 +82,21 @@ def test_audit_page_builds_a_slice_runs_a_probe_and_saves(page):
     assert saved is not None and any(s["name"] == "keyword: film" for s in saved["slices"])
 
 
+def test_review_mode_shows_the_audit_but_offers_no_save(page, monkeypatch):
+    """Review mode is read only: the Audit page draws its tabs (slices, probes, thresholds, all in the
+    session) but no button writes the audit into the published run."""
+    at, run_dir = page
+    monkeypatch.setenv("KDLENS_REVIEW", "1")
+    before = sorted(p.name for p in run_dir.iterdir())
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(t.value == "Audit" for t in at.title)
+    assert not [b for b in at.button if b.key == "audit_save"]
+    assert any(b.key == "audit_run_probe" for b in at.button)  # a probe runs in the session, writing nothing
+    assert any("test coverage (teacher passes saved)" in d.value.columns for d in at.dataframe)
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
 def _batch_page(root: str) -> None:
     import sys
 

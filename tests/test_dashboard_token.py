@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import seen
 from test_dashboard import ROOT, TIMEOUT, _view_script, html_of, no_exceptions
 
 
@@ -41,7 +42,7 @@ def test_explain_shows_entities_and_word_attributions(token_env):
     # the label-trained twin learned the toy rule (film -> work), so this sentence has an entity to pick
     at.text_input(key="token_explain_words").set_value("the film was fun").run()
     no_exceptions(at)
-    assert at.radio and "[work]" in " ".join(at.radio[0].options)
+    assert at.radio and "[work]" in seen(" ".join(at.radio[0].options))
     page = html_of(at)
     assert "kdl-heatmap" in page and "linear-labels" in page
     at.text_input(key="token_explain_words").set_value("the great film was <b>fun</b>").run()
@@ -107,3 +108,21 @@ def test_distill_view_spec_for_an_uploaded_conll_file(tmp_path):
     csv.write_text("text,label\ngood,pos\nbad,neg\n", encoding="utf-8")
     assert build_spec("t", "embedded-minilm", True, csv, None, None, ["linear"], "kd_kl", 0.5, 0.0, 2, 500,
                       1.5).task == "sequence"
+
+
+def test_distill_view_reads_a_conll_upload_without_writing_it(token_env):
+    """An uploaded CoNLL file makes the form a token run's (token students, no columns to pick), yet nothing is
+    written under the runs folder before a job starts."""
+    from dashboard.views import distill
+
+    at = view("distill").run()
+    no_exceptions(at)
+    at.radio(key="distill_data_kind").set_value(distill._DATA_CHOICES[1]).run()
+    at.file_uploader(key="distill_upload").upload("tags.conll", b"the\tO\nfilm\tB-work\n\nan\tO\nactor\tB-per\n",
+                                                  "text/plain")
+    at.run()
+    no_exceptions(at)
+    students = [m for m in at.multiselect if m.key == "distill_students_token"]
+    assert students and set(students[0].options) == {"linear", "mlp"}, [m.key for m in at.multiselect]  # no aug_linear
+    assert not [s for s in at.selectbox if s.key == "distill_text_column"]
+    assert not (token_env / distill.UPLOADS).exists()

@@ -176,10 +176,6 @@ def test_distill_a_multiclass_upload_and_open_the_run(tmp_path):
     assert run.metrics["models"]["teacher"]["confusion_matrix"] and len(run.metrics["models"]["teacher"]["per_class"]) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="known defect, shared with test_distill_a_multiclass_upload_and_open_the_run "
-                   "(which fails the same way on the code before the task interface): after 'Open' in the Distill "
-                   "view the new run's Overview draws its title, then the main area stays blank (no page error; a "
-                   "fresh load of the same run draws it); the upload, the checks and the build pass")
 def test_distill_an_uploaded_conll_file_and_open_the_token_run(tmp_path):
     """Distill view, as a user: a CoNLL file of tagged words uploaded, a trained token classifier as the
     teacher, the token checks seen before Start, the token run built in the background, opened in the

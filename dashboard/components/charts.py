@@ -1,4 +1,7 @@
-"""Plotly figures built from plain data (DataFrames, arrays, dicts); no computation of metrics here."""
+"""Plotly figures built from plain data (DataFrames, arrays, dicts); no computation of metrics here.
+
+Plotly reads a few HTML tags in every text it draws (titles, ticks, legends, hovers), so each name that came
+from data (model, class, feature) goes in through :func:`dashboard.components.safe.html`."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from dashboard.components.safe import html as _text
 
 __all__ = [
     "metric_bars", "size_speed_scatter", "confusion_heatmap", "probability_bars", "deletion_chart",
@@ -34,7 +39,7 @@ def metric_bars(card: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "macro
                 error = dict(type="data", symmetric=False, color="#444", thickness=1,
                              array=[max(0.0, hi - v) if hi is not None else 0 for (lo, hi), v in zip(spans, values)],
                              arrayminus=[max(0.0, v - lo) if lo is not None else 0 for (lo, hi), v in zip(spans, values)])
-            fig.add_bar(name=metric, x=card["model"], y=card[metric], marker_color=colors.get(metric), error_y=error,
+            fig.add_bar(name=metric, x=card["model"].map(_text), y=card[metric], marker_color=colors.get(metric), error_y=error,
                         hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra></extra>")
     fig.update_layout(barmode="group", yaxis=dict(range=[0, 1.1], title="score"), title="Quality and fidelity",
                       **_LAYOUT)
@@ -64,11 +69,11 @@ def size_speed_scatter(card: pd.DataFrame) -> go.Figure:
         if role == "label-trained student":
             symbol += "-open"
         mb, speed = card.loc[card["model"] == name, ["MB", "texts/s"]].iloc[0]
-        fig.add_scatter(x=[mb], y=[speed], mode="markers", name=name,
+        fig.add_scatter(x=[mb], y=[speed], mode="markers", name=_text(name),
                         marker=dict(size=14, symbol=symbol, color=ROLE_COLORS.get(role),
                                     line=dict(width=2.5 if symbol.endswith("-open") else 1, color=(
                                         ROLE_COLORS.get(role) if symbol.endswith("-open") else "white"))),
-                        hovertemplate=f"<b>{name}</b> ({role or 'model'})<br>%{{x:.2f}} MB<br>"
+                        hovertemplate=f"<b>{_text(name)}</b> ({_text(role or 'model')})<br>%{{x:.2f}} MB<br>"
                                       "%{y:,.0f} texts/s<extra></extra>")
     fig.update_layout(xaxis=dict(type="log", dtick=1, title="size on disk (MB)"),
                       yaxis=dict(type="log", dtick=1, title="texts per second (CPU)"), title="Size vs speed",
@@ -78,10 +83,11 @@ def size_speed_scatter(card: pd.DataFrame) -> go.Figure:
 
 def confusion_heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str) -> go.Figure:
     matrix = np.asarray(matrix)
-    fig = go.Figure(go.Heatmap(z=matrix, x=list(labels), y=list(labels), colorscale="Blues", showscale=False,
+    labels = [_text(label) for label in labels]
+    fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", showscale=False,
                                text=matrix, texttemplate="%{text}",
                                hovertemplate="gold %{y}<br>predicted %{x}<br>%{z} texts<extra></extra>"))
-    fig.update_layout(title=title, xaxis=dict(title="predicted"), yaxis=dict(title="gold", autorange="reversed"),
+    fig.update_layout(title=_text(title), xaxis=dict(title="predicted"), yaxis=dict(title="gold", autorange="reversed"),
                       height=300, margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
@@ -94,7 +100,8 @@ def probability_bars(probs: Mapping[str, np.ndarray], labels: Sequence[str]) -> 
     palette = ("#8da0cb", "#66c2a5", "#fc8d62", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3")
     for c, label in enumerate(labels):
         values = [float(np.asarray(probs[n]).reshape(-1)[c]) for n in names]
-        fig.add_bar(name=str(label), y=names, x=values, orientation="h", marker_color=palette[c % len(palette)],
+        fig.add_bar(name=_text(label), y=[_text(n) for n in names], x=values,
+                    orientation="h", marker_color=palette[c % len(palette)],
                     text=[f"{v:.2f}" for v in values], textposition="inside", insidetextanchor="middle")
     fig.update_layout(barmode="stack", xaxis=dict(range=[0, 1], title="probability"), legend_traceorder="normal",
                       yaxis=dict(autorange="reversed"), height=110 + 38 * len(names), title="Predictions", **_LAYOUT)
@@ -105,37 +112,37 @@ def deletion_chart(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]]
     """One line per model: p(target) as words are deleted, most important first."""
     fig = go.Figure()
     for name, (x, y) in curves.items():
-        fig.add_scatter(x=list(x), y=list(y), mode="lines+markers", name=name)
+        fig.add_scatter(x=list(x), y=list(y), mode="lines+markers", name=_text(name))
     fig.update_layout(xaxis=dict(title="share of words deleted (most important first)", range=[0, 1]),
-                      yaxis=dict(title=f"p({target_name})", range=[0, 1.02]), title="Deletion curves",
+                      yaxis=dict(title=f"p({_text(target_name)})", range=[0, 1.02]), title="Deletion curves",
                       **{**_LAYOUT, "margin": dict(l=10, r=30, t=40, b=10)})  # room for the last tick, "1"
     return fig
 
 
 def weight_bars(frame: pd.DataFrame, value: str, title: str, color: str) -> go.Figure:
     """Horizontal bars of ``value`` per feature, largest |value| at the top."""
-    fig = go.Figure(go.Bar(x=frame[value], y=frame["feature"], orientation="h", marker_color=color,
+    fig = go.Figure(go.Bar(x=frame[value], y=frame["feature"].map(_text), orientation="h", marker_color=color,
                            hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
-    fig.update_layout(title=title, yaxis=dict(autorange="reversed"), height=max(260, 22 * len(frame) + 60),
+    fig.update_layout(title=_text(title), yaxis=dict(autorange="reversed"), height=max(260, 22 * len(frame) + 60),
                       margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
 def importance_bars(frame: pd.DataFrame, title: str) -> go.Figure:
     colors = ["#d62728" if v > 0 else "#1f77b4" for v in frame["importance"]]
-    fig = go.Figure(go.Bar(x=frame["importance"], y=frame["feature"], orientation="h", marker_color=colors,
+    fig = go.Figure(go.Bar(x=frame["importance"], y=frame["feature"].map(_text), orientation="h", marker_color=colors,
                            customdata=frame.get("n_texts"),
                            hovertemplate="%{y}: %{x:.4f} (in %{customdata} texts)<extra></extra>"))
-    fig.update_layout(title=title, yaxis=dict(autorange="reversed"), height=max(260, 22 * len(frame) + 60),
+    fig.update_layout(title=_text(title), yaxis=dict(autorange="reversed"), height=max(260, 22 * len(frame) + 60),
                       margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
 def weights_scatter(frame: pd.DataFrame, x: str, y: str, label: str, title: str) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=frame[x], y=frame[y], mode="markers", text=frame[label],
+    fig = go.Figure(go.Scatter(x=frame[x], y=frame[y], mode="markers", text=frame[label].map(_text),
                                marker=dict(size=7, opacity=0.7, color="#2f6fde"),
                                hovertemplate="%{text}<br>" + x + " %{x:.4f}<br>" + y + " %{y:.4f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis=dict(title=x), yaxis=dict(title=y), margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=_text(title), xaxis=dict(title=x), yaxis=dict(title=y), margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
@@ -151,7 +158,7 @@ def loss_chart(events: Sequence[dict]) -> go.Figure:
         ys.append(float(event["loss"]))
     fig = go.Figure()
     for name, (xs, ys) in series.items():
-        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name)
+        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=_text(name))
     fig.update_layout(title="Training loss", xaxis=dict(title="step / epoch"), yaxis=dict(title="loss"),
                       height=320, **_LAYOUT)
     return fig
@@ -165,14 +172,14 @@ def trust_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     palette = ("#2f6fde", "#e8833a", "#3aa655", "#9b59b6", "#d62728", "#17becf")
     for i, (name, (coverage, fidelity)) in enumerate(curves.items()):
         color = palette[i % len(palette)]
-        fig.add_scatter(x=list(coverage), y=list(fidelity), mode="lines", name=name, line=dict(color=color),
-                        hovertemplate=f"<b>{name}</b><br>surest %{{x:.0%}} of texts<br>fidelity %{{y:.3f}}"
+        fig.add_scatter(x=list(coverage), y=list(fidelity), mode="lines", name=_text(name), line=dict(color=color),
+                        hovertemplate=f"<b>{_text(name)}</b><br>surest %{{x:.0%}} of texts<br>fidelity %{{y:.3f}}"
                                       "<extra></extra>")
         if marks and name in marks:
             x, y = marks[name]
             fig.add_scatter(x=[x], y=[y], mode="markers", marker=dict(size=10, color=color, symbol="circle-open",
                                                                       line=dict(width=2.5)),
-                            showlegend=False, hovertemplate=f"<b>{name}</b><br>{x:.0%} of texts at fidelity "
+                            showlegend=False, hovertemplate=f"<b>{_text(name)}</b><br>{x:.0%} of texts at fidelity "
                                                             f"{y:.3f}<extra></extra>")
     fig.add_hline(y=target, line=dict(dash="dash", color="#888888", width=1),
                   annotation_text=f"fidelity {target:.2f}", annotation_position="bottom left")

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import charts, heatmap, trust_panel
+from dashboard.components import charts, heatmap, safe, trust_panel
 
 __all__ = ["ExplainSettings", "method_controls", "explain_panel"]
 
@@ -79,7 +79,7 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
         with st.spinner("Predicting and explaining with every model…"):
             explanations = state.explain_all(key, text, method, target, options, names)
     except ValueError as err:
-        st.error(str(err))
+        st.error(safe.md(err))
         return None
     # Every Explanation carries its model's class probabilities: no second prediction pass.
     st.plotly_chart(charts.probability_bars({n: e.probs for n, e in explanations.items()}, run.label_names),
@@ -90,7 +90,7 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
     trust_panel.stand_in_badges(state.stand_ins(key, (text,), names, teacher_class) if record else {}, run.path,
                                 record is not None)
     first = next(iter(explanations.values()))
-    st.markdown(f"**Word attributions** for class **{first.target_name}** "
+    st.markdown(f"**Word attributions** for class **{safe.md(first.target_name)}** "
                 f"({heatmap.legend(first.target_name)})", unsafe_allow_html=True)
     st.html(heatmap.highlight_table(explanations, shared_scale=shared_scale))
     st.caption("Colours: each row scaled by its own largest |score| (patterns comparable across models)."
@@ -99,10 +99,10 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
     long_text = [n for n in notes if "window" in n]
     if long_text:
         st.info("This text is longer than the teacher's window, so it is explained window by window. " +
-                " ".join(long_text))
+                safe.md(" ".join(long_text)))
     for note in notes:
         if note not in long_text:
-            st.caption(f"Note · {note}")
+            st.caption(f"Note · {safe.md(note)}")
     with st.expander("Raw word scores"):
         table = pd.DataFrame({"word": first.words, **{n: e.scores for n, e in explanations.items()}})
         st.dataframe(table, hide_index=False, width="stretch")

@@ -7,7 +7,8 @@ import time
 import streamlit as st
 
 
-from dashboard import jobs, state
+from dashboard import access, jobs, state
+from dashboard.components import safe
 from kdcore.runs import RunError
 from kdcore.tasks import task_of
 
@@ -36,10 +37,13 @@ def run_picker() -> state.RunKey | None:
             # First visit, or the chosen run was deleted: the demo run, else the newest.
             st.session_state[CHOICE_KEY] = DEMO_NAME if DEMO_NAME in names else names[0]
         name = sidebar.selectbox("Run", names, key=CHOICE_KEY, label_visibility="collapsed",
-                                 help=f"Runs found in {state.runs_dir()}.")
+                                 help=f"Runs found in {safe.code(state.runs_dir())}.")
         chosen = runs.get(name)
-    with sidebar.expander("Open a run folder"):
-        folder = st.text_input("Run folder path", key=CUSTOM_KEY, placeholder="path/to/runs/my-run")
+    if access.review_mode():  # published runs only: no folder box, and a folder given another way is refused
+        folder = str(st.session_state.get(CUSTOM_KEY) or "")
+    else:
+        with sidebar.expander("Open a run folder"):
+            folder = st.text_input("Run folder path", key=CUSTOM_KEY, placeholder="path/to/runs/my-run")
     if folder and folder.strip():
         chosen = folder.strip()
     if chosen is None:
@@ -49,42 +53,56 @@ def run_picker() -> state.RunKey | None:
         key = state.run_key(chosen)
         run = state.load_run_meta(key.path, key.mtime)
     except (RunError, OSError) as err:
-        sidebar.error(str(err))
+        sidebar.error(safe.md(err))
         state.set_current_run(None)
         return None
     state.set_current_run(key.path)
     teacher = run.manifest.get("teacher", {})
     sidebar.caption(
-        f"**{run.name}** · {len(run.student_names)} students · classes: {', '.join(run.label_names)}  \n"
-        f"teacher: `{teacher.get('source') or teacher.get('name', '?')}`  \n"
-        f"created {run.manifest.get('created_at', '?')}"
+        f"**{safe.md(run.name)}** · {len(run.student_names)} students · classes: "
+        f"{safe.md(', '.join(run.label_names))}  \n"
+        f"teacher: {safe.code(teacher.get('source') or teacher.get('name', '?'))}  \n"
+        f"created {safe.md(run.manifest.get('created_at', '?'))}"
     )
     return key
 
 
 @st.fragment(run_every=2.0)
 def _demo_progress() -> None:
+    """The demo build's progress, polled while it runs; when it ends the whole page reruns and draws the result
+    without polling (see dashboard/navigation.py: no polling fragment outlives its job)."""
     job = jobs.find_job(state.runs_dir(), DEMO_NAME)
+    events = jobs.read_events(job) if job is not None else []
+    status, message = jobs.job_status(job, events) if job is not None else ("", "")
+    if status != "running":
+        st.rerun(scope="app")
+    st.progress(jobs.stage_fraction(events), text=f"Building the demo run: {safe.md(message)}…")
+    st.caption(f"Log: {safe.code(job.log_file)} (the build goes on if you close this page).")
+
+
+def _demo_status(runs_dir) -> None:
+    """The demo build: live while it runs, else its result (drawn once, in a full run)."""
+    job = jobs.find_job(runs_dir, DEMO_NAME)
     if job is None:
         return
-    events = jobs.read_events(job)
-    status, message = jobs.job_status(job, events)
+    status, message = jobs.job_status(job)
     if status == "running":
-        st.progress(jobs.stage_fraction(events), text=f"Building the demo run: {message}…")
-        st.caption(f"Log: `{job.log_file}` (the build goes on if you close this page).")
+        _demo_progress()
     elif status == "done":
         st.success("The demo run is ready.")
-        if st.button("Open it", key="kdlens_open_demo"):
-            st.rerun(scope="app")
+        st.button("Open it", key="kdlens_open_demo")  # a click reruns the app, which then finds the run
     else:
-        st.error(f"Building the demo run failed: {message}")
+        st.error(f"Building the demo run failed: {safe.md(message)}")
 
 
 def no_run_panel() -> None:
     """What to do when there is no run yet: the command, and a button that runs it."""
     runs_dir = state.runs_dir()
+    if access.review_mode():
+        st.info("No run is published here yet.")
+        return
     st.info(
-        f"No kd-lens run found in `{runs_dir}`. Build the demo run (MiniLM teacher fine-tuned on Rotten Tomatoes "
+        f"No kd-lens run found in {safe.code(runs_dir)}. Build the demo run (MiniLM teacher fine-tuned on Rotten Tomatoes "
         "reviews, distilled into linear and MLP students) from a terminal:\n\n"
         "```\npython -m kdcore demo\n```\n\nor start it here; it runs in the background and takes a few minutes "
         "on a CPU. Set `KDLENS_RUNS_DIR` to use another runs folder, or open a run folder in the sidebar."
@@ -95,7 +113,7 @@ def no_run_panel() -> None:
     if partial.is_dir() and not running:
         changed = max((p.stat().st_mtime for p in partial.rglob("*")), default=partial.stat().st_mtime)
         st.warning(
-            f"An unfinished demo build is in `{partial}` (last written "
+            f"An unfinished demo build is in {safe.code(partial)} (last written "
             f"{time.strftime('%H:%M:%S', time.localtime(changed))}). If it is still running in a terminal, wait "
             "for it; otherwise the button resumes it."
         )
@@ -103,8 +121,8 @@ def no_run_panel() -> None:
         try:
             jobs.start_job(runs_dir, "demo", DEMO_NAME, ["demo", "--name", DEMO_NAME])
         except (jobs.JobError, RunError, OSError) as err:
-            st.error(str(err))
-    _demo_progress()
+            st.error(safe.md(err))
+    _demo_status(runs_dir)
 
 
 def require_run() -> state.RunKey | None:

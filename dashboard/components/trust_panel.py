@@ -7,19 +7,18 @@ text, through :mod:`dashboard.state`); this module only lays them out.
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 import streamlit as st
 
-from dashboard.components import charts
+from dashboard.components import charts, safe
 
 __all__ = ["trust_section", "stand_in_badges", "missing_note"]
 
 
 def missing_note(run_path) -> str:
-    return (f"This run has no trust curve (it was built before kd-lens computed one). Add it with "
-            f"`python -m kdcore evaluate --run {run_path}`.")
+    return ("This run has no trust curve (it was built before kd-lens computed one). Add it with "
+            + safe.code(f"python -m kdcore evaluate --run {run_path}") + ".")
 
 
 def trust_section(record, run_path) -> None:
@@ -31,7 +30,7 @@ def trust_section(record, run_path) -> None:
         st.caption(missing_note(run_path))
         return
     if not record.students:
-        st.caption(record.note)
+        st.caption(safe.md(record.note))
         return
     students = list(record.students.items())
     unit = students[0][1].unit
@@ -41,12 +40,12 @@ def trust_section(record, run_path) -> None:
     columns = st.columns(min(len(students), 4))
     for i, (name, entry) in enumerate(students):
         se = f" ± {entry.coverage_se:.0%}" if math.isfinite(entry.coverage_se) else ""
-        columns[i % len(columns)].metric(f"{name}: coverage at {entry.target:.0%} fidelity",
+        columns[i % len(columns)].metric(f"{safe.md(name)}: coverage at {entry.target:.0%} fidelity",
                                          f"{entry.coverage:.0%}{se}",
                                          help=f"{DEFINITIONS['coverage at 95% fidelity']} ± its bootstrap "
                                               "standard error.")
     for _, entry in students:
-        st.markdown(f"- {entry.headline()}")
+        st.markdown(f"- {safe.md(entry.headline())}")
     curves = {name: (entry.curve.coverage.tolist(), entry.curve.fidelity.tolist()) for name, entry in students}
     marks = {name: (entry.coverage, entry.fidelity_at_coverage) for name, entry in students
              if entry.fidelity_at_coverage is not None}
@@ -54,11 +53,6 @@ def trust_section(record, run_path) -> None:
     table = pd.DataFrame(record.summary())
     st.dataframe(table, hide_index=True, width="stretch", placeholder="—", column_config={
         c: st.column_config.NumberColumn(c, format="%.3f") for c in table.select_dtypes("number").columns})
-
-
-def _escaped(name: str) -> str:
-    """A model name as literal text inside Streamlit markdown (a student may be named anything)."""
-    return re.sub(r"([\\`*_\[\]{}<>#|~$:])", r"\\\1", str(name))
 
 
 def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:
@@ -75,11 +69,11 @@ def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:
     badges = []
     for name, (verdict, *_) in verdicts.items():
         if verdict.agrees is False:
-            badges.append(f":red-badge[:material/cancel: {_escaped(name)}: {verdict.label} "
+            badges.append(f":red-badge[:material/cancel: {safe.md(name)}: {verdict.label} "
                           f"(its p(agrees) was {verdict.probability:.2f})]")
             continue
         color, icon = ("green", ":material/verified:") if verdict.likely else ("orange", ":material/help:")
-        text = f"{_escaped(name)}: {verdict.label} · p(agrees) {verdict.probability:.2f}"
+        text = f"{safe.md(name)}: {verdict.label} · p(agrees) {verdict.probability:.2f}"
         badges.append(f":{color}-badge[{icon} {text}]")
     # One line of badges that wraps, so that no badge is cut short however many students there are.
     st.markdown("**Stands in for the teacher here?** " + " ".join(badges),

@@ -1,7 +1,8 @@
 """Audit: slices (with the user's own), counterfactual probes and the certified stand-in threshold, by kdcore.audit.
 
 Every string from the run (texts, slice and class names, student names) is drawn through dataframes, st.text or
-the escaping plotly charts of dashboard.components.audit_charts, never as Markdown or HTML.
+the escaping plotly charts of dashboard.components.audit_charts, never as Markdown or HTML. In review mode
+(dashboard/access.py) the page is shown whole but writes nothing into the run: no "Save the audit" button.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import access, state
 from dashboard.components import audit_charts
 from dashboard.components.sidebar import draw_for_task, require_run
 from kdcore.intervals import format_interval
@@ -211,9 +212,11 @@ def _draw_audit(key) -> None:
     saved = load_audit(run)
     st.caption("Where each student stands in worst (slices of the test split), what flips the teacher and the "
                "students (counterfactual edits), and a stand-in threshold with a guarantee.")
+    review = access.review_mode()  # read only: nothing is written into a published run
     if saved is None:
-        st.info("No audit saved with this run yet; the Report includes it once saved.")
-    if st.button("Save the audit into the run", key="audit_save", type="primary" if saved is None else "secondary"):
+        st.info("No audit saved with this run yet" + ("." if review else "; the Report includes it once saved."))
+    if not review and st.button("Save the audit into the run", key="audit_save",
+                                type="primary" if saved is None else "secondary"):
         with st.spinner("Slices, probes and thresholds…"):
             audit_run(_writable(key), user=st.session_state.get(USER_SLICES_KEY, []))
         st.rerun()

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import audit_batch, upload
+from dashboard.components import audit_batch, safe, upload
 from dashboard.components.explain_panel import explain_panel, method_controls
 from dashboard.components.sidebar import draw_for_task, require_run
 
@@ -170,13 +170,13 @@ def _draw_labels(key: state.RunKey) -> None:
     try:
         dataset = upload.read_upload(data, filename, text_column, label_column)
     except ValueError as err:  # kdcore.data.DataError: the message says what to do
-        st.error(str(err))
+        st.error(safe.md(err))
         return
     report = getattr(dataset, "report", None)
     if report is not None:
-        st.caption(report.summary())
+        st.caption(safe.md(report.summary()))
         for warning in report.warnings:
-            st.warning(warning)
+            st.warning(safe.md(warning))
     max_rows = int(st.number_input("Rows to score", min_value=1, max_value=len(dataset),
                                    value=min(len(dataset), DEFAULT_MAX_ROWS), key="batch_max_rows",
                                    help="The teacher is the slow model: score a sample of a large file first."))
@@ -188,8 +188,8 @@ def _draw_labels(key: state.RunKey) -> None:
         if set(dataset.label_names) <= set(run.label_names):
             gold_ids = np.asarray([run.label_names.index(g) for g in gold])
         else:
-            st.caption(f"The file's labels ({', '.join(dataset.label_names)}) are not the run's classes "
-                       f"({', '.join(run.label_names)}): shown, but no accuracy is computed.")
+            st.caption(f"The file's labels ({safe.md(', '.join(dataset.label_names))}) are not the run's classes "
+                       f"({safe.md(', '.join(run.label_names))}): shown, but no accuracy is computed.")
 
     cache_id = (key, dataset.content_hash(), max_rows)
     stored = st.session_state.get(RESULTS_KEY)
@@ -229,7 +229,7 @@ def _draw_labels(key: state.RunKey) -> None:
         "disagreement": st.column_config.CheckboxColumn("disagreement"),
         "text": st.column_config.TextColumn("text", width="large"),
     })
-    st.download_button("Download results (CSV)", frame.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download results (CSV)", safe.csv_bytes(frame),
                        file_name=f"{run.name}-{Path(filename).stem}-predictions.csv", mime="text/csv",
                        key="batch_download", on_click="ignore")
 
@@ -254,7 +254,7 @@ def _draw_tags(key: state.RunKey) -> None:
     only = st.toggle("Only sentences with a disagreement", value=True, key="token_batch_only")
     shown = table[table["total"] > 0] if only else table
     st.dataframe(shown, hide_index=True, width="stretch", key="token_batch_table")
-    st.download_button("Download as CSV", shown.to_csv(index=False).encode("utf-8"), file_name="disagreements.csv",
+    st.download_button("Download as CSV", safe.csv_bytes(shown), file_name="disagreements.csv",
                        mime="text/csv", key="token_batch_csv", on_click="ignore")
     if shown.empty:
         return
@@ -263,5 +263,5 @@ def _draw_tags(key: state.RunKey) -> None:
     sentences, _ = state.test_sentences(key)
     types = state.entity_types(key)
     for name, tags in state.test_tags(key).items():
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{safe.md(name)}**")
         st.html(entity_html(sentences[index], tags[index], types))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
+from dashboard.components import safe
 from dashboard.components.explain_panel import explain_panel, method_controls
 from dashboard.components.sidebar import draw_for_task, require_run
 
@@ -90,17 +91,17 @@ def _draw_tags(key: state.RunKey) -> None:
     left, right = st.columns(2)
     for k, (name, model_tags_) in enumerate(tags.items()):
         with (left if k % 2 == 0 else right):
-            st.markdown(f"**{name}**")
+            st.markdown(f"**{safe.md(name)}**")
             st.html(entity_html(words, model_tags_, types))
     found = entity_choices(words, tags)
     if not found:
         st.info("No model finds an entity in this sentence.")
         return
-    position = st.radio("Entity", [p for p, _ in found], format_func=dict(found).get, horizontal=True,
-                        key="token_explain_entity")
+    position = st.radio("Entity", [p for p, _ in found], format_func=lambda p: safe.md(dict(found).get(p)),
+                        horizontal=True, key="token_explain_entity")
     explained = state.word_explanations(key, tuple(words), int(position), None)
     teacher = explained["teacher"]
-    st.markdown(f"Word attributions for **{teacher.target_name}** at *{words[int(position)]}* "
+    st.markdown(f"Word attributions for **{safe.md(teacher.target_name)}** at *{safe.md(words[int(position)])}* "
                 "(red: towards the tag, blue: against it; each row on its own scale).")
     st.html(legend_html(teacher.target_name))
     st.html(highlight_table_html(explained, show_warnings=True))

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import audit_panel, charts, trust_panel
+from dashboard.components import audit_panel, charts, safe, trust_panel
 from dashboard.components.sidebar import draw_for_task, require_run
 from kdcore.intervals import format_interval
 from kdcore.metrics import NO_GOLD_LABELS
@@ -77,7 +77,7 @@ def _explanation_tables(summary: pd.DataFrame) -> None:
     known = {*faithful, *agree, *OWN_CLASS_METRICS}
     faithful += [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and c[: -len("_mean")] not in known]
     methods = list(dict.fromkeys(summary["method"])) if "method" in summary.columns else [""]
-    tabs = st.tabs([m.replace("_", " ") or "explanations" for m in methods]) if len(methods) > 1 else [st.container()]
+    tabs = st.tabs([safe.md(m.replace("_", " ")) or "explanations" for m in methods]) if len(methods) > 1 else [st.container()]
     for method, tab in zip(methods, tabs):
         rows = summary[summary["method"] == method] if method else summary
         with tab:
@@ -144,18 +144,18 @@ def _draw_labels(key: state.RunKey) -> None:
     metrics = run.metrics or {}
     card = state.metrics_frame(key)
     head, defs = st.columns([5, 1])
-    head.title(f"Run {run.name}")
+    head.title(f"Run {safe.md(run.name)}")
     with defs:
         definitions_popover()
     teacher = run.manifest.get("teacher", {})
     st.caption(
-        f"Created {run.manifest.get('created_at', '?')} on {run.manifest.get('device', '?')} · teacher "
-        f"`{teacher.get('source', '?')}` · classes {', '.join(run.label_names)} · test set "
+        f"Created {safe.md(run.manifest.get('created_at', '?'))} on {safe.md(run.manifest.get('device', '?'))} · "
+        f"teacher {safe.code(teacher.get('source', '?'))} · classes {safe.md(', '.join(run.label_names))} · test set "
         f"{metrics.get('test_size', '?')} texts · transfer set "
         f"{run.manifest.get('transfer_set', {}).get('size', '?')} texts"
     )
     for finding in metrics.get("findings", []):  # label checks and the teacher check, made by kdcore
-        (st.error if finding.get("level") == "error" else st.warning)(finding.get("message", ""))
+        (st.error if finding.get("level") == "error" else st.warning)(safe.md(finding.get("message", "")))
     if card.empty:
         st.warning("This run has no metrics.json; rebuild it or run `python -m kdcore evaluate`.")
         return
@@ -172,15 +172,15 @@ def _draw_labels(key: state.RunKey) -> None:
         cols = st.columns(4)
         cols[0].metric("Teacher accuracy", _number(teacher_entry, "accuracy", no_gold),
                        help=f"95% interval {format_interval(teacher_entry.get('accuracy_ci')) or 'not stored'}.")
-        cols[1].metric(f"Fidelity of {best}", _number(entry, "fidelity", no_gold),
+        cols[1].metric(f"Fidelity of {safe.md(best)}", _number(entry, "fidelity", no_gold),
                        help="Share of test texts on which the student predicts the teacher's class; 95% interval "
                             f"{format_interval(entry.get('fidelity_ci')) or 'not stored'}.")
-        cols[2].metric(f"{best} speed-up", f"{entry.get('speedup_vs_teacher', float('nan')):.0f}×",
+        cols[2].metric(f"{safe.md(best)} speed-up", f"{entry.get('speedup_vs_teacher', float('nan')):.0f}×",
                        help="Texts per second of the student over the teacher's, on the CPU.")
         if entry.get("smaller_than_teacher"):
-            cols[3].metric(f"{best} is smaller by", f"{entry['smaller_than_teacher']:.0f}×",
+            cols[3].metric(f"{safe.md(best)} is smaller by", f"{entry['smaller_than_teacher']:.0f}×",
                            help="Teacher bytes on disk over student bytes on disk.")
-        spans = [f"{label} {format_interval(e.get(f'{key}_ci'))}" for label, e, key in
+        spans = [f"{safe.md(label)} {format_interval(e.get(f'{key}_ci'))}" for label, e, key in
                  (("teacher accuracy", teacher_entry, "accuracy"), (f"fidelity of {best}", entry, "fidelity"))
                  if format_interval(e.get(f"{key}_ci"))]
         if spans:
@@ -213,12 +213,13 @@ def _draw_labels(key: state.RunKey) -> None:
     explanations = metrics.get("explanations")
     if explanations and explanations.get("summary"):
         st.caption(f"On {explanations.get('sample_size', '?')} test texts with "
-                   f"{', '.join(explanations.get('methods', []))}; one tab per method. Hover a column header "
+                   f"{safe.md(', '.join(explanations.get('methods', [])))}; one tab per method. Hover a column header "
                    "for its definition (all are under *Definitions*).")
         _explanation_tables(pd.DataFrame(explanations["summary"]))
     else:
-        st.caption(f"Not computed for this run. Add them with `python -m kdcore evaluate --run {run.path} "
-                   "--explain-sample 60`, or see any single text on the Explain page.")
+        st.caption("Not computed for this run. Add them with "
+                   + safe.code(f"python -m kdcore evaluate --run {run.path} --explain-sample 60")
+                   + ", or see any single text on the Explain page.")
 
     matrices = {n: e["confusion_matrix"] for n, e in models.items() if "confusion_matrix" in e}
     if matrices:
@@ -236,7 +237,7 @@ def _draw_labels(key: state.RunKey) -> None:
             rows.append({"split": "transfer set", "texts": transfer.get("size"), "sha256": transfer.get("hash")})
         st.markdown("**Data**")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        st.markdown(f"**Teacher weights** sha256 `{teacher.get('fingerprint', '?')}`")
+        st.markdown(f"**Teacher weights** sha256 {safe.code(teacher.get('fingerprint', '?'))}")
         files = run.manifest.get("files", {})
         weights = [{"file": f, "sha256": h} for f, h in files.items() if f.endswith((".safetensors", "vocab.json"))]
         st.dataframe(pd.DataFrame(weights), hide_index=True, width="stretch")
@@ -258,10 +259,11 @@ def _draw_tags(key: state.RunKey) -> None:
     run = state.meta(key)
     metrics = run.metrics or {}
     models = metrics.get("models", {})
-    st.title(f"Run {run.name}")
+    st.title(f"Run {safe.md(run.name)}")
     types = sorted({t[2:] for t in run.label_names if t != "O"})
     st.caption(f"Token classification (one BIO tag a word; every model read with the BIO-valid Viterbi decoding) · "
-               f"teacher `{run.manifest.get('teacher', {}).get('source', '?')}` · entity types {', '.join(types)} · "
+               f"teacher {safe.code(run.manifest.get('teacher', {}).get('source', '?'))} · entity types "
+               f"{safe.md(', '.join(types))} · "
                f"test set {metrics.get('test_size', '?')} sentences, {metrics.get('test_words', '?')} words")
     if not models:
         st.warning("This run has no metrics.json; rebuild it.")
@@ -273,9 +275,9 @@ def _draw_tags(key: state.RunKey) -> None:
                    help="Gold entities, exact span and type, micro-averaged over types.")
     if distilled:
         best = max(distilled, key=lambda n: models[n].get("entity_agreement_f1") or 0)
-        cols[1].metric(f"Word fidelity of {best}", f"{models[best].get('fidelity', float('nan')):.3f}",
+        cols[1].metric(f"Word fidelity of {safe.md(best)}", f"{models[best].get('fidelity', float('nan')):.3f}",
                        help="Share of test words on which the student's tag equals the teacher's.")
-        cols[2].metric(f"Entity agreement of {best}", f"{models[best].get('entity_agreement_f1', float('nan')):.3f}",
+        cols[2].metric(f"Entity agreement of {safe.md(best)}", f"{models[best].get('entity_agreement_f1', float('nan')):.3f}",
                        help="F1 of the student's entities with the teacher's entities as reference (exact span and type).")
     st.subheader("Model card")
     card = token_metrics_table(metrics)
@@ -300,7 +302,7 @@ def _draw_tags(key: state.RunKey) -> None:
     st.caption("Precision, recall and F1 per entity type on the test split (exact span and type), as seqeval's "
                "classification report.")
     names = [n for n in models if models[n].get("per_type")]
-    for name, tab in zip(names, st.tabs(names) if names else []):
+    for name, tab in zip(names, st.tabs([safe.md(n) for n in names]) if names else []):
         with tab:
             table = pd.DataFrame(models[name]["per_type"])
             st.dataframe(table, hide_index=True, width="stretch", height="content",

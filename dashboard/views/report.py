@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from dashboard import state
+from dashboard.components import safe
 from dashboard.components.sidebar import draw_for_task, require_run
 
 __all__ = ["render"]
@@ -70,7 +71,7 @@ def _draw_labels(key: state.RunKey) -> None:
                           mime="application/json", key="report_download_json", on_click="ignore")
     _pdf_button(run.name, html_text)
     st.caption(f"HTML {len(html_text) / 1024:.0f} kB · JSON {len(json_text) / 1024:.0f} kB · "
-               f"or from a terminal: `python -m kdcore report --run {run.path} --out report.html`")
+               "or from a terminal: " + safe.code(f"python -m kdcore report --run {run.path} --out report.html"))
     with st.expander("Preview", expanded=True):
         # Safe to frame: every text in the report is escaped and its CSP forbids any script.
         st.iframe(html_text, height=700)

@@ -12,7 +12,7 @@ import math
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import charts
+from dashboard.components import charts, safe
 from dashboard.components.sidebar import draw_for_task, require_run
 from kdcore.students import WEIGHT_TABLE_KINDS
 
@@ -48,10 +48,10 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
     left, right = st.columns(2)
     positive, negative = _strongest(of_class, "weight", top)
     _bars(left, positive, lambda f: charts.weight_bars(f, "weight", f"Towards {label}", "#d62728"), "weights_pos",
-          f"No positive weight for {label}.")
+          f"No positive weight for {safe.md(label)}.")
     _bars(right, negative, lambda f: charts.weight_bars(f, "weight", f"Against {label}", "#1f77b4"), "weights_neg",
-          f"No negative weight for {label}.")
-    st.caption(f"{len(of_class)} non-zero weights for {label}. A word's contribution to the logit is its weight "
+          f"No negative weight for {safe.md(label)}.")
+    st.caption(f"{len(of_class)} non-zero weights for {safe.md(label)}. A word's contribution to the logit is its weight "
                "times its feature value (count, log-count or TF-IDF, as configured); word pairs and triples are "
                "their words joined by spaces.")
     word = st.text_input("Search a word or phrase", key="weights_search", placeholder="e.g. boring")
@@ -60,7 +60,7 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
         hits = weights[weights["feature"].str.contains(query, regex=False)]
         exact = hits[hits["feature"] == query]
         if hits.empty:
-            st.info(f"No feature contains {query!r}: the student never saw it (or it was pruned).")
+            st.info(f"No feature contains {safe.md(repr(query))}: the student never saw it (or it was pruned).")
         else:
             wide = hits.pivot_table(index="feature", columns="class", values="weight", fill_value=0.0)
             if "teacher_logit" in hits:  # a student that reads the teacher's view of each n-gram shows it beside
@@ -102,7 +102,7 @@ def _linear_section(key: state.RunKey, run, linear: list[str]) -> None:
         else f"{rho:.3f}"
     st.metric("Spearman rank correlation", rho_text,
               help="Rank correlation between the student's weight of a word and the teacher's mean attribution "
-                   f"of that word towards {label}, over the words they share.")
+                   f"of that word towards {safe.md(label)}, over the words they share.")
     st.plotly_chart(charts.weights_scatter(frame, "student_weight", "teacher_mean_attribution", "word",
                                            f"Each point is a word ({len(frame)} words, class {label})"),
                     width="stretch", key="weights_scatter")
@@ -120,9 +120,9 @@ def _mlp_section(key: state.RunKey, run, mlps: list[str]) -> None:
     left, right = st.columns(2)
     positive, negative = _strongest(of_class, "importance", top)
     _bars(left, positive, lambda f: charts.importance_bars(f, f"Towards {label}"), "mlp_pos",
-          f"No feature pushes towards {label}.")
+          f"No feature pushes towards {safe.md(label)}.")
     _bars(right, negative, lambda f: charts.importance_bars(f, f"Against {label}"), "mlp_neg",
-          f"No feature pushes against {label}.")
+          f"No feature pushes against {safe.md(label)}.")
     st.caption("Importance: a feature's gradient × value for the class logit, averaged over the test texts that "
                "contain it (for a linear model this is exactly weight × value).")
 
@@ -164,7 +164,7 @@ def _draw_tags(key: state.RunKey) -> None:
     left, right = st.columns(2)
     for column, prefix in ((left, "B"), (right, "I")):
         rows = table[table["tag"] == f"{prefix}-{kind}"]
-        column.markdown(f"**{prefix}-{kind}**")
+        column.markdown(f"**{safe.md(f'{prefix}-{kind}')}**")
         if rows.empty:
             column.caption("No feature of the test words pushes towards this tag.")
         else:
