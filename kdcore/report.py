@@ -93,20 +93,8 @@ def _explain_examples(run, examples: Sequence[str], method: str) -> tuple[list[d
     return out, notes
 
 
-def build_report(run, examples: list[str] | None = None, method: str = "integrated_gradients") -> dict:
-    """Everything about ``run`` a reviewer needs, as a JSON-able dict.
-
-    ``examples`` are texts to explain with ``method`` by the teacher and every student
-    (default: the first three texts of the run's test split; ``[]`` for none).
-    """
-    if task_of(run).unit != "text":  # this report explains texts
-        raise ValueError(f"Run {run.name!r} is a {run.task} run; its report is its task's "
-                         "(kdcore.tasks.task_of(run).write_report; python -m kdcore report picks it).")
-    manifest = run.manifest
-    metrics = run.metrics or {}
-    examples = default_examples(run) if examples is None else [str(t) for t in examples]
-    models = metrics.get("models", {})
-    no_gold = metrics.get("gold_labels") is False
+def _model_card(models: dict, no_gold: bool) -> tuple[list[dict], list[dict]]:
+    """The model card's rows (one a model) and each distilled student's fidelity margin over its twin."""
     card, margins = [], []
     for name, entry in models.items():
         row = {"model": name, "role": entry.get("role", "")}
@@ -123,6 +111,24 @@ def build_report(run, examples: list[str] | None = None, method: str = "integrat
             if extra in entry:
                 row[extra] = entry[extra]
         card.append(row)
+    return card, margins
+
+
+def build_report(run, examples: list[str] | None = None, method: str = "integrated_gradients") -> dict:
+    """Everything about ``run`` a reviewer needs, as a JSON-able dict.
+
+    ``examples`` are texts to explain with ``method`` by the teacher and every student
+    (default: the first three texts of the run's test split; ``[]`` for none).
+    """
+    if task_of(run).unit != "text":  # this report explains texts
+        raise ValueError(f"Run {run.name!r} is a {run.task} run; its report is its task's "
+                         "(kdcore.tasks.task_of(run).write_report; python -m kdcore report picks it).")
+    manifest = run.manifest
+    metrics = run.metrics or {}
+    examples = default_examples(run) if examples is None else [str(t) for t in examples]
+    models = metrics.get("models", {})
+    no_gold = metrics.get("gold_labels") is False
+    card, margins = _model_card(models, no_gold)
     files = manifest.get("files", {})
     weights = {rel: digest for rel, digest in files.items()
                if rel.endswith((".safetensors", "vocab.json")) or rel == "teacher_logits.npy"}
