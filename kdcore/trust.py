@@ -38,7 +38,7 @@ __all__ = [
     "auroc", "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
     "student_trust", "unit_trust", "score_candidates", "choose_among", "evaluate_trust",
     "write_trust", "recompute_trust", "StandIn",
-    "assess_logits", "assess", "load_trust",
+    "assess_logits", "assess", "load_trust", "empty_trust",
 ]
 
 TARGET_FIDELITY = 0.95
@@ -428,6 +428,19 @@ def recompute_trust(run, target: float = TARGET_FIDELITY) -> RunTrust:
         update_run_file(run, DEV_LOGITS_FILE, task.logits_array(used))
     update_run_file(run, TRUST_FILE, record.to_dict())
     return record
+
+
+def empty_trust(dev, test, target: float, dev_words: str, test_words: str) -> RunTrust | None:
+    """The empty trust record, its note saying why, when ``dev`` or ``test`` has nothing to read (else None):
+    the score, calibrator and threshold are chosen on dev, never on test. ``dev_words`` / ``test_words`` name
+    what is missing in the task's own words ("dev split", "test texts")."""
+    if dev is None or len(dev) == 0:
+        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
+                        note=f"This run has no {dev_words}, on which the stand-in score, its calibration and "
+                             "threshold are chosen; build it from data with a dev split for a trust curve.")
+    if test is None or len(test) == 0:
+        return RunTrust(target, {}, len(dev), 0, note=f"This run has no {test_words} to draw a trust curve on.")
+    return None
 
 
 def load_trust(run) -> RunTrust | None:

@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ...trust import TARGET_FIDELITY, RunTrust, evaluate_trust
+from ...trust import TARGET_FIDELITY, RunTrust, empty_trust, evaluate_trust
 
 __all__ = ["trust_of_splits"]
 
@@ -16,12 +16,9 @@ def trust_of_splits(teacher, students: Mapping[str, object], dev, test, test_tea
     """The trust record of ``students`` over a corpus's ``dev`` and ``test`` splits (TextDatasets), and the
     teacher's dev logits it used (computed here unless given). Without dev texts the record is empty and
     its note says why: the score, calibrator and threshold are chosen on dev, never on test."""
-    if dev is None or len(dev) == 0:
-        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
-                        note="This run has no dev split, on which the stand-in score, its calibration and "
-                             "threshold are chosen; build it from data with a dev split for a trust curve."), None
-    if test is None or len(test) == 0:
-        return RunTrust(target, {}, len(dev), 0, note="This run has no test texts to draw a trust curve on."), None
+    empty = empty_trust(dev, test, target, "dev split", "test texts")
+    if empty is not None:
+        return empty, None
     if dev_teacher_logits is None:
         dev_teacher_logits = teacher.predict_logits(list(dev.texts))
     if test_teacher_logits is None:

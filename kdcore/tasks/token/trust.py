@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...trust import SCORE_NAMES, TARGET_FIDELITY, RunTrust, stand_in_scores, unit_trust
+from ...trust import SCORE_NAMES, TARGET_FIDELITY, RunTrust, empty_trust, stand_in_scores, unit_trust
 from .bio import entities
 from .metrics import decode
 
@@ -36,12 +36,9 @@ def sentence_trust(teacher, students, dev, test, test_teacher_logits=None, dev_t
                    target: float = TARGET_FIDELITY) -> tuple[RunTrust, list | None]:
     """The trust record of ``students`` over the ``dev`` and ``test`` sentences, and the teacher's dev word
     logits it used (computed here unless given). Without dev sentences the record is empty and says why."""
-    if dev is None or len(dev) == 0:
-        return RunTrust(target, {}, 0, len(test) if test is not None else 0,
-                        note="This run has no dev sentences, on which the stand-in score, its calibration and "
-                             "threshold are chosen; build it from data with a dev split for a trust curve."), None
-    if test is None or len(test) == 0:
-        return RunTrust(target, {}, len(dev), 0, note="This run has no test sentences to draw a trust curve on."), None
+    empty = empty_trust(dev, test, target, "dev sentences", "test sentences")
+    if empty is not None:
+        return empty, None
     if dev_teacher_logits is None:
         dev_teacher_logits = teacher.predict_word_logits(dev.sentences)
     if test_teacher_logits is None:
