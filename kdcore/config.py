@@ -10,11 +10,16 @@ __all__ = ["TeacherConfig", "StudentConfig", "DistillConfig", "config_from_dict"
            "RESERVED_NAME_SUFFIXES"]
 
 LOSS_CHOICES = ("kd_kl", "kd_mse", "hard_ce")
-STUDENT_KINDS = ("linear", "mlp", "aug_linear", "token_linear", "token_mlp")
+STUDENT_KINDS = ("linear", "mlp", "aug_linear", "token_linear", "token_mlp", "token_crf")
 # The kinds that are one linear layer over their features (convex; L-BFGS applies; no hidden layer
 # for feature_align; weights read directly in the Weights view).
 LINEAR_KINDS = ("linear", "aug_linear", "token_linear")
 AUG_TERMS = ("free", "embedding", "teacher")
+# The teacher's per-word readings a token_crf student may take as features, in their column order
+# (kdcore.students.token_teacher_features): the word alone, its three-word window alone, the
+# neighbours alone.
+TOKEN_TEACHER_TERMS = ("word", "window", "prev", "next")
+CRF_TARGETS = ("path", "marginals")
 WEIGHTINGS = ("count", "log", "tfidf")
 SOLVERS = ("auto", "lbfgs", "adam")
 # The fewest optimiser steps a teacher is fine-tuned for. The default 1.5 epochs are 36 steps on the
@@ -110,7 +115,7 @@ class StudentConfig(_Config):
 
     kind: str = field(default="linear", metadata={"help": "linear, mlp or aug_linear (linear over n-grams whose "
                                                   "scores also read the teacher's view of each n-gram); token_linear "
-                                                  "/ token_mlp for token classification."})
+                                                  "/ token_mlp / token_crf for token classification."})
     name: str = ""
     ngram_max: int = field(default=2, metadata={"help": "1 = words only, 2 = words and word pairs, 3 = also word "
                                                 "triples."})
@@ -143,6 +148,16 @@ class StudentConfig(_Config):
                           "projection (as l2, over the loss summed over texts)."})
     embed_unseen: bool = field(default=True, metadata={"help": "aug_linear only: score n-grams never seen in "
                                "training through their teacher features, computed on the fly (else they count 0)."})
+    crf: bool = field(default=True, metadata={"help": "token_crf only: decode through a linear-chain CRF (tag "
+                      "transitions learned); False reads the same emissions as independent per-word softmaxes."})
+    teacher_terms: str = field(default="word+window", metadata={"help": "token_crf only: the '+'-joined teacher "
+                               "readings each word gets as features: word (the teacher's tag log-probabilities on "
+                               "the word alone), window (on its three-word window alone), prev, next (the "
+                               "neighbours alone); '' for none."})
+    targets: str = field(default="path", metadata={"help": "token_crf only: path (the teacher's BIO-decoded tags "
+                         "as targets) or marginals (its per-word distributions at temperature)."})
+    temperature: float = field(default=1.0, metadata={"help": "token_crf only, with targets='marginals': the "
+                               "temperature of the teacher's per-word distributions."})
 
     def __post_init__(self) -> None:
         _check_choice("kind", self.kind, STUDENT_KINDS)
@@ -151,6 +166,7 @@ class StudentConfig(_Config):
         if self.solver == "lbfgs" and self.kind not in LINEAR_KINDS:
             raise ValueError("solver='lbfgs' is for the linear student; the MLP trains with Adam (solver='adam' or 'auto').")
         self._check_aug()
+        self._check_crf()
         if self.ngram_max not in (1, 2, 3):
             raise ValueError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max}.")
         for name in ("min_count", "max_features", "hidden_size", "max_steps", "batch_size", "learning_rate", "max_iter"):
@@ -173,6 +189,16 @@ class StudentConfig(_Config):
         self.embed_unseen = bool(self.embed_unseen)
         if self.kind == "aug_linear" and (self.solver == "adam" or self.l1 > 0):
             raise ValueError("aug_linear trains with L-BFGS only: use solver='auto' (or 'lbfgs') and l1=0.")
+
+    def _check_crf(self) -> None:
+        terms = [t for t in str(self.teacher_terms).split("+") if t]
+        if any(t not in TOKEN_TEACHER_TERMS for t in terms):
+            raise ValueError(f"teacher_terms={self.teacher_terms!r} is not valid; join any of "
+                             f"{', '.join(TOKEN_TEACHER_TERMS)} with '+' (e.g. 'word+window'), or give '' for none.")
+        self.teacher_terms = "+".join(t for t in TOKEN_TEACHER_TERMS if t in terms)
+        _check_choice("targets", self.targets, CRF_TARGETS)
+        _check_positive("temperature", self.temperature)
+        self.crf = bool(self.crf)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudentConfig":
@@ -237,7 +263,8 @@ from .records import LABEL_TWIN_SUFFIX  # noqa: E402
 from .tasks import get_task, task_names  # noqa: E402
 
 __all__ += ["DataSource", "RunSpec", "RUN_NAME_PATTERN", "DEFAULT_STUDENTS", "STUDENT_DEFAULTS",
-            "DEFAULT_EXPLAIN_METHODS", "default_students", "TASKS", "DEFAULT_TOKEN_STUDENTS"]
+            "DEFAULT_EXPLAIN_METHODS", "default_students", "TASKS", "DEFAULT_TOKEN_STUDENTS",
+            "TOKEN_CRF_STUDENT"]
 
 # The run store (runs.resolve_run_path) uses the same rule (check_name); a spec refuses a bad name before any work.
 RUN_NAME_PATTERN = _re.compile(rf"^{NAME_PATTERN}\Z")
@@ -254,11 +281,19 @@ DEFAULT_STUDENTS = (StudentConfig(kind="linear", name="linear"),
                     StudentConfig(kind="mlp", name="mlp", hidden_size=16, max_features=15_000),
                     StudentConfig(kind="aug_linear", name="aug", max_features=150_000))
 TASKS = task_names()
-# The token task's students: the same two, over the window features of one word (kdcore/students/token.py).
-# L2 0.03 for the linear: the best dev entity agreement with the teacher on WNUT-16 among 0.03-3
-# (bench/token_dev_settings.py).
+# The token task's students: the same two, over the window features of one word (kdcore/students/token.py),
+# and the CRF (kdcore/students/token_crf.py). L2 0.03 for the linear: the best dev entity agreement with the
+# teacher on WNUT-16 among 0.03-3 (bench/token_dev_settings.py).
+# The CRF student reads the teacher's tag log-probabilities on each word and on its window taken alone beside
+# its window features, fitted to the teacher's decoded tag path: the best row of the dev ablation
+# (bench/token_ablation.py, bench/results/token_ablation_dev.md: entity agreement 0.832 against 0.519 for
+# the window linear student; L2 1e-3, 60 L-BFGS iterations; the temperature is read only with
+# targets="marginals"). Its settings are chosen here alone.
+TOKEN_CRF_STUDENT = StudentConfig(kind="token_crf", name="crf", crf=True, teacher_terms="word+window", targets="path",
+                                  l2=1e-3, max_iter=60, temperature=0.5)
 DEFAULT_TOKEN_STUDENTS = (StudentConfig(kind="token_linear", name="linear", l2=0.03),
-                          StudentConfig(kind="token_mlp", name="mlp", hidden_size=32, max_features=15_000))
+                          StudentConfig(kind="token_mlp", name="mlp", hidden_size=32, max_features=15_000),
+                          TOKEN_CRF_STUDENT)
 # Every kind's default (the CLI's --students and the Distill view choose among them).
 STUDENT_DEFAULTS = {config.kind: config for config in (*DEFAULT_STUDENTS, *DEFAULT_TOKEN_STUDENTS)}
 

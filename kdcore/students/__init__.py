@@ -11,7 +11,9 @@ Rooms: ``featurize`` (words -> bags), ``base`` (what every student shares: predi
 models; ``aug_linear`` the linear student whose n-gram scores also read the teacher's view of
 each n-gram), ``train`` (fit: the L-BFGS and Adam trainers in ``train_lbfgs`` / ``train_adam``, over
 the ``targets`` they learn from and the ``tables`` they batch with), ``registry`` (the one
-kind -> class table); ``window`` and ``token``: the token students (one word in its window).
+kind -> class table); ``window`` and ``token``: the token students (one word in its window); ``token_crf`` the
+linear-chain CRF token student over the same window features and the teacher's reading of each word
+(``token_teacher_features``), fitted a sentence at a time.
 """
 
 from .aug_linear import AugLinearStudent
@@ -20,12 +22,14 @@ from .featurize import FeatureBatch, Featurizer
 from .gradients import feature_gradient_x_input
 from .linear import LinearStudent
 from .mlp import MLPStudent
-from .registry import STUDENT_CLASSES, WEIGHT_TABLE_KINDS, load_student, make_student
+from .registry import SENTENCE_STUDENT_CLASSES, STUDENT_CLASSES, WEIGHT_TABLE_KINDS, load_student, make_student
 from .targets import ConvergenceWarning
 from .token import TokenLinearStudent, TokenMLPStudent
+from .token_crf import TokenCRFStudent
 from .window import WindowFeaturizer
 
 __all__ = [
+    "SENTENCE_STUDENT_CLASSES",
     "STUDENT_CLASSES",
     "WEIGHT_TABLE_KINDS",
     "AugLinearStudent",
@@ -35,6 +39,7 @@ __all__ = [
     "LinearStudent",
     "MLPStudent",
     "Student",
+    "TokenCRFStudent",
     "TokenLinearStudent",
     "TokenMLPStudent",
     "WindowFeaturizer",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -35,16 +35,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import StudentConfig
 from ..tasks.token.metrics import decode
 from ..utils import atomic_write_bytes
 from .crf import bio_masks, marginals, structural_kd_loss, viterbi
+from .token_crf_reading import CLIP as _CLIP, CRFReading
 from .token_teacher_features import TeacherWordFeatures
 from .window import WindowFeaturizer, word_slots
 
-__all__ = ["TokenCRFConfig", "TokenCRFStudent"]
+__all__ = ["TokenCRFConfig", "TokenCRFStudent", "crf_settings", "student_config"]
 
-_FORMAT = "kdcore.token_crf/1"
-_CLIP = -10.0  # teacher log-probabilities below this read as this (a tag the teacher rules out)
+_FORMAT = "kdcore.token_crf/2"
 
 
 @dataclass
@@ -97,19 +98,55 @@ class _Emissions(nn.Module):
         return self.start, self.transition, self.end, self.allowed_start, self.allowed_transition
 
 
-class TokenCRFStudent:
+def crf_settings(config: StudentConfig) -> TokenCRFConfig:
+    """The :class:`TokenCRFConfig` a ``token_crf`` :class:`~kdcore.config.StudentConfig` describes."""
+    if config.kind != "token_crf":
+        raise ValueError(f"TokenCRFStudent takes a StudentConfig of kind 'token_crf', got {config.kind!r}.")
+    return TokenCRFConfig(**{f.name: getattr(config, f.name) for f in fields(TokenCRFConfig)
+                             if f.name != "chunk_sentences"})
+
+
+def student_config(settings: TokenCRFConfig) -> StudentConfig:
+    """The ``token_crf`` StudentConfig of ``settings`` (what a run records of the student)."""
+    return StudentConfig(kind="token_crf", **{f.name: getattr(settings, f.name) for f in fields(TokenCRFConfig)
+                                              if f.name != "chunk_sentences"})
+
+
+class TokenCRFStudent(CRFReading):
     """Linear-chain CRF token student (see the module docstring). ``fit_sentences`` -> self,
     ``predict_proba`` / ``predict_word_logits`` (per-word marginals), ``predict`` / ``tag`` (BIO tags),
-    ``save`` / ``load``; ``use_teacher`` attaches the teacher for words never scored before."""
+    ``save`` / ``load``; ``use_teacher`` attaches the teacher for words never scored before.
 
-    def __init__(self, config: TokenCRFConfig | None = None, **overrides):
-        self.config = config if config is not None else TokenCRFConfig(**overrides)
+    ``config``: a ``token_crf`` :class:`~kdcore.config.StudentConfig` (as a run builds it) or a
+    :class:`TokenCRFConfig`; ``student.config`` is always the StudentConfig, ``student.settings`` the
+    TokenCRFConfig read from it."""
+
+    _kind = "token_crf"
+
+    def __init__(self, config: StudentConfig | TokenCRFConfig | None = None, **overrides):
+        if isinstance(config, StudentConfig):
+            if overrides:
+                config = StudentConfig.from_dict({**config.to_dict(), **overrides})
+            self.settings = crf_settings(config)
+        else:
+            self.settings = config if config is not None else TokenCRFConfig(**overrides)
+            config = student_config(self.settings)
+        self.config = config
         self.label_names: list[str] = []
         self.teacher_features_: TeacherWordFeatures | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def decodes_itself(self) -> bool:
+        """Whether the tags come from the student's own decoder (the CRF's Viterbi over its transitions)
+        rather than from the BIO-constrained Viterbi over its per-word log-probabilities."""
+        return self.settings.crf
+
+    def __repr__(self) -> str:
+        return f"TokenCRFStudent(name={self.name!r})"
 
     def use_teacher(self, teacher, cache_dir=None) -> "TokenCRFStudent":
         """Read the teacher features of unseen words from ``teacher`` (or a TokenTeacherCache)."""
@@ -123,7 +160,7 @@ class TokenCRFStudent:
 
     def _inputs(self, sentences, progress=None) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Per sentence: window feature ids, their offsets, dense teacher columns."""
-        dense = (self.teacher_features_.transform(sentences, progress) if self.config.terms
+        dense = (self.teacher_features_.transform(sentences, progress) if self.settings.terms
                  else [np.zeros((len(s), 0), np.float32) for s in sentences])
         out = []
         for words, columns in zip(sentences, dense):
@@ -156,9 +193,15 @@ class TokenCRFStudent:
     # -- training --------------------------------------------------------------------------
 
     def fit_sentences(self, sentences: Sequence[Sequence[str]], teacher_logits=None, tags=None, label_names=None,
-                      teacher=None, progress=None) -> "TokenCRFStudent":
+                      teacher=None, progress=None, device=None, distill=None) -> "TokenCRFStudent":
         """Fit on the teacher's per-word logits (one ``[n_words, C]`` array per sentence) or on gold tag
-        ids (the label-trained twin; give exactly one). ``teacher``: where the teacher features come from."""
+        ids (the label-trained twin; give exactly one). ``teacher``: where the teacher features come from
+        (a token teacher or a TokenTeacherCache). The CRF trains on the CPU with its own settings, so a
+        build's ``device`` is not used, and of ``distill`` only ``alpha = 0`` is accepted (gold tags are
+        the twin's, not mixed in)."""
+        if distill is not None and distill.alpha > 0:
+            raise ValueError(f"Student {self.name!r} (token_crf) learns from the teacher alone; set distill.alpha "
+                             "to 0 (its label-trained twin is the one fitted on gold tags).")
         if (teacher_logits is None) == (tags is None):
             raise ValueError("Give teacher_logits (distillation) or tags (the label-trained twin), not both or neither.")
         if not label_names:
@@ -167,10 +210,10 @@ class TokenCRFStudent:
         self.label_names = list(label_names)
         C = len(self.label_names)
         targets = self._targets(teacher_logits, tags, C)
-        self.featurizer_ = WindowFeaturizer(self.config.min_count, self.config.max_features).fit(word_slots(sentences))
-        self.teacher_features_ = TeacherWordFeatures(self.config.terms, self.label_names)
+        self.featurizer_ = WindowFeaturizer(self.settings.min_count, self.settings.max_features).fit(word_slots(sentences))
+        self.teacher_features_ = TeacherWordFeatures(self.settings.terms, self.label_names)
         source = teacher if teacher is not None else getattr(self, "_pending_teacher", (None,))[0]
-        if self.config.terms:
+        if self.settings.terms:
             if source is None:
                 raise ValueError("This student reads the teacher's features: pass teacher= (or call use_teacher).")
             self.teacher_features_.use_teacher(source)
@@ -182,20 +225,20 @@ class TokenCRFStudent:
         return self
 
     def _targets(self, teacher_logits, tags, C) -> list[torch.Tensor]:
-        if teacher_logits is not None and self.config.targets == "path":
+        if teacher_logits is not None and self.settings.targets == "path":
             paths = decode([t for t in teacher_logits if len(t)], self.label_names)
             tags = [[self.label_names.index(tag) for tag in path] for path in paths]
         elif teacher_logits is not None:
-            return [torch.softmax(torch.as_tensor(np.asarray(t, np.float32)) / self.config.temperature, dim=1)
+            return [torch.softmax(torch.as_tensor(np.asarray(t, np.float32)) / self.settings.temperature, dim=1)
                     for t in teacher_logits if len(t)]
         return [torch.nn.functional.one_hot(torch.as_tensor(np.asarray(t, np.int64)), C).float() for t in tags if len(t)]
 
     def _optimise(self, inputs, targets) -> None:
         order = sorted(range(len(inputs)), key=lambda k: len(targets[k]))
-        chunks = [order[i:i + self.config.chunk_sentences] for i in range(0, len(order), self.config.chunk_sentences)]
+        chunks = [order[i:i + self.settings.chunk_sentences] for i in range(0, len(order), self.settings.chunk_sentences)]
         n_words = float(sum(len(t) for t in targets))
-        module, l2 = self.module_, self.config.l2
-        optimiser = torch.optim.LBFGS(module.parameters(), lr=1.0, max_iter=self.config.max_iter,
+        module, l2 = self.module_, self.settings.l2
+        optimiser = torch.optim.LBFGS(module.parameters(), lr=1.0, max_iter=self.settings.max_iter,
                                       history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
         self.history_ = []
 
@@ -206,7 +249,7 @@ class TokenCRFStudent:
             optimiser.zero_grad()
             total = 0.0
             for batch, flat_target, target in batches:
-                if self.config.crf:
+                if self.settings.crf:
                     emissions, mask = self._padded(batch)
                     loss = structural_kd_loss(emissions, mask, target, *module.chain())
                 else:
@@ -242,7 +285,7 @@ class TokenCRFStudent:
         for emissions in self._emissions(sentences):
             if not len(emissions):
                 out.append(np.zeros((0, len(self.label_names)), np.float32))
-            elif self.config.crf:
+            elif self.settings.crf:
                 mask = torch.ones(1, len(emissions), dtype=torch.bool)
                 p = marginals(emissions.unsqueeze(0), mask, *self.module_.chain())[0]
                 out.append(torch.log(p.clamp_min(1e-12)).numpy())
@@ -256,46 +299,12 @@ class TokenCRFStudent:
     def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """BIO tags of each sentence: the CRF's Viterbi path over emissions and transitions (BIO-invalid
         steps forbidden); with ``crf=False`` the BIO-constrained Viterbi over per-word log-probabilities."""
-        if not self.config.crf:
+        if not self.settings.crf:
             return decode(self.predict_word_logits(sentences), self.label_names)
         with torch.no_grad():
             return [[self.label_names[k] for k in viterbi(e, *self.module_.chain())] for e in self._emissions(sentences)]
 
     predict = tag
-
-    # -- reading the model -----------------------------------------------------------------
-
-    def transitions(self):
-        """The ``C x C`` transition scores (rows: previous tag, columns: next tag; a pandas DataFrame),
-        with a ``<start>`` row and an ``<end>`` column; forbidden steps read ``-inf``."""
-        import pandas as pd
-
-        m = self.module_
-        table = torch.where(m.allowed_transition, m.transition, torch.tensor(float("-inf"))).detach().numpy()
-        start = torch.where(m.allowed_start, m.start, torch.tensor(float("-inf"))).detach().numpy()
-        frame = pd.DataFrame(np.vstack([start[None], table]), index=["<start>", *self.label_names],
-                             columns=self.label_names)
-        frame["<end>"] = [np.nan, *m.end.detach().numpy()]
-        return frame
-
-    def emission_terms(self, words: Sequence[str], position: int, tag: str):
-        """Every named term of the emission of ``tag`` at ``position`` (a DataFrame: ``term``,
-        ``value``, ``weight``, ``contribution``); the contributions sum to the emission score."""
-        import pandas as pd
-
-        self._check_fitted()
-        words = [str(w) for w in words]
-        c = self.label_names.index(tag)
-        ids = self.featurizer_.slot_ids(tuple(words), position)
-        rows = [(self.featurizer_.features_[k], 1.0, float(self.module_.bag.weight[k, c])) for k in ids]
-        if self.config.terms:
-            values = np.maximum(self.teacher_features_.transform([words])[0][position], _CLIP)
-            weights = self.module_.dense[:, c].detach().numpy()
-            rows += [(n, float(v), float(w)) for n, v, w in zip(self.teacher_features_.names, values, weights)]
-        rows.append(("bias", 1.0, float(self.module_.bias[c])))
-        frame = pd.DataFrame(rows, columns=["term", "value", "weight"])
-        frame["contribution"] = frame["value"] * frame["weight"]
-        return frame
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -309,14 +318,17 @@ class TokenCRFStudent:
         keys, rows = self.teacher_features_.to_arrays()
         tensors = {f"module.{k}": v.detach().contiguous() for k, v in self.module_.state_dict().items()}
         tensors["teacher_table"] = torch.from_numpy(rows).contiguous()
-        meta = {"format": _FORMAT, "kind": "token_crf", "config": asdict(self.config), "label_names": self.label_names,
-                "featurizer": self.featurizer_.to_dict(), "teacher_keys": keys}
+        meta = {"format": _FORMAT, "kind": self._kind, "config": self.config.to_dict(), "label_names": self.label_names,
+                "featurizer": self.featurizer_.to_dict(), "teacher_keys": keys, "history": getattr(self, "history_", []),
+                "chunk_sentences": self.settings.chunk_sentences}
         atomic_write_bytes(directory / "model.safetensors", save(tensors))
         atomic_write_bytes(directory / "config.json", json.dumps(meta, ensure_ascii=False).encode())
         return directory
 
     @classmethod
     def load(cls, directory: str | os.PathLike, teacher=None) -> "TokenCRFStudent":
+        """A student written by :meth:`save`; ``teacher`` (or a later :meth:`use_teacher`) scores the words
+        its saved table lacks."""
         from safetensors.torch import load_file
 
         directory = Path(directory)
@@ -324,11 +336,13 @@ class TokenCRFStudent:
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{directory} does not hold a token CRF student (format {meta.get('format')!r}).")
         tensors = load_file(str(directory / "model.safetensors"))
-        student = cls(TokenCRFConfig(**meta["config"]))
+        student = cls(StudentConfig.from_dict(meta["config"]))
+        student.settings.chunk_sentences = int(meta.get("chunk_sentences", student.settings.chunk_sentences))
+        student.history_ = list(meta.get("history", []))
         student.label_names = list(meta["label_names"])
         student.featurizer_ = WindowFeaturizer.from_dict(meta["featurizer"])
         table = dict(zip(meta["teacher_keys"], tensors["teacher_table"].numpy()))
-        student.teacher_features_ = TeacherWordFeatures(student.config.terms, student.label_names, table=table)
+        student.teacher_features_ = TeacherWordFeatures(student.settings.terms, student.label_names, table=table)
         state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
         student.module_ = _Emissions(student.featurizer_.n_features, state["dense"].shape[0], len(student.label_names),
                                      state["allowed_start"], state["allowed_transition"])

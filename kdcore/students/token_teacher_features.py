@@ -27,13 +27,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..config import TOKEN_TEACHER_TERMS
 from ..ngram_cache import NgramCache
 
 __all__ = ["TokenTeacherCache", "TeacherWordFeatures", "TEACHER_TERMS", "tokenizer_identity", "token_cache_key",
            "word_key", "window_key"]
 
-# The dense teacher terms a student may read, in their column order.
-TEACHER_TERMS = ("word", "window", "prev", "next")
+# The dense teacher terms a student may read, in their column order (StudentConfig.teacher_terms checks them).
+TEACHER_TERMS = TOKEN_TEACHER_TERMS
 _READING = "token-word-logits;log-softmax;window=3"
 
 
@@ -128,16 +129,25 @@ class TeacherWordFeatures:
             self.use_teacher(source)
 
     def use_teacher(self, source, cache_dir=None) -> "TeacherWordFeatures":
-        """Score words missing from the table with ``source`` (a cache or a token teacher)."""
+        """Score words missing from the table with ``source``: a cache, a token teacher, or a zero-argument
+        callable returning one (a run's teacher, loaded only when a word was never scored before)."""
+        lazy = callable(source) and not hasattr(source, "predict_word_logits")
         if not isinstance(source, TokenTeacherCache):
             if cache_dir is None and getattr(source, "cache_dir", None) is not None:
                 cache_dir = source.cache_dir / "token_words"
             source = TokenTeacherCache(source, cache_dir)
-        if list(source.teacher.label_names) != self.label_names:
-            raise ValueError(f"The teacher's tags {list(source.teacher.label_names)} differ from the student's "
-                             f"{self.label_names}; attach the teacher the student was trained with.")
-        self.cache = source
+        self.cache, self._tags_checked = source, False
+        if not lazy:  # a teacher at hand is checked now; one behind a callable when it is first needed
+            self._check_tags()
         return self
+
+    def _check_tags(self) -> None:
+        if not self._tags_checked:
+            theirs = list(self.cache.teacher.label_names)
+            if theirs != self.label_names:
+                raise ValueError(f"The teacher's tags {theirs} differ from the student's {self.label_names}; attach "
+                                 "the teacher the student was trained with.")
+            self._tags_checked = True
 
     @property
     def names(self) -> list[str]:
@@ -156,6 +166,7 @@ class TeacherWordFeatures:
         if self.cache is None:
             raise ValueError(f"{len(missing)} words (e.g. {missing[0]!r}) were never scored by the teacher and no "
                              "teacher is attached; call student.use_teacher(teacher) first.")
+        self._check_tags()
         for key, row in zip(missing, self.cache.log_probs(missing, progress)):
             self.table[key] = row
 
