@@ -177,7 +177,8 @@ def tiny_token_spec(name, model_dir, **options):
     from kdcore.config import DistillConfig, RunSpec, StudentConfig, TeacherConfig
 
     students = (StudentConfig(kind="token_linear", name="linear", min_count=1),
-                StudentConfig(kind="token_mlp", name="mlp", min_count=1, max_steps=150, hidden_size=8))
+                StudentConfig(kind="token_mlp", name="mlp", min_count=1, max_steps=150, hidden_size=8),
+                StudentConfig(kind="token_crf", name="crf", min_count=1, max_iter=15))
     return RunSpec(name, task="token", teacher_source=str(model_dir), teacher_is_encoder=False,
                    teacher=TeacherConfig(epochs=30, max_steps=160, eval_every=20, learning_rate=3e-3, batch_size=8,
                                          max_length=16, stride=4, patience=4),
@@ -187,7 +188,7 @@ def tiny_token_spec(name, model_dir, **options):
 
 @pytest.fixture(scope="session")
 def tiny_token_run_dir(tmp_path_factory, tiny_token_model_dir):
-    """A finished token run: tiny BERT token teacher fine-tuned on the toy sentences, linear + MLP token
+    """A finished token run: tiny BERT token teacher fine-tuned on the toy sentences, linear, MLP and CRF token
     students and their label twins."""
     from kdcore.pipeline import build_run
 

@@ -33,3 +33,4 @@ class BuildState:
     histories: dict = field(default_factory=dict)  # name -> {"history", "seconds", "distilled"}
     metrics: dict | None = None
     findings: list = field(default_factory=list)   # what the task's checks found
+    caches: dict = field(default_factory=dict)     # what the task computes once a build (the teacher's word features)

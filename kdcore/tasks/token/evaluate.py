@@ -29,7 +29,7 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
     agreement F1 margin with a bootstrap interval over the test sentences."""
     from ...metrics import model_bytes
     from .metrics import (bootstrap_f1_difference, decode, entity_counts, entity_scores, f1_interval,
-                                per_type_report, share_interval, word_fidelity)
+                          model_decode, per_type_report, share_interval, word_fidelity)
 
     names = list(teacher.label_names)
     if teacher_test_logits is None:
@@ -50,7 +50,7 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
     for name, student in students.items():
         emit(progress, stage="evaluate", model=name)
         logits = student.predict_word_logits(test.sentences)
-        tags_of[name] = decode(logits, names)
+        tags_of[name] = model_decode(student, test.sentences, logits)
         counts_of[name] = entity_counts(teacher_tags, tags_of[name])
         agreement = entity_scores(teacher_tags, tags_of[name])
         fidelity = word_fidelity(tags_of[name], teacher_tags, logits, teacher_test_logits)
@@ -63,7 +63,9 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
                     "entity_agreement_recall": agreement["recall"],
                     "entity_agreement_f1_ci": f1_interval(counts_of[name], n_boot=n_boot),
                     "fidelity_ci": share_interval(same, [len(t) for t in teacher_tags], n_boot=n_boot)})
-        speed = _speed(student.predict_word_logits, sentences)
+        # a student with its own decoder is timed to its tags (the CRF's marginals are not what it answers with)
+        speed = _speed(student.tag if getattr(student, "decodes_itself", False) else student.predict_word_logits,
+                       sentences)
         row.update({"texts_per_second": speed, "latency_ms": 1000 / speed, "speedup_vs_teacher": speed / teacher_speed})
         if student_dirs and name in student_dirs:
             size = model_bytes(student_dirs[name])
@@ -84,8 +86,10 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
         if name in counts_of and twin in counts_of:
             margins[name] = {"twin": twin, **bootstrap_f1_difference(counts_of[name], counts_of[twin], n_boot=n_boot),
                              "word_fidelity_difference": rows[name].fidelity - rows[twin].fidelity}
-    return {"task": "token", "decoding": "bio_viterbi", "test_size": len(test), "test_words": test.n_words,
-            "models": {name: row.to_dict() for name, row in rows.items()}, "margins": margins}
+    decoding = {name: "crf_viterbi" if getattr(student, "decodes_itself", False) else "bio_viterbi"
+                for name, student in students.items()}
+    return {"task": "token", "decoding": "bio_viterbi", "student_decoding": decoding, "test_size": len(test),
+            "test_words": test.n_words, "models": {name: row.to_dict() for name, row in rows.items()}, "margins": margins}
 
 
 

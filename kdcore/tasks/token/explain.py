@@ -90,7 +90,7 @@ def student_word_explanation(student, words: Sequence[str], position: int, targe
     """A token student's exact feature contributions to tag ``target`` at word ``position``, per word."""
     words = [str(w) for w in words]
     logits = student.predict_word_logits([words])[0][position]
-    method = "weights" if student.config.kind == "token_linear" else "gradient_x_input"
+    method = "weights" if student.config.kind in ("token_linear", "token_crf") else "gradient_x_input"
     return _record(words, student.word_contributions(words, position, target), target,
                    np.exp(log_softmax(logits)), method, student)
 

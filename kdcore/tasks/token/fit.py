@@ -9,9 +9,10 @@ from typing import Sequence
 import numpy as np
 
 from ...config import StudentConfig
+from ...utils import emit
 from ..base import DistillResult
 
-__all__ = ["augment_sentences", "fit_student", "fit_token_twin", "TWIN_L2_GRID"]
+__all__ = ["augment_sentences", "fit_student", "fit_token_twin", "teacher_word_cache", "TWIN_L2_GRID"]
 
 
 def augment_sentences(sentences: Sequence[Sequence[str]], copies: int, swap_prob: float, seed: int = 0) -> list[list[str]]:
@@ -36,10 +37,26 @@ def augment_sentences(sentences: Sequence[Sequence[str]], copies: int, swap_prob
 TWIN_L2_GRID = (0.03, 0.1, 0.3, 1.0)
 
 
+def teacher_word_cache(state):
+    """The teacher's per-word readings (:class:`~kdcore.students.token_teacher_features.TokenTeacherCache`),
+    one for the whole build, so every student that reads them (a CRF and its twin) runs each distinct word
+    and window through the teacher once; on disk beside the n-gram cache (``<cache_dir>/token_words``),
+    keyed by the teacher's weights and tokenizer."""
+    from ...students.token_teacher_features import TokenTeacherCache
+
+    if "teacher_words" not in state.caches:
+        teacher = state.teacher
+        directory = teacher.cache_dir / "token_words" if getattr(teacher, "cache_dir", None) is not None else None
+        state.caches["teacher_words"] = TokenTeacherCache(teacher, directory)
+    return state.caches["teacher_words"]
+
+
 def fit_token_twin(config: StudentConfig, corpus, options: dict):
     """The label-trained twin on the gold tags of the training sentences. A linear twin is fitted with each L2
     penalty of TWIN_L2_GRID (its own setting among them) and the one with the best gold entity F1 on the dev
-    sentences is kept, so the baseline a distilled student is compared with is a tuned one."""
+    sentences is kept, so the baseline a distilled student is compared with is a tuned one. A twin that reads
+    the teacher's word features (``token_crf``) gets them from ``options["teacher"]``, the distilled
+    student's source, so the twin differs from it in its targets alone."""
     from ...students import make_student
     from .metrics import entity_scores
 
@@ -56,16 +73,20 @@ def fit_token_twin(config: StudentConfig, corpus, options: dict):
     return best
 
 
-
-
 def fit_student(spec, state, config: StudentConfig, distilled: bool) -> DistillResult:
     """Each distilled student on the teacher's soft labels of the transfer set (gold tags mixed in with
-    ``alpha`` where there are), or its label-trained twin on the gold tags of the training sentences."""
-    from ...students import make_student
+    ``alpha`` where there are), or its label-trained twin on the gold tags of the training sentences. A
+    student fitted a sentence at a time with the teacher's word features (``token_crf``) reads them
+    from the build's one :func:`teacher_word_cache`."""
+    from ...students import SENTENCE_STUDENT_CLASSES, make_student
 
     started = time.perf_counter()
     corpus, teacher = state.corpus, state.teacher
     options = {"label_names": list(teacher.label_names), "progress": state.progress, "device": state.device}
+    if config.kind in SENTENCE_STUDENT_CLASSES:  # reads the teacher's words, reporting (done, total) of them
+        options["teacher"] = teacher_word_cache(state)
+        options["progress"] = lambda done, total: emit(state.progress, stage="student_fit", student=config.name,
+                                                       done=done, total=total, message="teacher word features")
     if distilled:
         student = make_student(config)
         gold = None

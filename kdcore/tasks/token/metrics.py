@@ -1,7 +1,8 @@
 """Token classification metrics (definitions the UI and report state):
 
 - decoding: every model's per-word scores are read as BIO tags by one decoding, the Viterbi path
-  under BIO constraints over per-word log-probabilities (:func:`kdcore.bio.viterbi_bio`);
+  under BIO constraints over per-word log-probabilities (:func:`kdcore.bio.viterbi_bio`); a model with
+  its own decoder (a CRF student, ``decodes_itself``) is read through it (:func:`model_decode`);
 - word fidelity: share of words whose decoded tag equals the teacher's; mean total-variation
   distance of the per-word tag probabilities;
 - entity agreement: entities (exact span and type) with the teacher's entities as reference:
@@ -21,7 +22,7 @@ import numpy as np
 
 from .bio import entities, viterbi_bio
 
-__all__ = ["decode", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
+__all__ = ["decode", "model_decode", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
            "entity_counts", "bootstrap_f1_difference", "token_metrics_table", "margins_text", "f1_interval",
            "share_interval"]
 
@@ -36,6 +37,18 @@ def decode(word_logits: Sequence[np.ndarray], label_names: Sequence[str]) -> lis
     """BIO tags of each sentence: the constrained Viterbi path over its per-word log-probabilities."""
     names = list(label_names)
     return [[names[k] for k in viterbi_bio(log_softmax(rows), names)] if len(rows) else [] for rows in word_logits]
+
+
+def model_decode(model, sentences: Sequence[Sequence[str]], word_logits: Sequence[np.ndarray] | None = None
+                 ) -> list[list[str]]:
+    """BIO tags a token model gives ``sentences``: its own decoder where it has one (``decodes_itself``: a CRF
+    student's Viterbi over its emissions and transitions), else :func:`decode` over its per-word logits
+    (``word_logits`` when already computed)."""
+    if getattr(model, "decodes_itself", False):
+        return model.tag(sentences) if len(sentences) else []
+    if word_logits is None:
+        word_logits = model.predict_word_logits(sentences) if len(sentences) else []
+    return decode(word_logits, model.label_names)
 
 
 def _spans(sentence) -> list[tuple[str, int, int]]:

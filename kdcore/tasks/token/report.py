@@ -21,7 +21,8 @@ __all__ = ["build_token_report", "render_token_html", "write_token_report", "TOK
 
 TOKEN_DEFINITIONS = {
     "decoding": "Every model's per-word scores are read as BIO tags by one decoding: the Viterbi path over per-word "
-                "log-probabilities in which no I-x follows O, the sentence start or another type.",
+                "log-probabilities in which no I-x follows O, the sentence start or another type; a CRF student's "
+                "own Viterbi path over its emissions and learned tag transitions, under the same constraints.",
     "entity_f1": "Gold entities (exact span and type): F1 of precision (right / predicted) and recall "
                  "(right / gold), micro-averaged over types; per type as seqeval's classification report.",
     "word_fidelity": "Share of test words on which the student's tag equals the teacher's.",

@@ -63,8 +63,12 @@ class TokenTask(Task):
 
     def check_spec(self, spec: RunSpec) -> None:
         if not all(self.owns_student(s) for s in spec.students):
-            raise ValueError(f"A token run trains token_linear / token_mlp students; got "
+            raise ValueError(f"A token run trains token_linear / token_mlp / token_crf students; got "
                              f"{[s.kind for s in spec.students]}. Build them with default_students(kinds, task='token').")
+        crf = [s.name for s in spec.students if s.kind == "token_crf"]
+        if crf and spec.distill.alpha > 0:
+            raise ValueError(f"The token_crf student {crf[0]!r} learns from the teacher alone (its label-trained twin "
+                             f"is the one fitted on gold tags); set alpha to 0, or leave the CRF out of the students.")
         if spec.data.path is None:
             if spec.data.corpus == "rotten_tomatoes":  # the sequence default: the token example instead
                 spec.data = type(spec.data).from_dict({**spec.data.to_dict(), "corpus": DEFAULT_TOKEN_CORPUS})

@@ -1,7 +1,7 @@
 """The trust curve of a tagging run: on which sentences a student can stand in for the teacher.
 
 The unit is a sentence, and the decision is entity-level: a student stands in for the teacher on a
-sentence when its entities (exact span and type, after the BIO-valid decoding) are the teacher's. Each
+sentence when its entities (exact span and type, after the BIO-valid decoding; a CRF student's own) are the teacher's. Each
 candidate stand-in score of :mod:`kdcore.trust` is read per word from the student's own word logits and
 a sentence takes its weakest word's (the minimum): one unsure word can break an entity. The score, its
 calibration and the threshold are chosen on dev, the curve and coverage measured on test, exactly as for
@@ -14,7 +14,7 @@ import numpy as np
 
 from ...trust import SCORE_NAMES, TARGET_FIDELITY, RunTrust, empty_trust, stand_in_scores, unit_trust
 from .bio import entities
-from .metrics import decode
+from .metrics import decode, model_decode
 
 __all__ = ["sentence_candidates", "entity_agreement", "sentence_trust"]
 
@@ -25,9 +25,10 @@ def sentence_candidates(word_logits) -> dict[str, np.ndarray]:
                             for rows in word_logits]) for name in SCORE_NAMES}
 
 
-def entity_agreement(student_logits, teacher_logits, label_names) -> np.ndarray:
-    """Per sentence: whether the student's decoded entities are exactly the teacher's."""
-    student_tags, teacher_tags = decode(student_logits, label_names), decode(teacher_logits, label_names)
+def entity_agreement(student_tags, teacher_logits, label_names) -> np.ndarray:
+    """Per sentence: whether the student's decoded entities (``student_tags``, from
+    :func:`~kdcore.tasks.token.metrics.model_decode`) are exactly the teacher's."""
+    teacher_tags = decode(teacher_logits, label_names)
     return np.array([set(entities(mine)) == set(entities(theirs)) for mine, theirs in zip(student_tags, teacher_tags)],
                     dtype=bool)
 
@@ -47,9 +48,11 @@ def sentence_trust(teacher, students, dev, test, test_teacher_logits=None, dev_t
     records = {}
     for name, student in students.items():
         dev_logits, test_logits = student.predict_word_logits(dev.sentences), student.predict_word_logits(test.sentences)
+        dev_tags = model_decode(student, dev.sentences, dev_logits)
+        test_tags = model_decode(student, test.sentences, test_logits)
         records[name] = unit_trust(name, sentence_candidates(dev_logits),
-                                   entity_agreement(dev_logits, dev_teacher_logits, names),
+                                   entity_agreement(dev_tags, dev_teacher_logits, names),
                                    sentence_candidates(test_logits),
-                                   entity_agreement(test_logits, test_teacher_logits, names), target,
+                                   entity_agreement(test_tags, test_teacher_logits, names), target,
                                    unit="sentences")
     return RunTrust(target, records, len(dev), len(test)), list(dev_teacher_logits)
