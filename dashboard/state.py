@@ -324,6 +324,14 @@ def tag_features(key: RunKey, student: str, kind: str, top: int):
     return top_features_by_type(full_run(key).student(student), sentences, kind, top=top)
 
 
+@st.cache_data(show_spinner="Reading the student's tag transitions…", max_entries=32)
+def tag_transitions(key: RunKey, student: str):
+    """The student's tag-transition table (a CRF's), or None when it tags each word alone."""
+    from kdcore.tasks.token.analysis import transition_table
+
+    return transition_table(full_run(key).student(student))
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def tag_disagreements(key: RunKey):
     from kdcore.tasks.token.analysis import disagreement_table

@@ -15,7 +15,7 @@ from dashboard.components.safe import html as _text
 
 __all__ = [
     "metric_bars", "size_speed_scatter", "confusion_heatmap", "probability_bars", "deletion_chart",
-    "weight_bars", "weights_scatter", "loss_chart", "importance_bars", "trust_curves",
+    "weight_bars", "weights_scatter", "loss_chart", "importance_bars", "trust_curves", "transition_heatmap",
 ]
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
@@ -89,6 +89,23 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], ti
                                hovertemplate="gold %{y}<br>predicted %{x}<br>%{z} texts<extra></extra>"))
     fig.update_layout(title=_text(title), xaxis=dict(title="predicted"), yaxis=dict(title="gold", autorange="reversed"),
                       height=300, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def transition_heatmap(table: pd.DataFrame, title: str) -> go.Figure:
+    """A tag-transition table (rows: previous tag, columns: next tag) as a diverging heatmap; a forbidden step
+    (-inf) or a cell the table leaves empty is drawn blank and marked "forbidden" / "-" on hover."""
+    values = table.to_numpy(dtype=float)
+    shown = np.where(np.isfinite(values), values, np.nan)
+    text = np.where(np.isfinite(values), np.char.mod("%.2f", np.nan_to_num(values)),
+                    np.where(np.isneginf(values), "forbidden", "-"))
+    limit = float(np.nanmax(np.abs(shown))) if np.isfinite(shown).any() else 1.0
+    fig = go.Figure(go.Heatmap(z=shown, x=[_text(c) for c in table.columns], y=[_text(r) for r in table.index],
+                               text=text, texttemplate="%{text}", colorscale="RdBu", zmid=0.0, zmin=-limit,
+                               zmax=limit, hovertemplate="from %{y}<br>to %{x}<br>%{text}<extra></extra>"))
+    fig.update_layout(title=_text(title), xaxis=dict(title="next tag", side="top"),
+                      yaxis=dict(title="previous tag", autorange="reversed"),
+                      height=max(300, 40 * len(table) + 120), margin=dict(l=10, r=10, t=80, b=10))
     return fig
 
 

@@ -2,7 +2,8 @@
 
 The linear student's weights per class (largest positive and negative), a word search,
 its weights against the teacher's mean attribution per word (with their rank
-correlation), and the MLP's global feature importances.
+correlation), and the MLP's global feature importances. For a tagging run: each token student's
+top features per tag, and a CRF student's tag-transition matrix.
 """
 
 from __future__ import annotations
@@ -154,7 +155,9 @@ def _draw_tags(key: state.RunKey) -> None:
     st.title("What the token students learned")
     st.caption("Features are read directly: w=… the word, shape=…, pre/suf=… its first / last letters, w[-1]=… the "
                "word before, first / last. Importance: the mean gradient x value over the test words that have the "
-               "feature; for the linear student exactly its weight.")
+               "feature; for the linear student exactly its weight. A CRF student's terms are its emission "
+               "terms: a window feature's weight, and teacher(word)[tag] / teacher(window)[tag] (the teacher's "
+               "log-probability of the tag on the word or its window taken alone) as their mean value x weight.")
     types = state.entity_types(key)
     cols = st.columns([2, 2, 1])
     student = cols[0].selectbox("Student", run.student_names, key="token_weights_student")
@@ -170,3 +173,18 @@ def _draw_tags(key: state.RunKey) -> None:
         else:
             column.dataframe(rows.drop(columns="tag"), hide_index=True, width="stretch",
                              column_config={"importance": st.column_config.NumberColumn("importance", format="%.3f")})
+    _transitions(key, student)
+
+
+def _transitions(key: state.RunKey, student: str) -> None:
+    """A structured (CRF) student's tag-transition matrix; nothing for a student that tags each word alone."""
+    table = state.tag_transitions(key, student)
+    if table is None:
+        return
+    st.subheader("Tag transitions")
+    st.caption("The CRF student scores a whole tag path: each word's emission (the terms above) plus the "
+               "score of each step from one tag to the next, read here (row: the previous tag or the sentence "
+               "start, column: the next tag or the sentence end). Blank cells are steps BIO forbids (an I-x "
+               "after O or after another type).")
+    st.plotly_chart(charts.transition_heatmap(table, f"Tag transitions of {student}"), width="stretch",
+                    key="token_weights_transitions")

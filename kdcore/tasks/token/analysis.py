@@ -10,7 +10,7 @@ from typing import Sequence
 from .bio import entities
 from .metrics import model_decode
 
-__all__ = ["model_tags", "disagreement_table", "top_features_by_type", "entity_html", "entity_choices",
+__all__ = ["model_tags", "disagreement_table", "top_features_by_type", "transition_table", "entity_html", "entity_choices",
            "entity_legend_html", "TYPE_COLOURS"]
 
 # One colour per entity type, in the order of the run's types (cycled past ten).
@@ -60,7 +60,8 @@ def top_features_by_type(student, sentences: Sequence[Sequence[str]], kind: str,
                          max_words: int = 5000):
     """The window features that push a word most towards ``B-kind`` and ``I-kind``: the student's global
     importance (mean gradient x value over the words that have the feature; for the linear student exactly
-    its weight) on the words of ``sentences``. Columns ``tag, feature, importance, words``."""
+    its weight; for a CRF student its emission terms, teacher readings as their mean value x weight) on the
+    words of ``sentences``. Columns ``tag, feature, importance, words``."""
     import pandas as pd
 
     from ...students.window import word_slots
@@ -73,6 +74,13 @@ def top_features_by_type(student, sentences: Sequence[Sequence[str]], kind: str,
         out.append(pd.DataFrame({"tag": tag, "feature": rows["feature"], "importance": rows["importance"],
                                  "words": rows["n_texts"]}))
     return pd.concat(out, ignore_index=True)
+
+
+def transition_table(student):
+    """A structured student's tag-transition scores (rows: the previous tag or ``<start>``, columns: the next tag
+    or ``<end>``; forbidden steps ``-inf``, a DataFrame), or None for a student that tags each word alone."""
+    transitions = getattr(student, "transitions", None)
+    return transitions() if callable(transitions) else None
 
 
 def _colour(kind: str, types: Sequence[str]) -> str:
