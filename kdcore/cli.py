@@ -351,7 +351,8 @@ def _add_distill_parser(sub, common) -> None:
                       help=f"Cap on teacher fine-tuning steps (default {TeacherConfig().max_steps}; 300 for token "
                       "classification).")
     dist.add_argument("--students", default="linear,mlp",
-                      help="Comma-separated student kinds: linear, mlp, aug_linear (the demo adds aug_linear).")
+                      help="Comma-separated student kinds: linear, mlp, aug_linear (the demo adds aug_linear); for "
+                      "token classification linear, mlp, crf (the token demo trains all three).")
     default_steps = StudentConfig().max_steps
     dist.add_argument("--student-steps", type=int, default=default_steps,
                       help=f"Most Adam steps of the MLP (StudentConfig.max_steps, default {default_steps}; it stops "

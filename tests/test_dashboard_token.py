@@ -83,7 +83,7 @@ def test_token_report_is_self_contained_and_escaped(token_env, tiny_token_run_di
     report = json.loads(json_path.read_text(encoding="utf-8"))
     assert report["task"] == "token" and "<script" not in page.lower()
     assert "precision" in page and "micro avg" in page and "linear-labels" in page
-    assert set(report["per_type"]) == set(report["margins"]) | {"teacher", "linear-labels", "mlp-labels"}
+    assert set(report["per_type"]) == set(report["margins"]) | {"teacher", "linear-labels", "mlp-labels", "crf-labels"}
 
 
 def test_distill_view_checks_the_token_corpus(token_env):
@@ -123,6 +123,6 @@ def test_distill_view_reads_a_conll_upload_without_writing_it(token_env):
     at.run()
     no_exceptions(at)
     students = [m for m in at.multiselect if m.key == "distill_students_token"]
-    assert students and set(students[0].options) == {"linear", "mlp"}, [m.key for m in at.multiselect]  # no aug_linear
+    assert students and set(students[0].options) == {"linear", "mlp", "crf"}, [m.key for m in at.multiselect]  # no aug
     assert not [s for s in at.selectbox if s.key == "distill_text_column"]
     assert not (token_env / distill.UPLOADS).exists()

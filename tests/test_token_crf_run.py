@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_toy_token_corpus, tiny_token_spec
+from conftest import make_toy_token_corpus
 from kdcore.config import DEFAULT_TOKEN_STUDENTS, TOKEN_CRF_STUDENT, DistillConfig, RunSpec, StudentConfig
 from kdcore.pipeline.state import BuildState
 from kdcore.runs import load_run

@@ -17,7 +17,7 @@ from kdcore.tasks.token.metrics import decode, entity_scores
 def test_token_run_is_stored_and_loads_task_aware(tiny_token_run_dir):
     run = load_run(tiny_token_run_dir)
     assert run.task == "token" and run.info.task == "token"
-    assert run.twins() == {"linear": "linear-labels", "mlp": "mlp-labels"}
+    assert run.twins() == {"linear": "linear-labels", "mlp": "mlp-labels", "crf": "crf-labels"}
     test = run.split("test")
     assert isinstance(test, TokenDataset) and test.has_labels
     teacher_tags = decode(run.teacher.predict_word_logits(test.sentences), run.label_names)
@@ -44,7 +44,7 @@ def test_token_metrics_hold_per_type_tables_and_margins(tiny_token_run_dir):
     margin = metrics["margins"]["linear"]
     assert margin["twin"] == "linear-labels" and margin["low"] <= margin["difference"] <= margin["high"]
     summary = {row["model"]: row for row in metrics["explanations"]["summary"]}
-    assert set(summary) == {"linear", "mlp", "linear-labels", "mlp-labels"}
+    assert set(summary) == {"linear", "mlp", "crf", "linear-labels", "mlp-labels", "crf-labels"}
     assert -1 <= summary["linear"]["spearman_mean"] <= 1
 
 
@@ -55,7 +55,7 @@ def test_old_manifests_read_as_sequence_runs(tiny_run_dir):
 
 def test_spec_checks_the_task():
     spec = RunSpec("ner", task="token")
-    assert [s.kind for s in spec.students] == ["token_linear", "token_mlp"] and spec.data.corpus == "wnut16"
+    assert [s.kind for s in spec.students] == ["token_linear", "token_mlp", "token_crf"] and spec.data.corpus == "wnut16"
     assert RunSpec.from_json(spec.to_json()).to_dict() == spec.to_dict()
     with pytest.raises(ValueError, match="token_linear"):
         RunSpec("ner", task="token", students=[StudentConfig(kind="linear")])
@@ -87,7 +87,8 @@ def test_alpha_mixes_gold_tags_into_the_distilled_students(tmp_path, tiny_token_
     spec = tiny_token_spec("alpha", tiny_token_model_dir, explain_sample=0)
     spec = RunSpec.from_dict({**spec.to_dict(), "distill": {**spec.distill.to_dict(), "alpha": 0.5,
                                                             "train_label_baseline": False},
-                              "teacher": {**spec.teacher.to_dict(), "epochs": 0.0}})
+                              "teacher": {**spec.teacher.to_dict(), "epochs": 0.0},
+                              "students": [s.to_dict() for s in spec.students if s.kind != "token_crf"]})  # teacher only
     path = build_run(spec, runs_dir=tmp_path, corpus=make_toy_token_corpus(n_sentences=40))
     student = load_student(path / "students" / "linear")
     parts = student.history_[-1]["parts"]

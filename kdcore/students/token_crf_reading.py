@@ -29,6 +29,12 @@ class CRFReading:
         self._check_fitted()
         return int(sum(p.numel() for p in self.module_.parameters()))
 
+    @property
+    def n_nonzero_(self) -> int:
+        """Non-zero emission weights (window features and teacher readings): the terms a reviewer may read."""
+        self._check_fitted()
+        return int(torch.count_nonzero(self.module_.bag.weight.detach()) + torch.count_nonzero(self.module_.dense.detach()))
+
     def transitions(self):
         """The ``C x C`` transition scores (rows: previous tag, columns: next tag; a pandas DataFrame),
         with a ``<start>`` row and an ``<end>`` column; forbidden steps read ``-inf``."""
