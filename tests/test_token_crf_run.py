@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_toy_token_corpus
+from conftest import make_toy_token_corpus, tiny_token_spec
 from kdcore.config import DEFAULT_TOKEN_STUDENTS, TOKEN_CRF_STUDENT, DistillConfig, RunSpec, StudentConfig
 from kdcore.pipeline.state import BuildState
 from kdcore.runs import load_run
@@ -212,3 +212,22 @@ def test_the_weights_view_shows_the_crf_transition_matrix(tiny_token_run_dir, mo
     heat = spec["data"][0]
     assert heat["type"] == "heatmap" and heat["y"][0] == "&lt;start&gt;" and heat["x"][-1] == "&lt;end&gt;"
     assert any(t.startswith("teacher(") for df in at.dataframe for t in df.value.get("feature", []))
+
+
+def test_a_resumed_build_hands_the_loaded_crf_its_teacher(tmp_path, tiny_token_model_dir):
+    """Killed after the students were saved: the resumed build loads the CRF, whose saved word table lacks the
+    test words, and evaluates it with the build's teacher."""
+    from kdcore.pipeline import build_run
+    from test_distill import Killed, _kill_at
+
+    spec = tiny_token_spec("resume", tiny_token_model_dir, explain_sample=0)
+    spec = RunSpec.from_dict({**spec.to_dict(), "students": [s.to_dict() for s in spec.students if s.kind == "token_crf"],
+                              "teacher": {**spec.teacher.to_dict(), "epochs": 0.0}})
+    corpus = make_toy_token_corpus(n_sentences=40)
+    with pytest.raises(Killed):
+        build_run(spec, runs_dir=tmp_path, corpus=corpus, progress=_kill_at("evaluate"))
+    events = []
+    path = build_run(spec, runs_dir=tmp_path, corpus=corpus, progress=events.append)
+    assert "student_fit" not in [e["stage"] for e in events]
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert 0 <= metrics["models"]["crf"]["entity_agreement_f1"] <= 1

@@ -86,6 +86,8 @@ def stage_students(writer, spec: RunSpec, state: BuildState) -> None:
         folder = writer.path / "students" / entry.name
         if writer.exists(f"students/{entry.name}/config.json"):  # each student folder is written as a whole
             student = load_student(folder)
+            if hasattr(student, "use_teacher"):  # reads the teacher's view of words it never saw (as a run's do)
+                student.use_teacher(state.teacher)
         else:
             emit(state.progress, stage="student_fit", student=entry.name, distilled=entry.distilled)
             result = state.task.fit_student(spec, state, StudentConfig.from_dict(entry.config), entry.distilled)
