@@ -34,6 +34,7 @@ _EXPORTS = {
     # token classification (one BIO tag a word): data, teacher, students, metrics
     "TokenDataset": "tasks.token.data", "read_tokens": "tasks.token.data", "load_wnut16_corpus": "tasks.token.data",
     "TokenTeacher": "tasks.token.teacher", "TokenLinearStudent": "students", "TokenMLPStudent": "students",
+    "TokenCRFStudent": "students",
     "viterbi_bio": "tasks.token.bio", "per_type_report": "tasks.token.metrics", "entity_scores": "tasks.token.metrics",
 }
 
