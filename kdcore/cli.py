@@ -161,10 +161,13 @@ def spec_from_args(args):
         raise ValueError("Name the new run with --name (or give a whole run spec with --spec FILE).")
     if not args.data and (args.text_column or args.label_column):
         raise ValueError("--text-column and --label-column name columns of a data file: add --data FILE.")
-    kinds = [k.strip() for k in args.students.split(",") if k.strip()]
+    task = _task_of(args)
+    # Without --students: every kind the task offers (the Distill view's default too).
+    kinds = ([k.strip() for k in args.students.split(",") if k.strip()] if args.students is not None
+             else task.student_choices())
     # No teacher named: the embedded encoder, fine-tuned on the data (never an untrained head).
     encoder = args.encoder or args.teacher is None
-    return _task_of(args).spec_from_args(args, kinds, encoder)
+    return task.spec_from_args(args, kinds, encoder)
 
 
 def _task_of(args):
@@ -350,8 +353,10 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--teacher-steps", type=int, default=None,
                       help=f"Cap on teacher fine-tuning steps (default {TeacherConfig().max_steps}; 300 for token "
                       "classification).")
-    dist.add_argument("--students", default="linear,mlp",
-                      help="Comma-separated student kinds: linear, mlp, aug_linear (the demo adds aug_linear).")
+    dist.add_argument("--students", default=None,
+                      help="Comma-separated student kinds (default: every kind of the task: linear, mlp, aug_linear "
+                      "for texts; linear, mlp for token runs). aug_linear adds one teacher pass over the "
+                      "vocabulary's n-grams.")
     default_steps = StudentConfig().max_steps
     dist.add_argument("--student-steps", type=int, default=default_steps,
                       help=f"Most Adam steps of the MLP (StudentConfig.max_steps, default {default_steps}; it stops "
