@@ -418,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .audit.cli import add_audit_parser
 
     add_audit_parser(sub, common, _open_run)
+    from .predict import add_predict_parser
+
+    add_predict_parser(sub, common, _open_run)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics and trust curves; add explanation metrics with "
                         "--explain-sample.")
