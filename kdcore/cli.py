@@ -29,6 +29,8 @@ def cli_wording(message: str) -> str:
 class FileProgress:
     """Appends every progress event as one JSON line (read by the dashboard's Distill view)."""
 
+    BATCHED = ("teacher_predict", "ngram_features")  # stages that report every batch: at most two lines a second
+
     def __init__(self, path, also=None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ class FileProgress:
 
         now = time.monotonic()
         # Batch-level prediction events come fast; keep the file small.
-        if event.get("stage") != "teacher_predict" or now - self._last_write > 0.5 or event.get("done") == event.get("total"):
+        if event.get("stage") not in self.BATCHED or now - self._last_write > 0.5 or event.get("done") == event.get("total"):
             self.write({**event, "time": time.time()})
             self._last_write = now
         if self.also is not None:
@@ -70,6 +72,13 @@ class TqdmProgress:
     def __call__(self, event: dict) -> None:
         stage = event.get("stage")
         total = event.get("total")
+        if event.get("phase") == "end":  # a finished stage's bar shows it whole; an enclosing stage's end opens none
+            if stage == self._stage and self._bar is not None and self._bar.total:
+                self._bar.n = self._bar.total
+            if stage == self._stage:
+                self.close()
+                self._stage = None
+            return
         if stage != self._stage or (total and self._bar is not None and self._bar.total != total):
             self.close()
             self._stage = stage
@@ -83,7 +92,7 @@ class TqdmProgress:
         if done is not None and self._bar.total:
             self._bar.n = min(done, self._bar.total)
         postfix = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in event.items()
-                   if k in ("loss", "dev_accuracy", "student", "model", "epoch") and v is not None}
+                   if k in ("loss", "dev_accuracy", "student", "model", "epoch", "part") and v is not None}
         if postfix:
             self._bar.set_postfix(postfix, refresh=False)
         self._bar.refresh()

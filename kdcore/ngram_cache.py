@@ -61,6 +61,7 @@ class NgramCache:
         self._embeddings: list[np.ndarray] = []
         self._logits: list[np.ndarray] = []
         self.computed = 0  # n-grams this object ran through the teacher (the rest came from disk or memory)
+        self.progress: Callable[[int, int], None] | None = None  # hears every pass not given its own callback
 
     @property
     def teacher(self):
@@ -84,6 +85,7 @@ class NgramCache:
         disk as one new shard. ``progress(done, total)`` is called after each batch.
         """
         ngrams = [str(g) for g in ngrams]
+        progress = progress if progress is not None else self.progress
         if not ngrams:
             teacher = self.teacher
             return (np.zeros((0, teacher.model.config.hidden_size), np.float32),
