@@ -47,9 +47,11 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
 
 
 def _reported(name: str, stage):
-    """``stage`` bracketed by its start and end progress events (under its progress stage's name)."""
+    """``stage`` bracketed by its start and end progress events (under its progress stage's name; ``resumed``
+    when an earlier build finished it and it only takes its output back)."""
     def run(writer, spec: RunSpec, state: BuildState) -> None:
-        with stage_events(state.progress, STAGE_EVENTS[name], pipeline_stage=name):
+        extra = {"resumed": True} if name in state.finished else {}
+        with stage_events(state.progress, STAGE_EVENTS[name], pipeline_stage=name, **extra):
             stage(writer, spec, state)
 
     return run
