@@ -168,25 +168,50 @@ class NgramCache:
         done = 0
         with torch.inference_mode(), teacher._autocast():
             for batch in self._batches(unique):
-                input_ids = torch.tensor([unique[k] for k in batch], dtype=torch.long, device=teacher.device)
-                # One length a batch: no padding, so no attention mask and a plain mean over the tokens.
-                out = model(input_ids=input_ids, output_hidden_states=True)
-                embeddings[batch] = out.hidden_states[-1].float().mean(dim=1).cpu().numpy().astype(np.float16)
-                logits[batch] = out.logits.float().cpu().numpy()
+                pooled, batch_logits = self._forward(teacher, [unique[k] for k in batch])
+                embeddings[batch] = pooled.astype(np.float16)
+                logits[batch] = batch_logits
                 done += len(batch)
                 if progress is not None:
                     progress(done, len(unique))
         self.computed += len(unique)
         return embeddings[owner], logits[owner]
 
+    @staticmethod
+    def _forward(teacher, sequences: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean-pooled last hidden layer and logits of ``sequences``: with no padding and no attention mask
+        when they are all one length (most batches), else padded and averaged over the real tokens only."""
+        device = teacher.device
+        if len({len(q) for q in sequences}) == 1:
+            out = teacher.model(input_ids=torch.tensor(sequences, dtype=torch.long, device=device),
+                                output_hidden_states=True)
+            pooled = out.hidden_states[-1].float().mean(dim=1)
+        else:
+            input_ids, attention = teacher._pad([list(q) for q in sequences])
+            mask = attention.to(device)
+            out = teacher.model(input_ids=input_ids.to(device), attention_mask=mask, output_hidden_states=True)
+            weights = mask.unsqueeze(-1).float()
+            pooled = (out.hidden_states[-1].float() * weights).sum(1) / weights.sum(1)
+        return pooled.cpu().numpy(), out.logits.float().cpu().numpy()
+
     def _batches(self, sequences: list[tuple]) -> list[list[int]]:
-        """Indices of ``sequences`` in batches of one length each, shortest first, at most ``batch_tokens``
-        tokens a batch (at least one sequence)."""
+        """Indices of ``sequences``, shortest first, in batches of at most ``batch_tokens`` tokens counted at the
+        batch's widest (at least one sequence a batch). A batch never mixes lengths when the next length has
+        enough sequences to fill a batch of its own; a few of one length join their neighbours instead of
+        costing a forward pass each."""
         by_length: dict[int, list[int]] = defaultdict(list)
         for k, sequence in enumerate(sequences):
             by_length[len(sequence)].append(k)
-        batches = []
+        batches: list[list[int]] = []
+        current: list[int] = []
         for length in sorted(by_length):
             members, size = by_length[length], max(1, self.batch_tokens // length)
-            batches += [members[i:i + size] for i in range(0, len(members), size)]
-        return batches
+            if current and len(members) >= size:  # a full batch of this length: close the mixed one first
+                batches.append(current)
+                current = []
+            for k in members:
+                if current and (len(current) + 1) * length > self.batch_tokens:
+                    batches.append(current)
+                    current = []
+                current.append(k)
+        return batches + ([current] if current else [])

@@ -194,11 +194,16 @@ def test_the_batched_pass_scores_each_ngram_as_one_at_a_time(tiny_teacher):
         # stored as float16: equal to the plain embedding rounded the same way, within one rounding step
         np.testing.assert_allclose(embeddings[i], embedding.astype(np.float16).astype(np.float32), rtol=2e-3,
                                    atol=2e-3)
-    single = NgramCache(tiny_teacher, batch_tokens=1)  # every n-gram in a batch of its own
-    e1, l1 = single.features(ngrams)
-    np.testing.assert_allclose(l1, logits, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(e1, embeddings, rtol=2e-3, atol=2e-3)
-    assert [len(b) for b in cache._batches([(1, 2, 3), (1, 2), (4, 5), (1, 2, 3, 4)])] == [2, 1, 1]
+    # all in one padded batch above; each alone (no padding, no mask); and batches of one length and mixed ones
+    for budget in (1, 12):
+        other = NgramCache(tiny_teacher, batch_tokens=budget)
+        e1, l1 = other.features(ngrams)
+        np.testing.assert_allclose(l1, logits, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(e1, embeddings, rtol=2e-3, atol=2e-3)
+    sequences = [(1, 2, 3), (1, 2), (4, 5), (1, 2, 3, 4)]
+    assert cache._batches(sequences) == [[1, 2, 0, 3]]  # a few of each length: one forward pass
+    assert NgramCache(tiny_teacher, batch_tokens=8)._batches(sequences) == [[1, 2], [0, 3]]
+    assert NgramCache(tiny_teacher, batch_tokens=4)._batches([(1, 2)] * 3 + [(1, 2, 3)]) == [[0, 1], [2], [3]]
 
 
 def test_many_small_passes_grow_one_table(tiny_teacher):
