@@ -3,9 +3,10 @@ n-gram's text and the teacher's logits on it, computed once per n-gram and cache
 on disk under a hash of the teacher's weights.
 
 The pass is compute-bound (the encoder's linear layers): n-grams that tokenize to the same
-wordpieces are run once, and batches hold sequences of one length only (no padding, no
-attention mask), as many as fit a token budget, so a batch of two-token n-grams is as large as
-one of twenty. Scores equal those of one n-gram at a time within float tolerance (a test).
+wordpieces are run once, shortest first, as many a batch as fit a token budget; a length with
+enough n-grams to fill a batch gets batches of its own (no padding, no attention mask), a few of
+one length join their neighbours (padded and masked) rather than cost a forward pass each.
+Scores equal those of one n-gram at a time within float tolerance (a test).
 
 The embedding-augmented student (:mod:`kdcore.students.aug_linear`) reads its frozen n-gram
 features here. The cache key is :meth:`Teacher.fingerprint` (sha256 over the state dict)
@@ -68,7 +69,8 @@ class NgramCache:
         # Rows grow into spare capacity (doubled when full), so many small passes never copy the whole table.
         self._embeddings = np.zeros((0, 0), np.float16)
         self._logits = np.zeros((0, 0), np.float32)
-        self.computed = 0  # n-grams this object ran through the teacher (the rest came from disk or memory)
+        # Teacher passes this object made: one per distinct wordpiece sequence (the rest came from disk or memory).
+        self.computed = 0
         self.progress: Callable[[int, int], None] | None = None  # hears every pass not given its own callback
 
     @property
