@@ -57,12 +57,13 @@ class NgramCache:
     whose weights changed (``fit``) starts a new cache instead of reusing the old numbers.
     """
 
-    def __init__(self, teacher, directory=None, batch_tokens: int = BATCH_TOKENS):
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens must be >= 1, got {batch_tokens}.")
+    def __init__(self, teacher, directory=None, batch_size: int = 256, batch_tokens: int = BATCH_TOKENS):
+        if batch_size < 1 or batch_tokens < 1:
+            raise ValueError(f"batch_size and batch_tokens must be >= 1, got {batch_size} and {batch_tokens}.")
         self._teacher_source = teacher
         self.directory = Path(directory) if directory else None
-        self.batch_tokens = batch_tokens  # a batch holds at least one n-gram, whatever its length
+        self.batch_size = batch_size  # items a batch where a subclass batches through the teacher's own calls
+        self.batch_tokens = batch_tokens  # the n-gram pass: a batch holds at least one n-gram, whatever its length
         self._lock = threading.Lock()
         self._key: str | None = None
         self._rows: dict[str, int] = {}
