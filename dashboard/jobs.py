@@ -105,15 +105,16 @@ def job_status(job: Job, events: list[dict] | None = None) -> tuple[str, str]:
     if last.stage == "error":
         return "error", str(last.message or "unknown error")
     if _alive(job.pid):
-        return "running", last.label
+        return "running", last.text
     tail = log_tail(job)
     return "error", f"The process stopped without finishing. Last lines of its log:\n{tail}" if tail else \
         "The process stopped without finishing (no log)."
 
 
 def stage_fraction(events: list[dict]) -> float:
-    """Rough share of the whole job done, from the last progress event."""
-    return ProgressEvent.from_dict(events[-1]).fraction if events else 0.0
+    """Rough share of the whole job done: the furthest any progress event got (a step that reports inside a
+    later stage, such as the teacher's view of n-grams met in the evaluation, never moves the bar back)."""
+    return max((ProgressEvent.from_dict(e).fraction for e in events), default=0.0)
 
 
 def list_jobs(runs_dir: Path) -> list[Job]:

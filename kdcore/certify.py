@@ -126,19 +126,29 @@ class HybridModel:
 
     def routes(self, texts) -> np.ndarray:
         """Whether each text goes to the student (its stand-in score reaches the threshold)."""
-        logits = np.asarray(self.student.predict_logits(list(texts)))
+        return self._routes(np.asarray(self.student.predict_logits(list(texts))))
+
+    def _routes(self, student_logits: np.ndarray) -> np.ndarray:
         if self.threshold is None:
-            return np.zeros(len(logits), bool)
-        return stand_in_scores(logits, self.score) >= self.threshold
+            return np.zeros(len(student_logits), bool)
+        return stand_in_scores(student_logits, self.score) >= self.threshold
+
+    def decide(self, texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(proba, routed, student_logits)``: the hybrid's class probabilities (the student's on routed texts,
+        the teacher's, run on the others only, elsewhere), which texts the student answered, and its logits."""
+        texts = list(texts)
+        logits = np.asarray(self.student.predict_logits(texts), dtype=np.float64)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        proba = shifted / shifted.sum(axis=1, keepdims=True)
+        routed = self._routes(logits)
+        rest = np.flatnonzero(~routed)
+        if rest.size:
+            proba[rest] = np.asarray(self.teacher.predict_proba([texts[i] for i in rest]))
+        return proba, routed, logits
 
     def predict_proba(self, texts) -> np.ndarray:
         """Class probabilities: the student's on routed texts, the teacher's (run on the others only) elsewhere."""
-        texts = list(texts)
-        proba = np.asarray(self.student.predict_proba(texts), dtype=np.float64)
-        rest = np.flatnonzero(~self.routes(texts))
-        if rest.size:
-            proba[rest] = np.asarray(self.teacher.predict_proba([texts[i] for i in rest]))
-        return proba
+        return self.decide(texts)[0]
 
     def predict(self, texts) -> np.ndarray:
         return self.predict_proba(texts).argmax(axis=1)

@@ -29,6 +29,8 @@ def cli_wording(message: str) -> str:
 class FileProgress:
     """Appends every progress event as one JSON line (read by the dashboard's Distill view)."""
 
+    BATCHED = ("teacher_predict", "ngram_features")  # stages that report every batch: at most two lines a second
+
     def __init__(self, path, also=None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ class FileProgress:
 
         now = time.monotonic()
         # Batch-level prediction events come fast; keep the file small.
-        if event.get("stage") != "teacher_predict" or now - self._last_write > 0.5 or event.get("done") == event.get("total"):
+        if event.get("stage") not in self.BATCHED or now - self._last_write > 0.5 or event.get("done") == event.get("total"):
             self.write({**event, "time": time.time()})
             self._last_write = now
         if self.also is not None:
@@ -70,6 +72,13 @@ class TqdmProgress:
     def __call__(self, event: dict) -> None:
         stage = event.get("stage")
         total = event.get("total")
+        if event.get("phase") == "end":  # a finished stage's bar shows it whole; an enclosing stage's end opens none
+            if stage == self._stage and self._bar is not None and self._bar.total:
+                self._bar.n = self._bar.total
+            if stage == self._stage:
+                self.close()
+                self._stage = None
+            return
         if stage != self._stage or (total and self._bar is not None and self._bar.total != total):
             self.close()
             self._stage = stage
@@ -83,7 +92,7 @@ class TqdmProgress:
         if done is not None and self._bar.total:
             self._bar.n = min(done, self._bar.total)
         postfix = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in event.items()
-                   if k in ("loss", "dev_accuracy", "student", "model", "epoch") and v is not None}
+                   if k in ("loss", "dev_accuracy", "student", "model", "epoch", "part") and v is not None}
         if postfix:
             self._bar.set_postfix(postfix, refresh=False)
         self._bar.refresh()
@@ -161,10 +170,13 @@ def spec_from_args(args):
         raise ValueError("Name the new run with --name (or give a whole run spec with --spec FILE).")
     if not args.data and (args.text_column or args.label_column):
         raise ValueError("--text-column and --label-column name columns of a data file: add --data FILE.")
-    kinds = [k.strip() for k in args.students.split(",") if k.strip()]
+    task = _task_of(args)
+    # Without --students: every kind the task offers (the Distill view's default too).
+    kinds = ([k.strip() for k in args.students.split(",") if k.strip()] if args.students is not None
+             else task.student_choices())
     # No teacher named: the embedded encoder, fine-tuned on the data (never an untrained head).
     encoder = args.encoder or args.teacher is None
-    return _task_of(args).spec_from_args(args, kinds, encoder)
+    return task.spec_from_args(args, kinds, encoder)
 
 
 def _task_of(args):
@@ -350,9 +362,10 @@ def _add_distill_parser(sub, common) -> None:
     dist.add_argument("--teacher-steps", type=int, default=None,
                       help=f"Cap on teacher fine-tuning steps (default {TeacherConfig().max_steps}; 300 for token "
                       "classification).")
-    dist.add_argument("--students", default="linear,mlp",
-                      help="Comma-separated student kinds: linear, mlp, aug_linear (the demo adds aug_linear); for "
-                      "token classification linear, mlp, crf (the token demo trains all three).")
+    dist.add_argument("--students", default=None,
+                      help="Comma-separated student kinds (default: every kind of the task: linear, mlp, aug_linear "
+                      "for texts; linear, mlp, crf for token runs). aug_linear adds one teacher pass over the "
+                      "vocabulary's n-grams; crf one teacher pass over the distinct words and windows.")
     default_steps = StudentConfig().max_steps
     dist.add_argument("--student-steps", type=int, default=default_steps,
                       help=f"Most Adam steps of the MLP (StudentConfig.max_steps, default {default_steps}; it stops "
@@ -414,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .audit.cli import add_audit_parser
 
     add_audit_parser(sub, common, _open_run)
+    from .predict import add_predict_parser
+
+    add_predict_parser(sub, common, _open_run)
 
     ev = sub.add_parser("evaluate", help="Print a run's metrics and trust curves; add explanation metrics with "
                         "--explain-sample.")

@@ -298,12 +298,13 @@ DEFAULT_TOKEN_STUDENTS = (StudentConfig(kind="token_linear", name="linear", l2=0
 STUDENT_DEFAULTS = {config.kind: config for config in (*DEFAULT_STUDENTS, *DEFAULT_TOKEN_STUDENTS)}
 
 
-def default_students(kinds=("linear", "mlp"), max_steps: int | None = None, task: str = "sequence") -> list[StudentConfig]:
-    """The default StudentConfig of each kind in ``kinds``, with the Adam step budget set to
-    ``max_steps`` when given. The CLI and the dashboard both build their students here, so they agree.
-    For ``task="token"`` the kinds linear / mlp name the token students (token_linear / token_mlp)."""
+def default_students(kinds=None, max_steps: int | None = None, task: str = "sequence") -> list[StudentConfig]:
+    """The default StudentConfig of each kind in ``kinds`` (None: every kind the task offers, the augmented
+    student included for texts), with the Adam step budget set to ``max_steps`` when given. The CLI and the
+    dashboard both build their students here, so they agree. For ``task="token"`` the kinds linear / mlp
+    name the token students (token_linear / token_mlp)."""
     _check_choice("task", task, TASKS)
-    kinds = get_task(task).student_kinds(kinds)
+    kinds = get_task(task).student_kinds(get_task(task).student_choices() if kinds is None else kinds)
     defaults = STUDENT_DEFAULTS
     chosen = []
     for kind in kinds:

@@ -180,12 +180,16 @@ class MetricsRow:
 # of each (for one progress bar over all stages). The only list of stage names in kd-lens.
 _STAGE_TABLE = (
     ("teacher_fit", "fine-tuning the teacher", (0.0, 0.55)),
+    ("transfer_set", "building the transfer set", (0.55, 0.55)),
     ("teacher_predict", "labelling texts with the teacher", (0.55, 0.7)),
     ("label", "labelling a collection on Ray", (0.55, 0.7)),
     ("teacher_attributions", "teacher attributions for attr_match", (0.7, 0.7)),
     ("student_featurize", "featurizing the transfer set from shards", (0.7, 0.7)),
     ("student_fit", "training the students", (0.7, 0.85)),
-    ("evaluate", "evaluating", (0.85, 0.93)),
+    ("ngram_features", "the teacher's view of each n-gram", (0.7, 0.7)),
+    ("evaluate", "evaluating", (0.85, 0.89)),
+    ("evaluate_intervals", "evaluating: bootstrap intervals of the twin margins", (0.89, 0.9)),
+    ("trust", "evaluating: trust curves, calibration and their bootstrap intervals", (0.9, 0.93)),
     ("explain", "explaining", (0.93, 0.99)),
     ("explain_eval", "explanation metrics", (0.93, 0.99)),
     ("done", "done", (1.0, 1.0)),
@@ -233,6 +237,14 @@ class ProgressEvent:
     def label(self) -> str:
         """The stage in words (the stage's own name when kd-lens does not know it)."""
         return STAGE_LABELS.get(self.stage, self.stage or "starting")
+
+    @property
+    def text(self) -> str:
+        """The stage in words with how far it has got (``3/7``) and the model it is at, when the event says."""
+        done = self.step if self.step is not None else self.done
+        words = self.label + (f" {done}/{self.total}" if done is not None and self.total else "")
+        who = self.model or self.student
+        return f"{words} ({who})" if who else words
 
     @property
     def fraction(self) -> float:

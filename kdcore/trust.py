@@ -32,12 +32,13 @@ import numpy as np
 from .calibration import Calibrator, fit_calibrator
 from .metrics import softmax
 from .tasks import get_task, task_of
+from .utils import emit
 
 __all__ = [
     "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEV_LOGITS_FILE", "DEFINITIONS", "stand_in_scores",
     "auroc", "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
     "student_trust", "unit_trust", "score_candidates", "choose_among", "evaluate_trust",
-    "write_trust", "recompute_trust", "StandIn",
+    "write_trust", "save_trust", "recompute_trust", "StandIn",
     "assess_logits", "assess", "load_trust", "empty_trust",
 ]
 
@@ -385,13 +386,15 @@ class RunTrust:
 
 
 def evaluate_trust(students: Mapping[str, object], dev_texts: Sequence[str], dev_teacher_logits,
-                   test_texts: Sequence[str], test_teacher_logits, target: float = TARGET_FIDELITY) -> RunTrust:
+                   test_texts: Sequence[str], test_teacher_logits, target: float = TARGET_FIDELITY,
+                   progress=None) -> RunTrust:
     """The trust record of every student (any kind with ``predict_logits``) from the teacher's logits on
-    the dev and test texts."""
+    the dev and test texts; ``progress`` hears a ``trust`` event as each student's record is done."""
     records = {}
-    for name, student in students.items():
+    for done, (name, student) in enumerate(students.items(), start=1):
         records[name] = student_trust(name, student.predict_logits(list(dev_texts)), dev_teacher_logits,
                                       student.predict_logits(list(test_texts)), test_teacher_logits, target)
+        emit(progress, stage="trust", student=name, done=done, total=len(students))
     return RunTrust(target, records, len(dev_texts), len(test_texts))
 
 
@@ -401,6 +404,11 @@ def write_trust(writer, teacher, students: Mapping[str, object], dev, test, test
     being built (``writer``: a RunWriter): ``trust.json`` and the teacher's dev logits."""
     task = task or get_task()
     record, dev_logits = task.trust(teacher, students, dev, test, test_teacher_logits)
+    return save_trust(writer, task, record, dev_logits)
+
+
+def save_trust(writer, task, record: RunTrust, dev_logits=None) -> RunTrust:
+    """Write a trust record (``trust.json``) and the teacher's dev logits it used into a run being built."""
     if dev_logits is not None:
         writer.write_array(DEV_LOGITS_FILE, task.logits_array(dev_logits))
     writer.write_json(TRUST_FILE, record.to_dict())

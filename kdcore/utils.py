@@ -23,7 +23,7 @@ os.umask(_UMASK)
 __all__ = [
     "ProgressFn", "atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "atomic_directory",
     "remove_temporaries", "canonical_safetensors", "sha256_file", "sha256_texts", "configure_threads",
-    "default_device", "emit", "json_default", "strict_json",
+    "default_device", "emit", "json_default", "strict_json", "stage_events", "relabel",
 ]
 
 
@@ -31,6 +31,24 @@ def emit(progress: ProgressFn | None, **event: Any) -> None:
     """Send one progress event (a dict with at least ``stage``) when a callback is given."""
     if progress is not None:
         progress(event)
+
+
+@contextlib.contextmanager
+def stage_events(progress: ProgressFn | None, stage: str, **extra: Any) -> Iterator[None]:
+    """Bracket a stage (or a sub-step of one) with a ``phase="start"`` and a ``phase="end"`` event, so that a
+    reader knows a silent stretch is still that stage; the end is sent only when the stage finished."""
+    emit(progress, stage=stage, phase="start", **extra)
+    yield
+    emit(progress, stage=stage, phase="end", **extra)
+
+
+def relabel(progress: ProgressFn | None, stage: str, **extra: Any) -> ProgressFn | None:
+    """A callback that passes another step's events on as ``stage``'s (their counts kept; the teacher labelling
+    the dev split inside the trust step is the trust step's progress, not a return to labelling)."""
+    if progress is None:
+        return None
+    counted = ("done", "total", "step")
+    return lambda event: progress({"stage": stage, **extra, **{k: v for k, v in event.items() if k in counted}})
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, kind: str | None = None) -> None:

@@ -84,6 +84,24 @@ def test_worst_slices_find_the_planted_conjunction():
     assert [r["gap_lower"] for r in rows] == sorted((r["gap_lower"] for r in rows), reverse=True)
 
 
+def test_worst_slices_list_each_set_of_texts_once_under_its_simplest_name():
+    data = _synthetic()
+    by_name = {s.name: s for s in automatic_slices(data)}
+    # "but" is the only contrast word the texts use: three slices of the identical texts, one name each.
+    by_name["keyword: but"] = user_slice(data, "keyword", "but")
+    by_name["texts with the word but"] = user_slice(data, "regex", r"\bbut\b", name="texts with the word but")
+    assert (by_name["keyword: but"].mask == by_name["has a contrast word"].mask).all()
+    rows = worst_slices(data, "s", list(by_name.values()), min_support=20, top=1000)
+    masks = [np.logical_and.reduce([by_name[part].mask for part in r["slice"].split(" & ")]) for r in rows]
+    assert len({m.tobytes() for m in masks}) == len(rows)  # no set of texts twice
+    named = " | ".join(r["slice"] for r in rows)
+    assert "keyword: but" in named and "contrast" not in named and "texts with the word" not in named
+    # without the duplicates the same sets are found, only named by the slice that was there
+    alone = worst_slices(data, "s", automatic_slices(data), min_support=20, top=1000)
+    alone_masks = [np.logical_and.reduce([by_name[part].mask for part in r["slice"].split(" & ")]) for r in alone]
+    assert {m.tobytes() for m in alone_masks} == {m.tobytes() for m in masks} and len(alone) == len(rows)
+
+
 def test_user_slice_refuses_bad_input():
     data = _synthetic(50)
     with pytest.raises(ValueError, match="not a valid regular expression"):

@@ -169,3 +169,49 @@ def test_run_builder_trains_and_reloads_an_aug_student(tiny_model_dir, tmp_path)
     student.predict_logits(["terrible mess of a cafe"])  # unseen n-grams: the run's teacher is loaded for them
     assert student.featurizer_.n_features > n_before
     assert "aug" in run.metrics["models"] and run.metrics["models"]["aug"]["fidelity"] is not None
+
+
+def _one_at_a_time(teacher, ngram: str) -> tuple[np.ndarray, np.ndarray]:
+    """The n-gram's features the plain way: [CLS] its wordpieces [SEP] alone through the teacher, mean-pooled."""
+    ids = teacher.tokenizer(ngram, add_special_tokens=True)["input_ids"]
+    with torch.no_grad():
+        out = teacher.model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+    return out.hidden_states[-1][0].mean(dim=0).numpy(), out.logits[0].numpy()
+
+
+def test_the_batched_pass_scores_each_ngram_as_one_at_a_time(tiny_teacher):
+    # Lengths from two to seven wordpieces (with [CLS] and [SEP]), repeats, and n-grams that tokenize alike
+    # (case, accents and unknown characters fold to the same wordpieces).
+    ngrams = ["good", "very good", "not bad at all", "fun", "good", "GOOD", "cafe", "café", "the best movie",
+              "unbelievable", "$ 5", "x y < >", "☃ film", "✈ film", ",", "worst story ever told here"]
+    cache = NgramCache(tiny_teacher, batch_tokens=4096)
+    embeddings, logits = cache.features(ngrams)
+    distinct = {tuple(tiny_teacher.tokenizer(g)["input_ids"]) for g in ngrams}
+    assert cache.computed == len(distinct) < len(set(ngrams))  # each wordpiece sequence through the teacher once
+    for i, ngram in enumerate(ngrams):
+        embedding, logit = _one_at_a_time(tiny_teacher, ngram)
+        np.testing.assert_allclose(logits[i], logit, rtol=1e-4, atol=1e-5)
+        # stored as float16: equal to the plain embedding rounded the same way, within one rounding step
+        np.testing.assert_allclose(embeddings[i], embedding.astype(np.float16).astype(np.float32), rtol=2e-3,
+                                   atol=2e-3)
+    # all in one padded batch above; each alone (no padding, no mask); and batches of one length and mixed ones
+    for budget in (1, 12):
+        other = NgramCache(tiny_teacher, batch_tokens=budget)
+        e1, l1 = other.features(ngrams)
+        np.testing.assert_allclose(l1, logits, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(e1, embeddings, rtol=2e-3, atol=2e-3)
+    sequences = [(1, 2, 3), (1, 2), (4, 5), (1, 2, 3, 4)]
+    assert cache._batches(sequences) == [[1, 2, 0, 3]]  # a few of each length: one forward pass
+    assert NgramCache(tiny_teacher, batch_tokens=8)._batches(sequences) == [[1, 2], [0, 3]]
+    assert NgramCache(tiny_teacher, batch_tokens=4)._batches([(1, 2)] * 3 + [(1, 2, 3)]) == [[0, 1], [2], [3]]
+
+
+def test_many_small_passes_grow_one_table(tiny_teacher):
+    cache = NgramCache(tiny_teacher)
+    words = ["good", "bad", "fun", "dull", "film", "plot", "story", "actor", "great", "awful"]
+    for i, word in enumerate(words):
+        embeddings, logits = cache.features([word, *words[:i]])  # one new n-gram a call, the rest known
+    assert cache.computed == len(words) and len(cache) == len(words)
+    fresh_embeddings, fresh_logits = NgramCache(tiny_teacher).features(list(reversed(words)))
+    np.testing.assert_allclose(cache.features(list(reversed(words)))[1], fresh_logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cache.features(list(reversed(words)))[0], fresh_embeddings, rtol=2e-3, atol=2e-3)

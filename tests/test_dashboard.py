@@ -377,6 +377,8 @@ def test_peek_columns():
 # ----------------------------------------------------------------------------- distill and jobs
 def test_distill_refuses_a_name_outside_the_runs_folder(app_env):
     at = view("distill").run()
+    # A text run trains the augmented student by default, as `distill --data` does.
+    assert at.multiselect(key="distill_students").value == ["linear", "mlp", "aug_linear"]
     at.text_input(key="distill_name").set_value("../escape")
     at.button(key="distill_start").click()
     at.run()

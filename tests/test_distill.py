@@ -71,8 +71,9 @@ def test_resume_skips_finished_stages(tmp_path, tiny_model_dir):
 
     events = []
     path = build_run(spec, runs_dir=tmp_path, corpus=make_toy_corpus(), progress=events.append)
-    stages = [e["stage"] for e in events]
+    stages = [e["stage"] for e in events if "phase" not in e]  # the work events, not a stage's start and end
     assert "student_fit" not in stages and "teacher_predict" not in stages  # finished stages were not redone
+    assert all(e.get("resumed") for e in events if e.get("phase") and e["stage"] in ("student_fit", "teacher_predict"))
     assert any(e.get("resumed") for e in events if e["stage"] == "teacher_fit")
     assert "evaluate" in stages and stages[-1] == "done"
     assert (path / "students" / "lin" / "model.safetensors").stat().st_mtime_ns == trained_at
@@ -86,7 +87,7 @@ def test_resume_after_evaluation_skips_it(tmp_path, tiny_model_dir):
         build_run(spec, runs_dir=tmp_path, corpus=make_toy_corpus(), progress=_kill_at("explain", "explain_eval"))
     events = []
     path = build_run(spec, runs_dir=tmp_path, corpus=make_toy_corpus(), progress=events.append)
-    assert not any(e["stage"] in ("evaluate", "student_fit", "teacher_predict") for e in events)
+    assert not any(e["stage"] in ("evaluate", "student_fit", "teacher_predict") for e in events if "phase" not in e)
     metrics = load_run(path).metrics
     assert metrics["explanations"]["methods"] == ["gradient_x_input"] and "evaluate_s" in metrics["timings"]
 
@@ -354,3 +355,29 @@ def test_a_teacher_clearly_beaten_by_a_label_trained_student_is_flagged():
     assert len(found) == 1 and "linear-labels" in found[0]["message"] and "undertrained" in found[0]["message"]
     models["linear-labels"]["accuracy_ci"] = [0.60, 0.79]  # overlapping intervals: no claim
     assert _teacher_beaten_findings(models) == []
+
+
+def test_every_sequence_run_trains_the_augmented_student_unless_told_otherwise(tmp_path):
+    """distill --data, the Distill view and default_students() all default to the task's every kind: the
+    augmented student for texts; a token run keeps its two students."""
+    from dashboard.views.distill import build_spec
+    from kdcore.cli import build_parser, spec_from_args
+    from kdcore.tasks import get_task
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na good film,pos\n", encoding="utf-8")
+    from_cli = spec_from_args(build_parser().parse_args(["distill", "--name", "own", "--data", str(data)]))
+    assert [s.kind for s in from_cli.students] == ["linear", "mlp", "aug_linear"]
+    assert from_cli.students[2].max_features == 150_000  # the demo's augmented student, not a bare config
+    assert [s.kind for s in default_students()] == ["linear", "mlp", "aug_linear"]
+    kinds = get_task("sequence").student_choices()
+    from_view = build_spec("own", "embedded-minilm", True, data, None, None, kinds, "kd_kl", 0.5, 0.0, 2,
+                           StudentConfig().max_steps, 1.5)
+    assert [s.kind for s in from_view.students] == ["linear", "mlp", "aug_linear"]
+    named = spec_from_args(build_parser().parse_args(["distill", "--name", "own", "--students", "linear"]))
+    assert [s.kind for s in named.students] == ["linear"]
+    conll = tmp_path / "tags.conll"
+    conll.write_text("the\tO\nfilm\tB-work\n", encoding="utf-8")
+    token = spec_from_args(build_parser().parse_args(["distill", "--name", "tok", "--data", str(conll)]))
+    assert [s.kind for s in token.students] == ["token_linear", "token_mlp"]
+    assert [s.kind for s in default_students(task="token")] == ["token_linear", "token_mlp"]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import html as _html
 import re
 
+from kdcore.export import FORMULA_STARTS, csv_cell, neutralise_formulas
+
 __all__ = ["md", "code", "html", "csv_cell", "neutralise_formulas", "csv_bytes", "FORMULA_STARTS"]
 
 # The characters that can start markup in Streamlit's markdown (CommonMark + GFM, its directives `:red[...]`,
@@ -27,7 +29,6 @@ __all__ = ["md", "code", "html", "csv_cell", "neutralise_formulas", "csv_bytes",
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}<>#|~$:!&])")
 _LEADING = re.compile(r"^(\s*\d*)([-+=.)])")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def md(value) -> str:
@@ -48,26 +49,6 @@ def code(value) -> str:
 def html(value) -> str:
     """``value`` as HTML text (and attribute value): ``& < > " '`` escaped."""
     return _html.escape(str(value), quote=True)
-
-
-def csv_cell(value):
-    """A cell as a spreadsheet should read it: text that would start a formula gets a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def neutralise_formulas(frame):
-    """A copy of a pandas DataFrame whose text cells and column names cannot start a formula."""
-    from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
-
-    out = frame.copy()
-    for column in out.columns:
-        values = out[column]
-        if not (is_numeric_dtype(values) or is_bool_dtype(values) or is_datetime64_any_dtype(values)):
-            out[column] = values.astype(object).map(csv_cell)
-    out.columns = [csv_cell(c) for c in out.columns]
-    return out
 
 
 def csv_bytes(frame, index: bool = False) -> bytes:

@@ -208,11 +208,25 @@ def _gap_rows(data: AuditData, student: str, masks: np.ndarray, names: list, gro
     return rows
 
 
+def _distinct(masks: list, names: list, groups: list) -> tuple[list, list, list]:
+    """One slice per set of texts: of the slices naming the identical texts, the simplest name is kept (fewest
+    parts, then the shortest, then the first in alphabetical order), in the order the kept ones came."""
+    best: dict[bytes, int] = {}
+    for i, mask in enumerate(masks):
+        key = np.packbits(np.asarray(mask, bool)).tobytes()
+        j = best.get(key)
+        if j is None or (len(groups[i]), len(names[i]), names[i]) < (len(groups[j]), len(names[j]), names[j]):
+            best[key] = i
+    kept = sorted(best.values())
+    return [masks[i] for i in kept], [names[i] for i in kept], [groups[i] for i in kept]
+
+
 def worst_slices(data: AuditData, student: str, slices: Sequence[Slice], min_support: int = MIN_SUPPORT,
                  top: int = 10) -> list[dict]:
     """The slices and conjunctions of two slices of different groups (each with at least ``min_support``
     texts, and a conjunction only where it differs from both its parts) where ``student`` agrees with the
-    teacher least, ranked by the lower bound of the fidelity gap (largest first); only positive ones."""
+    teacher least, ranked by the lower bound of the fidelity gap (largest first); only positive ones. Slices
+    that name the identical texts are listed once, under the simplest name."""
     if student not in data.students:
         raise ValueError(f"No student {student!r}; the run has {', '.join(data.students)}.")
     base = [s for s in slices if s.mask.sum() >= min_support]
@@ -230,6 +244,7 @@ def worst_slices(data: AuditData, student: str, slices: Sequence[Slice], min_sup
                 groups.append([base[i].group, base[j].group])
     if not masks:
         return []
+    masks, names, groups = _distinct(masks, names, groups)
     rows = _gap_rows(data, student, np.stack(masks), names, groups)
     rows = [r for r in rows if r["gap_lower"] > 0]
     return sorted(rows, key=lambda r: (-r["gap_lower"], r["slice"]))[:top]

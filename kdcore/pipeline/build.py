@@ -10,8 +10,8 @@ from ..config import RunSpec
 from ..plan import STAGES_FILE, run_stages
 from ..runs import RunWriter, split_hashes, update_run_metrics
 from ..tasks import task_of
-from ..utils import ProgressFn, configure_threads, default_device, emit
-from .stages import PIPELINE, PIPELINE_STAGES, publish
+from ..utils import ProgressFn, configure_threads, default_device, emit, stage_events
+from .stages import PIPELINE, PIPELINE_STAGES, STAGE_EVENTS, publish
 from .state import BuildState
 
 __all__ = ["build_run", "refresh_metrics"]
@@ -40,10 +40,21 @@ def build_run(spec: RunSpec, *, runs_dir: str | os.PathLike = "runs", progress: 
     state = BuildState(corpus=corpus, device=str(default_device(spec.device)), task=task, progress=progress,
                        finished=writer.read_json(STAGES_FILE, {}) or {},
                        timings=writer.read_json("timings.json", {}) or {}, findings=findings)
-    path = run_stages(writer, spec, state, zip(PIPELINE_STAGES, PIPELINE),
-                      lambda w, s, st: publish(w, s, st, corpus_given))
+    stages = [(name, _reported(name, stage)) for name, stage in zip(PIPELINE_STAGES, PIPELINE)]
+    path = run_stages(writer, spec, state, stages, lambda w, s, st: publish(w, s, st, corpus_given))
     emit(progress, stage="done", path=str(path))
     return path
+
+
+def _reported(name: str, stage):
+    """``stage`` bracketed by its start and end progress events (under its progress stage's name; ``resumed``
+    when an earlier build finished it and it only takes its output back)."""
+    def run(writer, spec: RunSpec, state: BuildState) -> None:
+        extra = {"resumed": True} if name in state.finished else {}
+        with stage_events(state.progress, STAGE_EVENTS[name], pipeline_stage=name, **extra):
+            stage(writer, spec, state)
+
+    return run
 
 
 def refresh_metrics(run, progress: ProgressFn | None = None) -> dict:

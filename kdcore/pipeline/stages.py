@@ -13,11 +13,11 @@ from pathlib import Path
 from ..config import RunSpec, StudentConfig
 from ..plan import student_plan
 from ..records import ModelEntry, RunManifest
-from ..utils import emit
+from ..utils import emit, stage_events
 from .state import BuildState
 
 __all__ = ["PIPELINE_STAGES", "PIPELINE", "stage_teacher", "stage_transfer_set", "stage_labels", "stage_students",
-           "stage_evaluation", "stage_explanations", "publish", "TEACHER_DEV_FILE"]
+           "stage_evaluation", "stage_explanations", "publish", "TEACHER_DEV_FILE", "STAGE_EVENTS"]
 
 # The teacher's best dev score from fine-tuning (under the task's name for it), kept for a resumed build.
 TEACHER_DEV_FILE = "teacher_dev.json"
@@ -119,7 +119,8 @@ def stage_evaluation(writer, spec: RunSpec, state: BuildState) -> None:
     dev_score = (writer.read_json(TEACHER_DEV_FILE, {}) or {}).get(state.task.dev_score_key)
     if dev_score is not None:
         metrics["models"]["teacher"][state.task.dev_score_key] = dev_score
-    state.task.after_evaluation(writer, spec, state, metrics)
+    with stage_events(state.progress, "trust"):  # the trust curves, calibration and their intervals
+        state.task.after_evaluation(writer, spec, state, metrics)
     metrics["training"] = {n: {"seconds": h["seconds"], "distilled": h["distilled"]}
                            for n, h in state.histories.items()}
     state.timings["evaluate_s"] = time.perf_counter() - started
@@ -144,6 +145,9 @@ def stage_explanations(writer, spec: RunSpec, state: BuildState) -> None:
 
 PIPELINE = (stage_teacher, stage_transfer_set, stage_labels, stage_students, stage_evaluation, stage_explanations)
 PIPELINE_STAGES = tuple(stage.__name__.removeprefix("stage_") for stage in PIPELINE)
+# The progress stage (kdcore.records.STAGES) each pipeline stage's start and end events name.
+STAGE_EVENTS = {"teacher": "teacher_fit", "transfer_set": "transfer_set", "labels": "teacher_predict",
+                "students": "student_fit", "evaluation": "evaluate", "explanations": "explain_eval"}
 
 
 def publish(writer, spec: RunSpec, state: BuildState, corpus_given: bool) -> Path:

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ...records import DISTILLED, LABEL_TRAINED, METRICS_ROLES, MetricsRow
-from ...utils import ProgressFn, emit
+from ...utils import ProgressFn, emit, stage_events
 
 __all__ = ["evaluate_run", "teacher_findings", "teacher_beaten_findings"]
 
@@ -28,13 +28,13 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
     model; ``gold_labels`` says whether the test split has labels (accuracy needs them).
     """
     from ... import metrics as M
-    from ...intervals import paired_difference
 
     label_names = list(teacher.label_names)
     if teacher_test_logits is None:
         teacher_test_logits = teacher.predict_logits(test.texts, progress=progress)
     speed_texts = list(speed_texts or test.texts[:500])
-    emit(progress, stage="evaluate", model="teacher")
+    total = 1 + len(students)  # every model's metrics (their intervals included), counted as they finish
+    emit(progress, stage="evaluate", model="teacher", done=0, total=total)
     teacher_speed = M.texts_per_second(lambda texts: teacher.predict_logits(texts, use_cache=False), speed_texts,
                                        min_seconds=0.5)
     teacher_row = MetricsRow("teacher", METRICS_ROLES["teacher"], fidelity=1.0, mean_tvd=0.0,
@@ -47,8 +47,8 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
         teacher_row.update(M.task_metrics(test.labels, teacher_test_logits, label_names))
     rows = [teacher_row]
     agreements = {}
-    for name, student in students.items():
-        emit(progress, stage="evaluate", model=name)
+    for done, (name, student) in enumerate(students.items(), start=1):
+        emit(progress, stage="evaluate", model=name, done=done, total=total)
         logits = student.predict_logits(test.texts)
         agreements[name] = logits.argmax(1) == np.asarray(teacher_test_logits).argmax(1)
         row = MetricsRow(name, METRICS_ROLES[(roles or {}).get(name, DISTILLED)], kind=student.config.kind)
@@ -61,13 +61,21 @@ def evaluate_run(teacher, students: dict, test, teacher_test_logits: np.ndarray 
         if teacher_row.bytes is not None:
             row.smaller_than_teacher = teacher_row.bytes / max(row.bytes, 1)
         rows.append(row)
-    for row in rows:
-        twin = (twins or {}).get(row.name)
-        if twin in agreements and row.name in agreements:
-            row.fidelity_over_twin = {"twin": twin, **paired_difference(agreements[row.name], agreements[twin])}
+    emit(progress, stage="evaluate", model=None, done=total, total=total)
+    _twin_margins(rows, twins or {}, agreements, progress)
     return {"test_size": len(test), "gold_labels": test.labels is not None,
             "models": {row.name: row.to_dict() for row in rows}}
 
+
+def _twin_margins(rows: list, twins: dict, agreements: dict, progress: ProgressFn | None) -> None:
+    """Each distilled student's fidelity over its label-trained twin on the same texts, with a bootstrap interval."""
+    from ...intervals import paired_difference
+
+    pairs = [(row, twins[row.name]) for row in rows if twins.get(row.name) in agreements and row.name in agreements]
+    with stage_events(progress, "evaluate_intervals", total=len(pairs)):
+        for done, (row, twin) in enumerate(pairs, start=1):
+            row.fidelity_over_twin = {"twin": twin, **paired_difference(agreements[row.name], agreements[twin])}
+            emit(progress, stage="evaluate_intervals", model=row.name, done=done, total=len(pairs))
 
 
 def teacher_findings(teacher_entry: dict, corpus) -> list[dict]:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ...config import DistillConfig, StudentConfig
-from ...utils import ProgressFn
+from ...utils import ProgressFn, emit
 from ..base import DistillResult
 
 __all__ = ["distill", "fit_label_twin", "fit_student", "make_student_for"]
@@ -17,16 +17,20 @@ __all__ = ["distill", "fit_label_twin", "fit_student", "make_student_for"]
 logger = logging.getLogger(__name__)
 
 
-def make_student_for(config: StudentConfig, teacher=None):
+def make_student_for(config: StudentConfig, teacher=None, progress: ProgressFn | None = None):
     from ...students import make_student
 
-    return with_teacher(make_student(config), teacher)
+    return with_teacher(make_student(config), teacher, progress)
 
 
-def with_teacher(student, teacher):
-    """Hand the teacher to a student that reads the teacher's view of its n-grams (``use_teacher``)."""
+def with_teacher(student, teacher, progress: ProgressFn | None = None):
+    """Hand the teacher to a student that reads the teacher's view of its n-grams (``use_teacher``); its passes
+    over new n-grams (the vocabulary's in training, unseen ones when it predicts) report to ``progress``."""
     if teacher is not None and hasattr(student, "use_teacher"):
         student.use_teacher(teacher)
+        if progress is not None:
+            student.ngram_cache_.progress = lambda done, total: emit(progress, stage="ngram_features",
+                                                                     student=student.name, done=done, total=total)
     return student
 
 
@@ -65,8 +69,8 @@ def fit_label_twin(config: StudentConfig, texts, labels, label_names, dev, progr
     # The solver choice on dev is for the plain linear students (aug_linear always uses L-BFGS).
     if not (config.kind in ("linear", "token_linear") and config.solver == "auto" and dev is not None
             and dev.has_labels):
-        return make_student_for(config, teacher).fit(texts, labels=labels, label_names=label_names, progress=progress,
-                                                  device=device)
+        return make_student_for(config, teacher, progress).fit(texts, labels=labels, label_names=label_names,
+                                                            progress=progress, device=device)
     best, best_accuracy = None, -1.0
     for solver in ("lbfgs", "adam"):
         candidate = StudentConfig.from_dict({**config.to_dict(), "solver": solver})
@@ -85,7 +89,7 @@ def fit_student(spec, state, config: StudentConfig, distilled: bool) -> DistillR
     """One planned student of a build: distilled on the transfer set, or the label twin on its gold texts."""
     transfer = state.transfer
     if distilled:
-        return distill(state.teacher, make_student_for(config), transfer, spec.distill,
+        return distill(state.teacher, make_student_for(config, state.teacher, state.progress), transfer, spec.distill,
                        teacher_logits=state.transfer_logits, teacher_hidden=state.transfer_hidden,
                        teacher_attributions=state.teacher_attributions, progress=state.progress, device=state.device)
     started = time.perf_counter()

@@ -113,12 +113,13 @@ class SequenceTask(Task):
         return evaluate_run(teacher, students, test, **options)
 
     def after_evaluation(self, writer, spec, state, metrics: dict) -> None:
-        from ...trust import write_trust  # the trust curve: its own file, trust.json
+        from ...trust import save_trust  # the trust curve: its own file, trust.json
 
         state.findings += teacher_findings(metrics["models"]["teacher"], state.corpus)
         state.findings += teacher_beaten_findings(metrics["models"])
-        write_trust(writer, state.teacher, state.students, state.corpus.dev, state.corpus.test, state.test_logits,
-                    task=self)
+        record, dev_logits = self.trust(state.teacher, state.students, state.corpus.dev, state.corpus.test,
+                                        state.test_logits, progress=state.progress)
+        save_trust(writer, self, record, dev_logits)
         metrics["findings"] = list(state.findings)
         gold = state.transfer.labels >= 0
         metrics["transfer_set"] = {"texts": len(state.transfer), "gold_labelled": int(gold.sum()),
@@ -165,10 +166,11 @@ class SequenceTask(Task):
         return True
 
     def trust(self, teacher, students, dev, test, test_teacher_logits=None, dev_teacher_logits=None,
-              target: float = 0.95):
+              target: float = 0.95, progress=None):
         from .trust import trust_of_splits
 
-        return trust_of_splits(teacher, students, dev, test, test_teacher_logits, dev_teacher_logits, target)
+        return trust_of_splits(teacher, students, dev, test, test_teacher_logits, dev_teacher_logits, target,
+                               progress=progress)
 
     def logits_array(self, logits):
         import numpy as np
