@@ -8,7 +8,7 @@ import html
 from typing import Sequence
 
 from .bio import entities
-from .metrics import decode
+from .metrics import tag_sentences
 
 __all__ = ["model_tags", "disagreement_table", "top_features_by_type", "entity_html", "entity_choices",
            "entity_legend_html", "TYPE_COLOURS"]
@@ -19,12 +19,9 @@ TYPE_COLOURS = ("#f4a261", "#8ecae6", "#b5e48c", "#ffafcc", "#cdb4db", "#ffd166"
 
 
 def model_tags(models: dict, sentences: Sequence[Sequence[str]]) -> dict[str, list[list[str]]]:
-    """``{name: BIO tags of each sentence}`` for the teacher and every student (one decoding for all)."""
-    out = {}
-    for name, model in models.items():
-        logits = model.predict_word_logits(sentences) if sentences else []
-        out[name] = decode(logits, model.label_names)
-    return out
+    """``{name: BIO tags of each sentence}`` for the teacher and every student, each decoded as it decodes
+    (:func:`kdcore.tasks.token.metrics.tag_sentences`)."""
+    return {name: tag_sentences(model, sentences) for name, model in models.items()}
 
 
 def disagreement_table(sentences: Sequence[Sequence[str]], tags: dict[str, list[list[str]]], gold=None):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .bio import entities, viterbi_bio
 
-__all__ = ["decode", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
+__all__ = ["decode", "tag_sentences", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
            "entity_counts", "bootstrap_f1_difference", "token_metrics_table", "margins_text", "f1_interval",
            "share_interval"]
 
@@ -36,6 +36,17 @@ def decode(word_logits: Sequence[np.ndarray], label_names: Sequence[str]) -> lis
     """BIO tags of each sentence: the constrained Viterbi path over its per-word log-probabilities."""
     names = list(label_names)
     return [[names[k] for k in viterbi_bio(log_softmax(rows), names)] if len(rows) else [] for rows in word_logits]
+
+
+def tag_sentences(model, sentences, logits=None) -> list[list[str]]:
+    """BIO tags of each sentence as ``model`` decodes them: through its own ``tag`` where it has one (a CRF
+    student's Viterbi over its emissions and transitions), else the BIO-constrained Viterbi over its word
+    logits (``logits`` when given, else computed here)."""
+    if callable(getattr(model, "tag", None)):
+        return [list(tags) for tags in model.tag(sentences)] if len(sentences) else []
+    if logits is None:
+        logits = model.predict_word_logits(sentences) if len(sentences) else []
+    return decode(logits, model.label_names)
 
 
 def _spans(sentence) -> list[tuple[str, int, int]]:

@@ -6,6 +6,9 @@ candidate stand-in score of :mod:`kdcore.trust` is read per word from the studen
 a sentence takes its weakest word's (the minimum): one unsure word can break an entity. The score, its
 calibration and the threshold are chosen on dev, the curve and coverage measured on test, exactly as for
 texts (:func:`kdcore.trust.unit_trust`).
+
+Beside it, the per-entity record of :mod:`kdcore.tasks.token.entity_trust` (a calibrated p(agrees) for each
+entity a student predicts, and the curve of entity agreement against coverage), stored in the same record.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import numpy as np
 
 from ...trust import SCORE_NAMES, TARGET_FIDELITY, RunTrust, empty_trust, stand_in_scores, unit_trust
 from .bio import entities
-from .metrics import decode
+from .entity_trust import student_entity_trust
+from .metrics import decode, tag_sentences
 
 __all__ = ["sentence_candidates", "entity_agreement", "sentence_trust"]
 
@@ -44,7 +48,8 @@ def sentence_trust(teacher, students, dev, test, test_teacher_logits=None, dev_t
     if test_teacher_logits is None:
         test_teacher_logits = teacher.predict_word_logits(test.sentences)
     names = list(dev.label_names)
-    records = {}
+    teacher_tags = decode(dev_teacher_logits, names), decode(test_teacher_logits, names)
+    records, per_entity = {}, {}
     for name, student in students.items():
         dev_logits, test_logits = student.predict_word_logits(dev.sentences), student.predict_word_logits(test.sentences)
         records[name] = unit_trust(name, sentence_candidates(dev_logits),
@@ -52,4 +57,9 @@ def sentence_trust(teacher, students, dev, test, test_teacher_logits=None, dev_t
                                    sentence_candidates(test_logits),
                                    entity_agreement(test_logits, test_teacher_logits, names), target,
                                    unit="sentences")
-    return RunTrust(target, records, len(dev), len(test)), list(dev_teacher_logits)
+        entity_record = student_entity_trust(name, names, tag_sentences(student, dev.sentences, dev_logits), dev_logits,
+                                             teacher_tags[0], tag_sentences(student, test.sentences, test_logits),
+                                             test_logits, teacher_tags[1])
+        if entity_record is not None:
+            per_entity[name] = entity_record.to_dict()
+    return RunTrust(target, records, len(dev), len(test), entities=per_entity), list(dev_teacher_logits)
