@@ -155,3 +155,60 @@ def test_entity_stand_ins_mark_each_entity_start():
     marks = entity_stand_ins(record, tags, logits, names)
     assert set(marks[0]) == {1, 3} and marks[1] == {}
     assert marks[0][1] >= marks[0][3]  # the surer entity is at least as likely to agree
+
+
+# ------------------------------------------------------------------------------ a built run
+def test_a_token_run_stores_the_per_tag_report_and_the_entity_stand_in(tiny_token_run_dir):
+    import json
+    from pathlib import Path
+
+    metrics = json.loads((Path(tiny_token_run_dir) / "metrics.json").read_text())
+    block = metrics["per_tag"]
+    assert block["types"] == ["per", "work"] and block["sentences"] == metrics["test_size"]
+    seqeval = _by_type(metrics["models"]["teacher"]["per_type"])
+    for row in block["teacher_gold"]:
+        if row["type"] in seqeval and row["f1"] is not None:
+            assert row["f1"] == pytest.approx(seqeval[row["type"]]["f1"])
+    assert set(block["agreement"]) == set(metrics["models"]) - {"teacher"}
+    for name, rows in block["agreement"].items():
+        micro = _by_type(rows)["micro avg"]
+        assert micro["f1"] == pytest.approx(metrics["models"][name]["entity_agreement_f1"])
+    trust = json.loads((Path(tiny_token_run_dir) / "trust.json").read_text())
+    assert trust["entities"], "no per-entity stand-in record"
+    for name, entry in trust["entities"].items():
+        record = EntityTrust.from_dict(entry)
+        assert 0.0 <= record.coverage <= 1.0 and record.target == pytest.approx(0.90)
+        assert record.test_entities == record.curve.n_texts
+
+
+def test_evaluate_prints_the_per_tag_table(tiny_token_run_dir, capsys):
+    from kdcore.cli import main
+
+    assert main(["evaluate", "--run", str(tiny_token_run_dir), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Per entity type" in out and "linear agreement F1" in out and "teacher f1" in out
+    assert "per entity: score" in out and "coverage at entity agreement 0.90" in out
+
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+def test_the_report_shows_the_per_tag_section_with_hostile_tag_names_escaped(tiny_token_run_dir):
+    from kdcore.runs import load_run
+    from kdcore.tasks.token.report import build_token_report, render_token_html
+
+    report = build_token_report(load_run(tiny_token_run_dir), n_examples=0)
+    page = render_token_html(report)
+    assert "Per entity type" in page and "Confusion between types" in page and "Stand-in per entity" in page
+    block = report["per_tag"]
+    block["types"] = [HOSTILE, "work"]
+    for rows in [block["teacher_gold"], *block["agreement"].values()]:
+        for row in rows:
+            row["type"] = HOSTILE if row["type"] == "per" else row["type"]
+    for confusion in block["confusion"].values():
+        confusion["rows"] = [HOSTILE, "work"]
+        confusion["columns"] = [HOSTILE, *confusion["columns"][1:]]
+    report["entity_trust"][0]["student"] = HOSTILE
+    page = render_token_html(report)
+    assert HOSTILE not in page and "&lt;img src=x" in page
+    assert page.count("&lt;img src=x") >= 3  # the table's row, a confusion row and column, the student

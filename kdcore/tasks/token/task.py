@@ -173,8 +173,9 @@ class TokenTask(Task):
 
     def metrics_text(self, metrics: dict) -> str:
         from .metrics import margins_text
+        from .per_tag import per_tag_text
 
-        return margins_text(metrics)
+        return "\n".join(filter(None, [margins_text(metrics), per_tag_text(metrics.get("per_tag"))]))
 
     def write_report(self, run, out=None):
         from .report import write_token_report
