@@ -25,10 +25,11 @@ import numpy as np
 from ...calibration import Calibrator, fit_calibrator
 from ...trust import BOOTSTRAP_SAMPLES, TrustCurve, auroc, trust_curve
 from .bio import entities
-from .metrics import log_softmax
+from .metrics import log_softmax, tag_sentences
 
 __all__ = ["ENTITY_TARGET", "ENTITY_SCORES", "EntityTrust", "entity_scores_of", "entity_agreement_flags",
-           "entity_trust", "student_entity_trust", "entity_stand_ins", "entity_records", "ENTITY_DEFINITIONS"]
+           "entity_trust", "student_entity_trust", "entity_stand_ins", "entity_records", "assess_entities",
+           "ENTITY_DEFINITIONS"]
 
 ENTITY_TARGET = 0.90
 # name -> (reduction over the entity's words of the student's probability of its tag, words for the screen)
@@ -190,4 +191,17 @@ def entity_stand_ins(record: EntityTrust, tags, word_logits, label_names) -> lis
     out: list[dict[int, float]] = [{} for _ in tags]
     for (sentence, _, start, _), p in zip(found, probabilities):
         out[sentence][start] = float(p)
+    return out
+
+
+def assess_entities(trust_record, students: dict, sentences) -> dict[str, list[dict[int, float]]]:
+    """{student: per sentence ``{first word of each of its entities: p(agrees)}``} for every student of
+    ``students`` with a per-entity record in ``trust_record`` (a RunTrust; none without one), each student's
+    entities decoded as it decodes (:func:`kdcore.tasks.token.metrics.tag_sentences`)."""
+    out = {}
+    for name, record in entity_records(trust_record).items():
+        if name in students and len(sentences):
+            model = students[name]
+            logits = model.predict_word_logits(sentences)
+            out[name] = entity_stand_ins(record, tag_sentences(model, sentences, logits), logits, model.label_names)
     return out
