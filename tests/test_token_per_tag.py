@@ -175,7 +175,7 @@ def test_a_token_run_stores_the_per_tag_report_and_the_entity_stand_in(tiny_toke
         assert micro["f1"] == pytest.approx(metrics["models"][name]["entity_agreement_f1"])
     trust = json.loads((Path(tiny_token_run_dir) / "trust.json").read_text())
     assert trust["entities"], "no per-entity stand-in record"
-    for name, entry in trust["entities"].items():
+    for entry in trust["entities"].values():
         record = EntityTrust.from_dict(entry)
         assert 0.0 <= record.coverage <= 1.0 and record.target == pytest.approx(0.90)
         assert record.test_entities == record.curve.n_texts
@@ -200,6 +200,7 @@ def test_the_report_shows_the_per_tag_section_with_hostile_tag_names_escaped(tin
     report = build_token_report(load_run(tiny_token_run_dir), n_examples=0)
     page = render_token_html(report)
     assert "Per entity type" in page and "Confusion between types" in page and "Stand-in per entity" in page
+    assert "only overlaps them" in page and "fitted on the dev sentences" in page  # their definitions
     block = report["per_tag"]
     block["types"] = [HOSTILE, "work"]
     for rows in [block["teacher_gold"], *block["agreement"].values()]:

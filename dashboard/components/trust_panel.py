@@ -66,8 +66,8 @@ def entity_trust_section(record) -> None:
     if not entries:
         return
     target = next(iter(entries.values())).target
-    st.markdown(f"**Per entity**: each entity a student predicts, sorted by its calibrated p(agrees with the "
-                f"teacher), surest first; entity agreement is the share of the kept entities the teacher has too.",
+    st.markdown("**Per entity**: each entity a student predicts, sorted by its calibrated p(agrees with the "
+                "teacher), surest first; entity agreement is the share of the kept entities the teacher has too.",
                 help=" ".join(ENTITY_DEFINITIONS.values()))
     columns = st.columns(min(len(entries), 4))
     for i, (name, entry) in enumerate(entries.items()):

@@ -37,6 +37,7 @@ TOKEN_DEFINITIONS = {
     "explanation agreement": "On the first word of the teacher's test entities: Spearman, Kendall, top-20% overlap "
                              "and sign agreement between the teacher's integrated gradients for its tag and each "
                              "student's exact feature contributions, per word of the sentence.",
+    **PER_TAG_DEFINITIONS, **ENTITY_DEFINITIONS,
 }
 TEMPLATE = "token_report.html.j2"  # in kdcore/templates, beside the sequence report's
 _CARD = (("entity_f1", "entity F1", "{:.3f}"), ("fidelity", "word fidelity", "{:.3f}"),
