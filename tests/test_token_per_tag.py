@@ -83,6 +83,32 @@ def test_per_tag_report_table_and_text():
     assert no_gold["teacher_gold"] is None and "teacher f1" not in per_tag_table(no_gold).columns
 
 
+class _Logits:
+    """A tagger whose word logits say O everywhere."""
+
+    label_names = ["O", "B-PER", "I-PER"]
+
+    def predict_word_logits(self, sentences):
+        return [np.tile([2.0, 0.0, 0.0], (len(s), 1)) for s in sentences]
+
+
+class _OwnDecoding(_Logits):
+    """The same logits, but a decoding of its own that reads the first word as a person."""
+
+    def tag(self, sentences):
+        return [["B-PER"] + ["O"] * (len(s) - 1) for s in sentences]
+
+
+def test_each_model_is_read_through_its_own_decoding():
+    from kdcore.tasks.token.analysis import model_tags
+    from kdcore.tasks.token.metrics import tag_sentences
+
+    sentences = [["Ann", "runs"], ["ok"]]
+    assert tag_sentences(_Logits(), sentences) == [["O", "O"], ["O"]]
+    assert tag_sentences(_OwnDecoding(), sentences) == [["B-PER", "O"], ["B-PER"]]
+    assert model_tags({"crf": _OwnDecoding()}, sentences)["crf"][0] == ["B-PER", "O"]
+
+
 # ------------------------------------------------------------------------------ per-entity stand-in
 def _logits(rows):
     return np.log(np.asarray(rows, dtype=np.float64))
