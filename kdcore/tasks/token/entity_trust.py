@@ -94,6 +94,9 @@ class EntityTrust:
         if self.agreement_at_coverage is None or self.coverage <= 0:
             return (f"No group of {self.name}'s test entities it is surest of reaches {self.target:.0%} agreement "
                     f"with the teacher ({self.test_agreement:.0%} of all {self.test_entities} are the teacher's).")
+        if self.coverage >= 1.0:
+            return (f"{self.agreement_at_coverage:.0%} of {self.name}'s {self.test_entities} test entities are the "
+                    f"teacher's: all of them together reach {self.target:.0%} agreement.")
         return (f"On the {self.coverage:.0%} of its {self.test_entities} test entities {self.name} is surest of, "
                 f"{self.agreement_at_coverage:.0%} are the teacher's (of all of them, {self.test_agreement:.0%}).")
 

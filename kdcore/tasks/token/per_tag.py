@@ -151,11 +151,21 @@ def per_tag_table(report: Mapping):
     return pd.DataFrame(rows)
 
 
+def _with_interval(value, interval: str) -> str:
+    if value is None or value != value:
+        return "—"
+    return f"{value:.3f} ({interval})" if interval else f"{value:.3f}"
+
+
 def per_tag_text(report: Mapping | None) -> str:
-    """The per-tag table in plain text, for the command line."""
+    """The per-tag table in plain text, for the command line: each number followed by its interval."""
     if not report:
         return ""
     table = per_tag_table(report)
+    compact = table[[c for c in ("type", "gold entities", "teacher entities") if c in table.columns]].copy()
+    for column in table.columns:
+        if f"{column} 95% CI" in table.columns:
+            compact[column] = [_with_interval(v, ci) for v, ci in zip(table[column], table[f"{column} 95% CI"])]
     head = (f"Per entity type on {report.get('sentences', '?')} test sentences (teacher on gold; students' "
-            "agreement F1 with the teacher; 95% bootstrap intervals over sentences):")
-    return head + "\n" + table.to_string(index=False, na_rep="—")
+            "agreement F1 with the teacher's entities; in brackets the 95% bootstrap interval over sentences):")
+    return head + "\n" + compact.to_string(index=False, na_rep="—")
