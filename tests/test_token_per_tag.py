@@ -43,6 +43,23 @@ def test_teacher_per_type_scores_on_gold_by_hand():
         assert low <= rows[kind]["f1"] + 1e-9 and rows[kind]["f1"] <= high + 1e-9 and low < high
 
 
+def test_per_type_intervals_are_the_interval_helpers_on_the_same_draws():
+    from kdcore.tasks.token.metrics import entity_counts, f1_interval, share_interval
+    from kdcore.tasks.token.per_tag import type_counts
+
+    rng = np.random.default_rng(3)
+    kinds = ["O", "B-LOC", "B-PER"]
+    reference = [[str(rng.choice(kinds)) for _ in range(6)] for _ in range(40)]
+    predicted = [[str(rng.choice(kinds)) for _ in range(6)] for _ in range(40)]
+    rows = _by_type(per_type_scores(reference, predicted, TYPES, n_boot=300, seed=5))
+    per = type_counts(reference, predicted, TYPES)[:, TYPES.index("PER")]
+    assert rows["PER"]["f1_ci"] == pytest.approx(f1_interval(per, n_boot=300, seed=5))
+    assert rows["PER"]["precision_ci"] == pytest.approx(share_interval(per[:, 0], per[:, 1], n_boot=300, seed=5))
+    assert rows["PER"]["recall_ci"] == pytest.approx(share_interval(per[:, 0], per[:, 2], n_boot=300, seed=5))
+    micro = entity_counts(reference, predicted)
+    assert rows["micro avg"]["f1_ci"] == pytest.approx(f1_interval(micro, n_boot=300, seed=5))
+
+
 def test_student_agreement_per_type_by_hand():
     rows = _by_type(per_type_scores(TEACHER, STUDENT, TYPES, n_boot=200))
     # PER: the student has 2, the teacher 2, none shared

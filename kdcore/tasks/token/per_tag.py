@@ -5,7 +5,7 @@
 - per entity type, each student against the teacher's entities (agreement): precision = shared / the
   student's entities of the type, recall = shared / the teacher's entities of the type, F1;
 - each number with a 95% percentile interval from resampling the test sentences (bootstrap; the entities of
-  one sentence move together), by the helpers of :mod:`kdcore.tasks.token.metrics`;
+  one sentence move together), on the draws of :mod:`kdcore.tasks.token.metrics`'s interval helpers;
 - the confusion between types: for each reference entity (the teacher's, for a student; gold, for the
   teacher), what the other model has on the same words: an entity of the same span with some type, an
   entity overlapping it with another span (``other span``), or nothing there (``none``).
@@ -22,7 +22,7 @@ import numpy as np
 
 from ...intervals import format_interval
 from .bio import entities
-from .metrics import f1_interval, share_interval
+from .metrics import draw_weights
 
 __all__ = ["type_counts", "per_type_scores", "type_confusion", "per_tag_report", "per_tag_table",
            "per_tag_text", "OTHER_SPAN", "NO_ENTITY", "PER_TAG_DEFINITIONS"]
@@ -60,16 +60,33 @@ def type_counts(reference, predicted, types: Sequence[str]) -> np.ndarray:
     return counts
 
 
-def _row(kind: str, counts: np.ndarray, n_boot: int, seed: int) -> dict:
-    """One type's precision / recall / F1 from its per-sentence counts, each with its bootstrap interval;
-    None where undefined (no entity on the side that divides)."""
-    shared, n_pred, n_ref = (int(v) for v in counts.sum(axis=0))
+def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    return top / np.maximum(bottom, 1)
+
+
+def _intervals(counts: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> dict[str, np.ndarray]:
+    """``{metric: [k, 2]}`` percentile intervals of precision, recall and F1 of each of ``k`` columns of
+    ``[sentences, k, 3]`` counts, all from one set of resampled sentences (those of :func:`f1_interval` and
+    :func:`share_interval`: the same numbers, at one matrix product for every type)."""
+    n, k = counts.shape[:2]
+    summed = (draw_weights(n, n_boot, seed) @ counts.reshape(n, k * 3)).reshape(n_boot, k, 3)
+    shared, n_pred, n_ref = summed[..., 0], summed[..., 1], summed[..., 2]
+    boot = {"precision": _ratio(shared, n_pred), "recall": _ratio(shared, n_ref),
+            "f1": np.where(n_pred + n_ref > 0, _ratio(2 * shared, n_pred + n_ref), 1.0)}
+    quantiles = [(1 - level) / 2, 1 - (1 - level) / 2]
+    return {metric: np.quantile(values, quantiles, axis=0).T for metric, values in boot.items()}
+
+
+def _row(kind: str, totals: np.ndarray, intervals: dict, column: int) -> dict:
+    """One type's precision / recall / F1 from its summed counts, each with its interval; None where undefined
+    (no entity on the side that divides)."""
+    shared, n_pred, n_ref = (int(v) for v in totals)
+    defined = {"precision": n_pred > 0, "recall": n_ref > 0, "f1": n_pred + n_ref > 0}
     row = {"type": kind, "support": n_ref, "predicted": n_pred, "shared": shared,
            "precision": shared / n_pred if n_pred else None, "recall": shared / n_ref if n_ref else None,
            "f1": 2 * shared / (n_pred + n_ref) if n_pred + n_ref else None}
-    row["precision_ci"] = share_interval(counts[:, 0], counts[:, 1], n_boot=n_boot, seed=seed) if n_pred else None
-    row["recall_ci"] = share_interval(counts[:, 0], counts[:, 2], n_boot=n_boot, seed=seed) if n_ref else None
-    row["f1_ci"] = f1_interval(counts, n_boot=n_boot, seed=seed) if n_pred + n_ref else None
+    for metric, ok in defined.items():
+        row[f"{metric}_ci"] = [float(v) for v in intervals[metric][column]] if ok else None
     return row
 
 
@@ -77,8 +94,12 @@ def per_type_scores(reference, predicted, types: Sequence[str], n_boot: int = 20
     """Rows ``{type, support, predicted, shared, precision, recall, f1, *_ci}`` per entity type of
     ``predicted`` against ``reference``, then ``micro avg`` over the types."""
     counts = type_counts(reference, predicted, types)
-    rows = [_row(kind, counts[:, k], n_boot, seed) for k, kind in enumerate(types)]
-    return rows + [_row("micro avg", counts.sum(axis=1), n_boot, seed)]
+    counts = np.concatenate([counts, counts.sum(axis=1, keepdims=True)], axis=1)  # the micro average last
+    if not len(counts):
+        raise ValueError("The per-tag report needs at least one test sentence.")
+    intervals = _intervals(counts.astype(np.float64), n_boot, seed)
+    totals = counts.sum(axis=0)
+    return [_row(kind, totals[k], intervals, k) for k, kind in enumerate([*types, "micro avg"])]
 
 
 def type_confusion(reference, predicted, types: Sequence[str]) -> dict:
