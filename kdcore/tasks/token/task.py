@@ -175,7 +175,9 @@ class TokenTask(Task):
         from .metrics import margins_text
         from .per_tag import per_tag_text
 
-        return "\n".join(filter(None, [margins_text(metrics), per_tag_text(metrics.get("per_tag"))]))
+        per_tag = per_tag_text(metrics.get("per_tag")) or ("Per entity type: not in this run's metrics (built before "
+                                                          "kd-lens measured it); add it with evaluate --refresh.")
+        return "\n".join(filter(None, [margins_text(metrics), per_tag]))
 
     def write_report(self, run, out=None):
         from .report import write_token_report
