@@ -308,6 +308,16 @@ def test_tags(key: RunKey) -> dict[str, list[list[str]]]:
     return model_tags(models(key), sentences)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def entity_stand_ins(key: RunKey, sentences: tuple[tuple[str, ...], ...]) -> dict:
+    """{student: per sentence {first word of each of its entities: calibrated p(agrees with the teacher)}}:
+    kdcore.tasks.token.entity_trust.assess_entities over the run's trust record."""
+    from kdcore.tasks.token.entity_trust import assess_entities
+
+    students = {n: m for n, m in models(key).items() if n != "teacher"}
+    return assess_entities(trust(key), students, [list(s) for s in sentences])
+
+
 @st.cache_data(show_spinner="Explaining the word with every model…", max_entries=64)
 def word_explanations(key: RunKey, words: tuple[str, ...], position: int, target: int | None):
     from kdcore.tasks.token.explain import word_explanations

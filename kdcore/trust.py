@@ -24,7 +24,7 @@ The engine computes all of it; the dashboard and the report only display it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -341,16 +341,19 @@ class RunTrust:
     dev_size: int = 0
     test_size: int = 0
     note: str = ""
+    entities: dict = field(default_factory=dict)  # a tagging run's per-entity records: name -> plain dict
 
     def to_dict(self) -> dict:
         return {"target": self.target, "dev_size": self.dev_size, "test_size": self.test_size, "note": self.note,
-                "students": {name: entry.to_dict() for name, entry in self.students.items()}}
+                "students": {name: entry.to_dict() for name, entry in self.students.items()},
+                "entities": self.entities}
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunTrust":
         return cls(float(data.get("target", TARGET_FIDELITY)),
                    {name: StudentTrust.from_dict(entry) for name, entry in (data.get("students") or {}).items()},
-                   int(data.get("dev_size", 0)), int(data.get("test_size", 0)), str(data.get("note", "")))
+                   int(data.get("dev_size", 0)), int(data.get("test_size", 0)), str(data.get("note", "")),
+                   dict(data.get("entities") or {}))
 
     def text(self) -> str:
         """The record in words: one line per student (score, dev AUROC, coverage with its SE) and its headline."""
@@ -369,6 +372,10 @@ class RunTrust:
                          f"{t.target:.2f}: {t.coverage:.3f}{se}; dev threshold on test: coverage "
                          f"{t.threshold_coverage:.3f}, fidelity {at}")
             lines.append(f"    {t.headline()}")
+        for name, entry in self.entities.items():
+            lines.append(f"  {name} per entity: score {entry.get('score')}, coverage at entity agreement "
+                         f"{entry.get('target', 0):.2f}: {entry.get('coverage', 0):.3f} (95% interval "
+                         f"{format_interval(entry.get('coverage_ci')) or '—'}); {entry.get('headline', '')}")
         return "\n".join(lines)
 
     def summary(self) -> list[dict]:

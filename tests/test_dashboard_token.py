@@ -35,6 +35,24 @@ def test_overview_shows_the_per_type_table_of_every_model(token_env, tiny_token_
     assert any("difference" in t.columns for t in tables)  # the twins' margins
 
 
+def test_overview_shows_the_per_tag_table_confusion_and_entity_trust_curve(token_env, tiny_token_run_dir):
+    at = view("overview").run()
+    no_exceptions(at)
+    metrics = json.loads((Path(tiny_token_run_dir) / "metrics.json").read_text())
+    per_tag = [df.value for df in at.dataframe if "teacher f1" in df.value.columns]
+    assert per_tag, [list(df.value.columns) for df in at.dataframe]
+    table = per_tag[0]
+    assert table["type"].tolist() == [*metrics["per_tag"]["types"], "micro avg"]
+    assert {"linear agreement F1", "linear agreement F1 95% CI", "teacher recall 95% CI"} <= set(table.columns)
+    teacher_row = next(r for r in metrics["per_tag"]["teacher_gold"] if r["type"] == "micro avg")
+    assert table.loc[table["type"] == "micro avg", "teacher f1"].item() == pytest.approx(teacher_row["f1"], abs=1e-4)
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("Trust curves per entity" in spec for spec in charts)
+    confusion = [spec for spec in charts if "heatmap" in spec and "%{z} entities" in spec]
+    assert len(confusion) == len(metrics["per_tag"]["confusion"])  # one type confusion per model
+    assert any("entity agreement" in m.label for m in at.metric)
+
+
 def test_explain_shows_entities_and_word_attributions(token_env):
     at = view("explain").run()
     no_exceptions(at)
@@ -45,6 +63,7 @@ def test_explain_shows_entities_and_word_attributions(token_env):
     assert at.radio and "[work]" in seen(" ".join(at.radio[0].options))
     page = html_of(at)
     assert "kdl-heatmap" in page and "linear-labels" in page
+    assert "p(the teacher has this entity)" in page  # a student's entity carries its p(agrees) badge
     at.text_input(key="token_explain_words").set_value("the great film was <b>fun</b>").run()
     no_exceptions(at)
     assert "<b>fun</b>" not in html_of(at)  # typed words are escaped

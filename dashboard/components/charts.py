@@ -15,7 +15,7 @@ from dashboard.components.safe import html as _text
 
 __all__ = [
     "metric_bars", "size_speed_scatter", "confusion_heatmap", "probability_bars", "deletion_chart",
-    "weight_bars", "weights_scatter", "loss_chart", "importance_bars", "trust_curves", "transition_heatmap",
+    "weight_bars", "weights_scatter", "loss_chart", "importance_bars", "trust_curves", "transition_heatmap", "type_confusion_heatmap",
 ]
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
@@ -109,6 +109,21 @@ def transition_heatmap(table: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+def type_confusion_heatmap(counts: Sequence[Sequence[int]], rows: Sequence[str], columns: Sequence[str], title: str,
+                           reference: str, model: str) -> go.Figure:
+    """Reference entities by type (rows) against what ``model`` has on their words (columns: a type, another
+    span, none), as counted by kdcore."""
+    counts = np.asarray(counts)
+    y, x = [_text(r) for r in rows], [_text(c) for c in columns]
+    fig = go.Figure(go.Heatmap(z=counts, x=x, y=y, colorscale="Blues", showscale=False, text=counts,
+                               texttemplate="%{text}",
+                               hovertemplate=f"{_text(reference)} %{{y}}<br>{_text(model)} %{{x}}<br>%{{z}} entities"
+                                             "<extra></extra>"))
+    fig.update_layout(title=_text(title), xaxis=dict(title=_text(model)), height=120 + 40 * len(rows),
+                      yaxis=dict(title=_text(reference), autorange="reversed"), margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
 def probability_bars(probs: Mapping[str, np.ndarray], labels: Sequence[str]) -> go.Figure:
     """Horizontal stacked bars: each model's class probabilities for one text."""
     names = list(probs)
@@ -182,25 +197,27 @@ def loss_chart(events: Sequence[dict]) -> go.Figure:
 
 
 def trust_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], target: float,
-                 marks: Mapping[str, tuple[float, float]] | None = None) -> go.Figure:
-    """Fidelity against coverage, one line per student (texts sorted by its stand-in score, surest first),
-    the target fidelity as a dashed line and each student's headline point (``marks``: coverage, fidelity)."""
+                 marks: Mapping[str, tuple[float, float]] | None = None, unit: str = "texts",
+                 measure: str = "fidelity", title: str = "Trust curves") -> go.Figure:
+    """``measure`` (fidelity; for entities, entity agreement) against coverage, one line per student (``unit``
+    sorted by its stand-in score, surest first), the target as a dashed line and each student's headline
+    point (``marks``: coverage, measure)."""
     fig = go.Figure()
     palette = ("#2f6fde", "#e8833a", "#3aa655", "#9b59b6", "#d62728", "#17becf")
     for i, (name, (coverage, fidelity)) in enumerate(curves.items()):
         color = palette[i % len(palette)]
         fig.add_scatter(x=list(coverage), y=list(fidelity), mode="lines", name=_text(name), line=dict(color=color),
-                        hovertemplate=f"<b>{_text(name)}</b><br>surest %{{x:.0%}} of texts<br>fidelity %{{y:.3f}}"
+                        hovertemplate=f"<b>{_text(name)}</b><br>surest %{{x:.0%}} of {unit}<br>{measure} %{{y:.3f}}"
                                       "<extra></extra>")
         if marks and name in marks:
             x, y = marks[name]
             fig.add_scatter(x=[x], y=[y], mode="markers", marker=dict(size=10, color=color, symbol="circle-open",
                                                                       line=dict(width=2.5)),
-                            showlegend=False, hovertemplate=f"<b>{_text(name)}</b><br>{x:.0%} of texts at fidelity "
+                            showlegend=False, hovertemplate=f"<b>{_text(name)}</b><br>{x:.0%} of {unit} at {measure} "
                                                             f"{y:.3f}<extra></extra>")
     fig.add_hline(y=target, line=dict(dash="dash", color="#888888", width=1),
-                  annotation_text=f"fidelity {target:.2f}", annotation_position="bottom left")
-    fig.update_layout(xaxis=dict(title="coverage: share of test texts, surest first", range=[0, 1],
+                  annotation_text=f"{measure} {target:.2f}", annotation_position="bottom left")
+    fig.update_layout(xaxis=dict(title=f"coverage: share of test {unit}, surest first", range=[0, 1],
                                  tickformat=".0%"),
-                      yaxis=dict(title="fidelity on those texts"), title="Trust curves", **_LAYOUT)
+                      yaxis=dict(title=f"{measure} on those {unit}"), title=title, **_LAYOUT)
     return fig

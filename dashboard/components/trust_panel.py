@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.components import charts, safe
 
-__all__ = ["trust_section", "stand_in_badges", "missing_note"]
+__all__ = ["trust_section", "entity_trust_section", "stand_in_badges", "missing_note"]
 
 
 def missing_note(run_path) -> str:
@@ -53,6 +53,37 @@ def trust_section(record, run_path) -> None:
     table = pd.DataFrame(record.summary())
     st.dataframe(table, hide_index=True, width="stretch", placeholder="—", column_config={
         c: st.column_config.NumberColumn(c, format="%.3f") for c in table.select_dtypes("number").columns})
+
+
+def entity_trust_section(record) -> None:
+    """A tagging run's stand-in per entity (kdcore.tasks.token.entity_trust): each student's coverage at the
+    target entity agreement with its interval, the headlines, and the curves of entity agreement against
+    coverage."""
+    from kdcore.intervals import format_interval
+    from kdcore.tasks.token.entity_trust import ENTITY_DEFINITIONS, entity_records
+
+    entries = entity_records(record)
+    if not entries:
+        return
+    target = next(iter(entries.values())).target
+    st.markdown("**Per entity**: each entity a student predicts, sorted by its calibrated p(agrees with the "
+                "teacher), surest first; entity agreement is the share of the kept entities the teacher has too.",
+                help=" ".join(ENTITY_DEFINITIONS.values()))
+    columns = st.columns(min(len(entries), 4))
+    for i, (name, entry) in enumerate(entries.items()):
+        columns[i % len(columns)].metric(f"{safe.md(name)}: coverage at {target:.0%} entity agreement",
+                                         f"{entry.coverage:.0%}",
+                                         help=f"95% interval {format_interval(entry.coverage_ci) or 'not computed'} "
+                                              f"(resampling the test sentences). Test Brier score of p(agrees) "
+                                              f"{entry.test_brier:.3f}; mean p(agrees) {entry.test_mean_probability:.2f} "
+                                              f"against {entry.test_agreement:.2f} observed.")
+    for entry in entries.values():
+        st.markdown(f"- {safe.md(entry.headline())}")
+    curves = {name: (e.curve.coverage.tolist(), e.curve.fidelity.tolist()) for name, e in entries.items()}
+    marks = {name: (e.coverage, e.agreement_at_coverage) for name, e in entries.items()
+             if e.agreement_at_coverage is not None}
+    st.plotly_chart(charts.trust_curves(curves, target, marks, unit="entities", measure="entity agreement",
+                                        title="Trust curves per entity"), width="stretch", key="entity_trust_curves")
 
 
 def stand_in_badges(verdicts: dict, run_path, has_record: bool) -> None:

@@ -298,6 +298,8 @@ def _draw_tags(key: state.RunKey) -> None:
     trust_panel.trust_section(state.trust(key), run.path)
     st.caption("For tags, a student stands in on a sentence when its entities (exact span and type) are the "
                "teacher's; a sentence's stand-in score is its least sure word's.")
+    trust_panel.entity_trust_section(state.trust(key))
+    _per_tag_section(metrics.get("per_tag"), run.path)
     st.subheader("Gold entities per type")
     st.caption("Precision, recall and F1 per entity type on the test split (exact span and type), as seqeval's "
                "classification report.")
@@ -318,3 +320,29 @@ def _draw_tags(key: state.RunKey) -> None:
         st.dataframe(summary, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                     for c in summary.columns if c.endswith(("_mean", "_std"))})
+
+
+def _per_tag_section(block: dict | None, run_path) -> None:
+    """kdcore's per-tag report: per entity type, the teacher on gold and each student against the teacher
+    (with intervals), and the confusion between types as heatmaps."""
+    from kdcore.tasks.token.per_tag import PER_TAG_DEFINITIONS, per_tag_table
+
+    st.subheader("Per entity type: the teacher on gold, the students against the teacher")
+    if not block:
+        st.caption("Not in this run's metrics (built before kd-lens measured it). Add it with "
+                   + safe.code(f"python -m kdcore evaluate --run {run_path} --refresh") + ".")
+        return
+    st.caption(f"{PER_TAG_DEFINITIONS['per-tag teacher']} {PER_TAG_DEFINITIONS['per-tag agreement']} After each "
+               f"number, its 95% interval from resampling the {block.get('sentences', '?')} test sentences.")
+    table = per_tag_table(block)
+    st.dataframe(table, hide_index=True, width="stretch", height="content", placeholder="—", key="per_tag_table",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                for c in table.columns if pd.api.types.is_float_dtype(table[c])})
+    confusion = block.get("confusion") or {}
+    if not confusion:
+        return
+    st.markdown("**Confusion between types**", help=PER_TAG_DEFINITIONS["type confusion"])
+    columns = st.columns(min(len(confusion), 3))
+    for i, (name, c) in enumerate(confusion.items()):
+        figure = charts.type_confusion_heatmap(c["counts"], c["rows"], c["columns"], name, c.get("reference", ""), name)
+        columns[i % len(columns)].plotly_chart(figure, width="stretch", key=f"type_confusion_{i}")

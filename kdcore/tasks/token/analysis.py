@@ -87,8 +87,19 @@ def _colour(kind: str, types: Sequence[str]) -> str:
     return TYPE_COLOURS[list(types).index(kind) % len(TYPE_COLOURS)] if kind in types else "#dddddd"
 
 
-def entity_html(words: Sequence[str], tags: Sequence[str], types: Sequence[str]) -> str:
-    """The sentence with each entity in its type's colour and its type after it (escaped HTML)."""
+def _badge(p: float | None) -> str:
+    """The p(agrees with the teacher) of one entity, as a small badge (green when likely, orange else)."""
+    if p is None:
+        return ""
+    colour = "#1b7f3b" if p >= 0.9 else "#b35c00" if p >= 0.5 else "#b00020"
+    return (f' <small style="border:1px solid {colour};color:{colour};border-radius:8px;padding:0 4px" '
+            f'title="calibrated p(the teacher has this entity)">p {p:.2f}</small>')
+
+
+def entity_html(words: Sequence[str], tags: Sequence[str], types: Sequence[str],
+                badges: dict[int, float] | None = None) -> str:
+    """The sentence with each entity in its type's colour and its type after it (escaped HTML); with
+    ``badges`` ({first word of an entity: p(agrees)}), each such entity's calibrated p(agrees) after it."""
     spans = {start: (kind, end) for kind, start, end in entities(list(tags))}
     parts, i = [], 0
     while i < len(words):
@@ -96,7 +107,8 @@ def entity_html(words: Sequence[str], tags: Sequence[str], types: Sequence[str])
             kind, end = spans[i]
             text = html.escape(" ".join(words[i:end]))
             parts.append(f'<span style="background:{_colour(kind, types)};border-radius:4px;padding:1px 4px" '
-                         f'title="{html.escape(kind)}">{text} <small><b>{html.escape(kind)}</b></small></span>')
+                         f'title="{html.escape(kind)}">{text} <small><b>{html.escape(kind)}</b></small>'
+                         f'{_badge((badges or {}).get(i))}</span>')
             i = end
         else:
             parts.append(html.escape(words[i]))

@@ -7,6 +7,8 @@ import numpy as np
 
 from ...records import DISTILLED, METRICS_ROLES, MetricsRow
 from ...utils import ProgressFn, emit
+from .bio import entity_types
+from .per_tag import per_tag_report
 
 __all__ = ["evaluate_token_run", "explanation_metrics", "EXPLAIN_ENTITIES"]
 
@@ -81,6 +83,7 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
             row.update({"per_type": per_type, "entity_f1": micro["f1"], "entity_precision": micro["precision"],
                         "entity_recall": micro["recall"], "word_accuracy": float(np.mean(correct)),
                         "entity_f1_ci": f1_interval(entity_counts(gold, tags_of[name]), n_boot=n_boot)})
+    per_tag = per_tag_report(tags_of, gold, entity_types(names), n_boot=n_boot)
     margins = {}
     for name, twin in (twins or {}).items():
         if name in counts_of and twin in counts_of:
@@ -89,7 +92,8 @@ def evaluate_token_run(teacher, students: dict, test, teacher_test_logits=None, 
     decoding = {name: "crf_viterbi" if getattr(student, "decodes_itself", False) else "bio_viterbi"
                 for name, student in students.items()}
     return {"task": "token", "decoding": "bio_viterbi", "student_decoding": decoding, "test_size": len(test),
-            "test_words": test.n_words, "models": {name: row.to_dict() for name, row in rows.items()}, "margins": margins}
+            "test_words": test.n_words, "models": {name: row.to_dict() for name, row in rows.items()}, "margins": margins,
+            "per_tag": per_tag}
 
 
 

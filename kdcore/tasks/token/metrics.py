@@ -23,7 +23,7 @@ import numpy as np
 from .bio import entities, viterbi_bio
 
 __all__ = ["decode", "model_decode", "log_softmax", "entity_scores", "word_fidelity", "per_type_report", "per_type_text",
-           "entity_counts", "bootstrap_f1_difference", "token_metrics_table", "margins_text", "f1_interval",
+           "entity_counts", "draw_weights", "bootstrap_f1_difference", "token_metrics_table", "margins_text", "f1_interval",
            "share_interval"]
 
 
@@ -130,6 +130,15 @@ def _resample_f1(counts: np.ndarray, draws: np.ndarray) -> np.ndarray:
 
 def _draws(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def draw_weights(n: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """``[n_boot, n]``: how often each of ``n`` sentences is drawn in each bootstrap resample, the very draws
+    of :func:`f1_interval` and :func:`share_interval` with the same seed (so a resampled sum of per-sentence
+    counts is one matrix product)."""
+    draws = _draws(n, n_boot, seed)
+    offsets = (np.arange(n_boot) * n)[:, None]
+    return np.bincount((draws + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
 def f1_interval(counts: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[float]:

@@ -13,7 +13,9 @@ from pathlib import Path
 from markupsafe import Markup
 
 from .analysis import entity_html, entity_legend_html, model_tags
+from .entity_trust import ENTITY_DEFINITIONS
 from .metrics import per_type_text
+from .per_tag import PER_TAG_DEFINITIONS, per_tag_table
 from ...report import REPORT_VERSION, template_environment
 from ...utils import atomic_write_bytes, strict_json
 
@@ -36,6 +38,7 @@ TOKEN_DEFINITIONS = {
     "explanation agreement": "On the first word of the teacher's test entities: Spearman, Kendall, top-20% overlap "
                              "and sign agreement between the teacher's integrated gradients for its tag and each "
                              "student's exact feature contributions, per word of the sentence.",
+    **PER_TAG_DEFINITIONS, **ENTITY_DEFINITIONS,
 }
 TEMPLATE = "token_report.html.j2"  # in kdcore/templates, beside the sequence report's
 _CARD = (("entity_f1", "entity F1", "{:.3f}"), ("fidelity", "word fidelity", "{:.3f}"),
@@ -75,11 +78,42 @@ def build_token_report(run, n_examples: int = 3) -> dict:
                        for name, entry in models.items()],
         "per_type": {name: entry.get("per_type", []) for name, entry in models.items()},
         "margins": metrics.get("margins", {}), "explanation_metrics": metrics.get("explanations"),
+        "per_tag": metrics.get("per_tag"), "entity_trust": _entity_trust(run),
         "definitions": TOKEN_DEFINITIONS, "examples": examples,
         "datasets": manifest.get("datasets", {}), "package_versions": manifest.get("package_versions", {}),
         "configs": {"teacher": teacher.get("config"), "distill": manifest.get("distill"),
                     "students": {n: i.get("config") for n, i in manifest.get("students", {}).items()}},
     })
+
+
+def _entity_trust(run) -> list[dict]:
+    """Each student's per-entity stand-in figures from the run's trust record (none for a run without one)."""
+    from ...trust import load_trust
+
+    record = load_trust(run)
+    return [{"student": name, **{k: entry.get(k) for k in ("score", "target", "coverage", "coverage_ci",
+                                                           "agreement_at_coverage", "test_agreement", "test_entities",
+                                                           "test_brier", "test_mean_probability", "headline")}}
+            for name, entry in (record.entities if record is not None else {}).items()]
+
+
+def _per_tag_section(report: dict) -> dict | None:
+    """The per-tag table (strings, every cell formatted) and the type confusion tables of a report dict."""
+    block = report.get("per_tag")
+    if not block:
+        return None
+    frame = per_tag_table(block)
+    def cell(column, value):
+        if value is None or value != value:
+            return "—"
+        if column.endswith("entities"):
+            return str(int(value))
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    rows = [[cell(c, v) for c, v in zip(frame.columns, row)] for row in frame.itertuples(index=False)]
+    confusion = [{"model": name, "reference": c.get("reference"), "columns": c["columns"],
+                  "rows": list(zip(c["rows"], c["counts"]))} for name, c in (block.get("confusion") or {}).items()]
+    return {"columns": list(frame.columns), "rows": rows, "confusion": confusion}
 
 
 def render_token_html(report: dict) -> str:
@@ -111,7 +145,11 @@ def render_token_html(report: dict) -> str:
     page = template_environment().get_template(TEMPLATE).render(
         report=report, run=report.get("run", {}), card=card, card_titles=[t for _, t, _ in _CARD], margins=margins,
         per_type={name: per_type_text(rows) for name, rows in report.get("per_type", {}).items() if rows},
-        explanations=explanations, examples=examples, legend=Markup(entity_legend_html(types)),
+        explanations=explanations, examples=examples, per_tag=_per_tag_section(report),
+        entity_trust=[{**e, "coverage_ci": format_interval(e.get("coverage_ci")) or "—",
+                       **{k: _fmt(e.get(k), "{:.3f}") for k in ("coverage", "agreement_at_coverage", "test_agreement",
+                                                              "test_brier", "test_mean_probability")}}
+                      for e in report.get("entity_trust") or []], legend=Markup(entity_legend_html(types)),
         definitions=report.get("definitions", {}),
         provenance=json.dumps({"datasets": report.get("datasets"), "package_versions": report.get("package_versions")},
                               indent=2, ensure_ascii=False),

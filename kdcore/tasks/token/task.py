@@ -177,8 +177,11 @@ class TokenTask(Task):
 
     def metrics_text(self, metrics: dict) -> str:
         from .metrics import margins_text
+        from .per_tag import per_tag_text
 
-        return margins_text(metrics)
+        per_tag = per_tag_text(metrics.get("per_tag")) or ("Per entity type: not in this run's metrics (built before "
+                                                          "kd-lens measured it); add it with evaluate --refresh.")
+        return "\n".join(filter(None, [margins_text(metrics), per_tag]))
 
     def write_report(self, run, out=None):
         from .report import write_token_report
