@@ -513,3 +513,20 @@ def test_heatmap_escapes_and_colours_by_sign():
     assert "rgba(31,119,180,0.400)" in out  # half the largest |score|, negative: half blue
     table = heatmap.highlight_table({"<i>m</i>": expl})
     assert "&lt;i&gt;m&lt;/i&gt;" in table and "0.700" in table
+
+
+def test_explain_draws_the_teachers_convergence_delta_and_reuses_its_explanation(app_env):
+    """The teacher's IG (n_steps 'auto' by default) ends with its convergence delta shown; the same text again
+    draws the same page (the teacher's explanation from its store)."""
+    at = view("explain").run()
+    at.text_area(key="explain_text").set_value(" ".join(["a good film but a boring plot"] * 12))
+    at.run()
+    no_exceptions(at)
+    assert at.select_slider(key="explain_n_steps").value == "auto"
+    captions = [c.value for c in at.caption if "convergence delta" in c.value]
+    assert len(captions) == 1 and "n_steps auto" in captions[0]
+    assert any("chosen automatically" in c.value for c in at.caption)
+    body = html_of(at)
+    assert body.count('class="kdl-row"') == 5
+    at.run()
+    assert html_of(at) == body
