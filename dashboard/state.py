@@ -21,7 +21,6 @@ from typing import Any, NamedTuple, Sequence
 import streamlit as st
 
 from dashboard import access
-from kdcore import explain_metrics
 from kdcore.runs import MANIFEST, Run, RunError, list_runs, load_run
 
 __all__ = [
@@ -308,6 +307,8 @@ def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
     """One row per student: kdcore's agreement of its explanation with the teacher's."""
     import pandas as pd
 
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
+
     explanations = explain_all(key, text, method, target, options, names)
     teacher = explanations.get("teacher")
     if teacher is None:
@@ -325,6 +326,8 @@ def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
 def deletion_curves(key: RunKey, text: str, method: str, target: str | None,
                     options: tuple[tuple[str, Any], ...], names: tuple[str, ...] | None = None) -> dict | None:
     """{model name: kdcore deletion curve} (words removed most-important first)."""
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
+
     explanations = explain_all(key, text, method, target, options, names)
     every = models(key)
     return {name: explain_metrics.deletion_curve(every[name], expl) for name, expl in explanations.items()}
@@ -348,6 +351,8 @@ def mlp_importance(key: RunKey, student: str, max_texts: int):
 @st.cache_data(show_spinner=False, max_entries=16)
 def teacher_word_attribution(key: RunKey, n_texts: int, method: str, target: str):
     """kdcore's mean teacher attribution per word towards ``target`` over the first test texts."""
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
+
     texts, _ = test_split(key)
     options = {"n_steps": DASHBOARD_IG_STEPS} if method == "integrated_gradients" else {}
     return explain_metrics.global_word_attribution(models(key)["teacher"], texts[:n_texts], method=method, target=target,
@@ -357,6 +362,8 @@ def teacher_word_attribution(key: RunKey, n_texts: int, method: str, target: str
 @st.cache_data(show_spinner=False, max_entries=16)
 def weights_vs_attribution(key: RunKey, student: str, n_texts: int, method: str, target: str):
     """(DataFrame(word, student_weight, teacher_mean_attribution, count), Spearman rho) from kdcore."""
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
+
     teacher_words = teacher_word_attribution(key, n_texts, method, target)
     class_index = meta(key).label_names.index(target)
     return explain_metrics.weights_vs_attribution(models(key)[student], teacher_words, class_index=class_index)

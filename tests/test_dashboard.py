@@ -80,6 +80,22 @@ def test_app_shows_overview_and_registers_every_page(app_env, tiny_run_dir):
     assert {"teacher", "linear", "mlp", "linear-labels", "mlp-labels"} <= set(card["model"])
 
 
+def test_the_first_page_loads_without_torch(app_env, tiny_run_dir):
+    """The Overview (the default page) draws the model card from the run's files: no torch, no model loaded.
+    In a fresh interpreter, so modules other tests imported do not count."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from streamlit.testing.v1 import AppTest; "
+             f"at = AppTest.from_file({str(APP)!r}, default_timeout={TIMEOUT}).run(); "
+             "assert not at.exception, [e.value for e in at.exception]; "
+             "assert at.dataframe, 'no model card'; "
+             "print('loaded:', sorted(m for m in ('torch', 'transformers', 'captum') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "loaded: []" in done.stdout, done.stdout
+
+
 def test_app_without_runs_says_how_to_build_one(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLENS_RUNS_DIR", str(tmp_path / "empty"))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
