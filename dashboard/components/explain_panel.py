@@ -130,7 +130,10 @@ def _teacher_explanation(key: state.RunKey, text: str, settings: ExplainSettings
     what = f"The teacher's {METHOD_NAMES.get(method, method).lower()}"
 
     def progress(done: int, total: int) -> None:
-        slot.progress(done / max(total, 1), text=f"{what}: {done} of {total} window{'s' * (total != 1)} done…")
+        # A caption as well as the bar: the caption is drawn at once, the bar's code loads on its first use.
+        with slot.container():
+            st.caption(f"{what}: {done} of {total} window{'s' * (total != 1)} done…")
+            st.progress(done / max(total, 1))
 
     teacher = state.teacher_explanation(key, text, method, target, options, progress=progress)
     if teacher.convergence_delta is None:
