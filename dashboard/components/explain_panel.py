@@ -97,8 +97,9 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
     teacher_class = (int(np.argmax(teacher_probs)),) if "teacher" in every else None
     trust_panel.stand_in_badges(state.stand_ins(key, (text,), names, teacher_class) if record else {}, run.path,
                                 record is not None)
-    st.markdown(f"**Word attributions** for class **{safe.md(target or _first_target(explanations))}** "
-                f"({heatmap.legend(target or _first_target(explanations))})", unsafe_allow_html=True)
+    target_name = target or _first_target(explanations)
+    st.markdown(f"**Word attributions** for class **{safe.md(target_name)}** ({heatmap.legend(target_name)})",
+                unsafe_allow_html=True)
     table = st.empty()
     if explanations:
         table.html(heatmap.highlight_table(explanations, shared_scale=shared_scale))
