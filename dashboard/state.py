@@ -28,7 +28,7 @@ __all__ = [
     "current_key", "set_current_run", "metrics_frame", "test_split", "example_texts",
     "explain_all", "agreement_frame", "deletion_curves", "linear_weights", "mlp_importance",
     "weights_vs_attribution", "teacher_word_attribution", "report_documents", "available_runs", "RUN_STATE_KEY",
-    "DASHBOARD_IG_STEPS", "EXPLAIN_IG_STEPS", "trust", "stand_ins", "teacher_probs", "teacher_class_name",
+    "DASHBOARD_IG_STEPS", "EXPLAIN_IG_STEPS", "trust", "stand_ins", "teacher_probs", "teacher_class_name", "teacher_windows",
     "student_explanations", "teacher_explanation", "ExplanationStore",
 ]
 
@@ -230,6 +230,12 @@ def teacher_probs(key: RunKey, text: str):
     from kdcore.attribution import model_proba
 
     return model_proba(models(key)["teacher"], [text])[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def teacher_windows(key: RunKey, text: str) -> int:
+    """How many windows the teacher reads ``text`` in (tokenizing only)."""
+    return len(models(key)["teacher"].encode_windows(text))
 
 
 def teacher_class_name(key: RunKey, text: str) -> str:

@@ -20,6 +20,7 @@ __all__ = ["ExplainSettings", "method_controls", "explain_panel"]
 
 AUTO_TARGET = "the teacher's prediction"
 _STEP_CHOICES = (8, 16, 32, 50, 64, 128, "auto")
+FIRST_PASS = "teacher, first pass (gradient × input)"
 
 
 class ExplainSettings(NamedTuple):
@@ -105,6 +106,7 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
         table.html(heatmap.highlight_table(explanations, shared_scale=shared_scale))
     if "teacher" in every:
         try:
+            _first_pass(key, text, settings._replace(target=target), table, explanations, shared_scale)
             teacher = _teacher_explanation(key, text, settings._replace(target=target))
         except ValueError as err:
             st.error(safe.md(err))
@@ -116,6 +118,17 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
                if not shared_scale else "Colours: one scale for every row (raw magnitudes comparable across models).")
     _comparisons(key, text, settings._replace(target=target), names, explanations, first, prefix)
     return explanations
+
+
+def _first_pass(key: state.RunKey, text: str, settings: ExplainSettings, table, explanations: dict,
+                shared_scale: bool) -> None:
+    """For a text of several teacher windows explained by integrated gradients: the teacher's gradient x input
+    (one forward and backward pass a window), drawn in a row labelled as such while integrated gradients run."""
+    method, target, _ = settings
+    if method != "integrated_gradients" or state.teacher_windows(key, text) < 2:
+        return
+    quick = state.teacher_explanation(key, text, "gradient_x_input", target, ())
+    table.html(heatmap.highlight_table({FIRST_PASS: quick, **explanations}, shared_scale=shared_scale))
 
 
 def _first_target(explanations: dict) -> str:
