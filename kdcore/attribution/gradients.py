@@ -173,11 +173,15 @@ def teacher_tensors(teacher, windows: list[dict], baseline: str) -> tuple[torch.
     return input_ids.to(device), baseline_ids.to(device), attention.to(device)
 
 
-def window_groups(n_windows: int, opts: dict) -> list[list[int]]:
+def window_groups(n_windows: int, opts: dict, method: str = "integrated_gradients") -> list[list[int]]:
     """The teacher's windows in the groups explained together: as many windows as fill one
-    ``internal_batch_size`` batch of interpolation rows (at least one), so grouping costs no
-    throughput and a long text reports its progress group by group."""
-    steps = IG_STEP_LADDER[0] if opts["n_steps"] == "auto" else int(opts["n_steps"])
+    ``internal_batch_size`` batch of rows (an IG interpolation point or, for gradient x input, a
+    window is a row; at least one window), so grouping costs no throughput and a long text
+    reports its progress group by group."""
+    if method != "integrated_gradients":
+        steps = 1
+    else:
+        steps = IG_STEP_LADDER[0] if opts["n_steps"] == "auto" else int(opts["n_steps"])
     size = max(1, int(opts["internal_batch_size"]) // steps)
     return [list(range(i, min(i + size, n_windows))) for i in range(0, n_windows, size)]
 
@@ -221,7 +225,7 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
         deltas, steps_taken, done = torch.zeros(n_windows, dtype=torch.float64), 0, 0
         if progress is not None:
             progress(0, n_windows)
-        for rows in window_groups(n_windows, opts):
+        for rows in window_groups(n_windows, opts, method):
             width = int(attention[rows].sum(1).max())  # the group's own width: no padding past its longest window
             x, x0 = input_embeds[rows, :width], baseline_embeds[rows, :width]
             extra = (attention[rows, :width], token_types[rows, :width])
