@@ -17,7 +17,6 @@ import streamlit as st  # noqa: E402
 
 from dashboard import access, navigation  # noqa: E402
 from dashboard.components.sidebar import run_picker  # noqa: E402
-from dashboard.views import audit, batch, distill, explain, overview, report, weights  # noqa: E402
 
 st.set_page_config(page_title="kd-lens", page_icon=":material/center_focus_strong:", layout="wide")
 if not access.signed_in():
@@ -28,14 +27,15 @@ if logo.is_file():
     st.logo(str(logo))
 run_picker()
 access.account_box()
+lazy = navigation.lazy_view  # each view's module (and what it imports) is loaded when its page is first shown
 pages = [
-    st.Page(overview.render, title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
-    st.Page(explain.render, title="Explain", icon=":material/text_select_start:", url_path="explain"),
-    st.Page(batch.render, title="Batch", icon=":material/table_view:", url_path="batch"),
-    st.Page(weights.render, title="Weights", icon=":material/bar_chart:", url_path="weights"),
-    st.Page(audit.render, title="Audit", icon=":material/fact_check:", url_path="audit"),
-    None if review else st.Page(distill.render, title="Distill", icon=":material/model_training:", url_path="distill"),
-    st.Page(report.render, title="Report", icon=":material/description:", url_path="report"),
+    st.Page(lazy("overview"), title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
+    st.Page(lazy("explain"), title="Explain", icon=":material/text_select_start:", url_path="explain"),
+    st.Page(lazy("batch"), title="Batch", icon=":material/table_view:", url_path="batch"),
+    st.Page(lazy("weights"), title="Weights", icon=":material/bar_chart:", url_path="weights"),
+    st.Page(lazy("audit"), title="Audit", icon=":material/fact_check:", url_path="audit"),
+    None if review else st.Page(lazy("distill"), title="Distill", icon=":material/model_training:", url_path="distill"),
+    st.Page(lazy("report"), title="Report", icon=":material/description:", url_path="report"),
 ]
 pages = [page for page in pages if page is not None]  # review mode: no Distill view
 navigation.register(pages)

@@ -9,9 +9,12 @@ window interrupts the new page's run, which then stays blank.
 
 from __future__ import annotations
 
+import importlib
+from typing import Callable
+
 import streamlit as st
 
-__all__ = ["PAGES", "register", "request", "follow_request"]
+__all__ = ["PAGES", "register", "request", "follow_request", "lazy_view"]
 
 PAGES: dict[str, st.Page] = {}
 REQUEST_KEY = "kdlens_switch_to"
@@ -23,6 +26,17 @@ def register(pages: list[st.Page]) -> None:
     for stale in set(PAGES) - set(titles):
         PAGES.pop(stale, None)
     PAGES.update(titles)
+
+
+def lazy_view(view: str) -> Callable[[], None]:
+    """The page function of ``dashboard.views.<view>``, importing the module on the page's first run (so the
+    first page shown loads only what it needs: torch, for one, comes with the pages that explain or train)."""
+
+    def render() -> None:
+        importlib.import_module(f"dashboard.views.{view}").render()
+
+    render.__name__ = render.__qualname__ = f"render_{view}"
+    return render
 
 
 def request(title: str) -> None:

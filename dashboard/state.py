@@ -4,7 +4,8 @@ Runs and models are ``st.cache_resource`` objects, shared by every session of th
 server, so they are only read once loaded (a Run's models are loaded eagerly inside the
 cached function; nothing mutates them afterwards). Everything computed from them
 (predictions, explanations, tables) goes through ``st.cache_data``, which hands every
-caller its own copy. Every cache is keyed by a :data:`RunKey`: the run folder and its
+caller its own copy; the teacher's explanations alone are kept in an :class:`ExplanationStore`
+(they draw their progress while computed), which hands out copies too. Every cache is keyed by a :data:`RunKey`: the run folder and its
 manifest's modification time, so a rebuilt run is never served from a stale cache.
 
 The only per-user state is ``st.session_state`` (the chosen run, widget values); there
@@ -20,7 +21,6 @@ from typing import Any, NamedTuple, Sequence
 import streamlit as st
 
 from dashboard import access
-from kdcore import explain_metrics
 from kdcore.runs import MANIFEST, Run, RunError, list_runs, load_run
 
 __all__ = [
@@ -28,7 +28,8 @@ __all__ = [
     "current_key", "set_current_run", "metrics_frame", "test_split", "example_texts",
     "explain_all", "agreement_frame", "deletion_curves", "linear_weights", "mlp_importance",
     "weights_vs_attribution", "teacher_word_attribution", "report_documents", "available_runs", "RUN_STATE_KEY",
-    "DASHBOARD_IG_STEPS", "trust", "stand_ins",
+    "DASHBOARD_IG_STEPS", "EXPLAIN_IG_STEPS", "trust", "stand_ins", "teacher_probs", "teacher_class_name", "teacher_windows",
+    "student_explanations", "teacher_explanation", "ExplanationStore",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,9 @@ EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
 # and grows linearly with the steps; the convergence check still flags a text that needs more.
 # Here (not in a component) because the cached teacher-attribution table uses it too.
 DASHBOARD_IG_STEPS = 32
+# The Explain and Batch pages' default: the fewest nested points within the delta tolerance (17 for most
+# texts, about half the teacher's cost of 32 fixed steps; more where a text needs them).
+EXPLAIN_IG_STEPS = "auto"
 CARD_EXPLANATION_COLUMNS = {"spearman": "agreement (Spearman)", "top_k_overlap": "top-k overlap",
                             "comprehensiveness": "comprehensiveness", "sufficiency": "sufficiency"}
 
@@ -207,10 +211,100 @@ def _selected(key: RunKey, names: Sequence[str] | None) -> dict:
 @st.cache_data(show_spinner=False, max_entries=128)
 def explain_all(key: RunKey, text: str, method: str, target: str | None, options: tuple[tuple[str, Any], ...],
                 names: tuple[str, ...] | None = None) -> dict:
-    """{model name: Explanation} of ``text`` by every model for the same target class."""
+    """{model name: Explanation} of ``text`` by every model for the same target class (with the teacher among
+    them: the teacher's class unless ``target`` is given), from the same caches as the staged Explain page."""
+    from kdcore.attribution import explain_many
+
+    selected = _selected(key, names)
+    if "teacher" not in selected:
+        return explain_many(selected, text, method=method, target=target, **dict(options))
+    target = target or teacher_class_name(key, text)
+    students = tuple(n for n in selected if n != "teacher")
+    return {"teacher": teacher_explanation(key, text, method, target, options),
+            **(student_explanations(key, text, method, target, options, students) if students else {})}
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def teacher_probs(key: RunKey, text: str):
+    """The teacher's class probabilities of ``text`` (one forward pass, its windows' logits averaged)."""
+    from kdcore.attribution import model_proba
+
+    return model_proba(models(key)["teacher"], [text])[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def teacher_windows(key: RunKey, text: str) -> int:
+    """How many windows the teacher reads ``text`` in (tokenizing only)."""
+    return len(models(key)["teacher"].encode_windows(text))
+
+
+def teacher_class_name(key: RunKey, text: str) -> str:
+    """The class the teacher predicts for ``text``: the default target of every model's explanation."""
+    import numpy as np
+
+    return meta(key).label_names[int(np.argmax(teacher_probs(key, text)))]
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def student_explanations(key: RunKey, text: str, method: str, target: str, options: tuple[tuple[str, Any], ...],
+                         names: tuple[str, ...]) -> dict:
+    """{student: Explanation} of ``text`` for the class ``target`` (a label name)."""
     from kdcore.attribution import explain_many
 
     return explain_many(_selected(key, names), text, method=method, target=target, **dict(options))
+
+
+class ExplanationStore:
+    """The teacher's explanations by (run, text, method, target, options): a bounded, thread-safe LRU.
+
+    Not ``st.cache_data``: the teacher's explanation draws its progress while it runs, and a cached
+    function's drawing is replayed on every cache hit. Held in ``st.cache_resource`` (one per server);
+    :func:`teacher_explanation` hands every caller its own copy, as ``st.cache_data`` would.
+    """
+
+    def __init__(self, max_entries: int = 128):
+        import collections
+        import threading
+
+        self._items: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_entries
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _teacher_store() -> ExplanationStore:
+    return ExplanationStore()
+
+
+def teacher_explanation(key: RunKey, text: str, method: str, target: str, options: tuple[tuple[str, Any], ...],
+                        progress=None):
+    """The teacher's Explanation of ``text`` for the class ``target`` (a label name); ``progress(done, total)``
+    is called window group by window group while it is computed (never on a stored result)."""
+    import copy
+
+    from kdcore.attribution import explain
+
+    store, store_key = _teacher_store(), (key, text, method, target, options)
+    found = store.get(store_key)
+    if found is None:
+        found = explain(models(key)["teacher"], text, method=method, target=target, progress=progress,
+                        **dict(options))[0]
+        store.put(store_key, found)
+    return copy.deepcopy(found)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -218,6 +312,8 @@ def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
                     options: tuple[tuple[str, Any], ...], names: tuple[str, ...] | None = None):
     """One row per student: kdcore's agreement of its explanation with the teacher's."""
     import pandas as pd
+
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
 
     explanations = explain_all(key, text, method, target, options, names)
     teacher = explanations.get("teacher")
@@ -236,6 +332,8 @@ def agreement_frame(key: RunKey, text: str, method: str, target: str | None,
 def deletion_curves(key: RunKey, text: str, method: str, target: str | None,
                     options: tuple[tuple[str, Any], ...], names: tuple[str, ...] | None = None) -> dict | None:
     """{model name: kdcore deletion curve} (words removed most-important first)."""
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
+
     explanations = explain_all(key, text, method, target, options, names)
     every = models(key)
     return {name: explain_metrics.deletion_curve(every[name], expl) for name, expl in explanations.items()}
@@ -259,6 +357,8 @@ def mlp_importance(key: RunKey, student: str, max_texts: int):
 @st.cache_data(show_spinner=False, max_entries=16)
 def teacher_word_attribution(key: RunKey, n_texts: int, method: str, target: str):
     """kdcore's mean teacher attribution per word towards ``target`` over the first test texts."""
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
+
     texts, _ = test_split(key)
     options = {"n_steps": DASHBOARD_IG_STEPS} if method == "integrated_gradients" else {}
     return explain_metrics.global_word_attribution(models(key)["teacher"], texts[:n_texts], method=method, target=target,
@@ -268,6 +368,8 @@ def teacher_word_attribution(key: RunKey, n_texts: int, method: str, target: str
 @st.cache_data(show_spinner=False, max_entries=16)
 def weights_vs_attribution(key: RunKey, student: str, n_texts: int, method: str, target: str):
     """(DataFrame(word, student_weight, teacher_mean_attribution, count), Spearman rho) from kdcore."""
+    from kdcore import explain_metrics  # imports torch: loaded by the pages that need it
+
     teacher_words = teacher_word_attribution(key, n_texts, method, target)
     class_index = meta(key).label_names.index(target)
     return explain_metrics.weights_vs_attribution(models(key)[student], teacher_words, class_index=class_index)

@@ -53,10 +53,12 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .attribution import delete_words, explain, explain_many, model_proba
 from .explanation import Explanation
 from .metrics import DEFINITIONS as _TASK_DEFINITIONS
 from .trust import DEFINITIONS as _TRUST_DEFINITIONS
+
+# kdcore.attribution (torch) is imported by the functions that run a model, not here: the definitions and
+# the agreement metrics are read by pages and reports that never load a model.
 
 __all__ = [
     "DEFINITIONS", "ALL_DEFINITIONS", "HIGHER_IS_BETTER", "AOPC_FRACTIONS", "AGREEMENT_METRICS", "FAITHFULNESS_METRICS",
@@ -243,12 +245,16 @@ def _rationale_size(n_words: int, fraction: float, n_positive: int) -> int:
 
 
 def _without(expl: Explanation, drop: Sequence[int]) -> str:
+    from .attribution import delete_words
+
     keep = np.ones(len(expl.words), dtype=bool)
     keep[list(drop)] = False
     return delete_words(expl.text, expl.spans, keep)
 
 
 def _only(expl: Explanation, kept: Sequence[int]) -> str:
+    from .attribution import delete_words
+
     keep = np.zeros(len(expl.words), dtype=bool)
     keep[list(kept)] = True
     return delete_words(expl.text, expl.spans, keep)
@@ -266,6 +272,8 @@ class _Batch:
         return text
 
     def run(self, model) -> Callable[[str], float]:
+        from .attribution import model_proba
+
         texts = list(self.texts)
         probs = model_proba(model, texts)
         if probs.ndim != 2 or probs.shape[0] != len(texts) or not 0 <= self.expl.target < probs.shape[1]:
@@ -379,6 +387,8 @@ def own_class_faithfulness(model, expl: Explanation, k_fraction: float = 0.2, fa
     if own == expl.target:
         faith = faith if faith is not None else faithfulness(model, expl, k_fraction, aopc_fractions=())
     else:
+        from .attribution import explain
+
         mine = explain(model, expl.text, method=expl.method, target=own, **options)[0]
         faith = faithfulness(model, mine, k_fraction, aopc_fractions=())
     return {"own_target": own, "comprehensiveness_own_class": faith["comprehensiveness"],
@@ -466,6 +476,8 @@ def evaluate_explanations(teacher, students, texts: Sequence[str], methods: Sequ
     ``agreement_note`` reasons. ``options`` go to ``explain``; ``progress`` receives
     ``{"stage": "explain_eval", "done", "total"}`` after each text.
     """
+    from .attribution import explain_many
+
     import pandas as pd
 
     from .utils import emit
@@ -548,6 +560,8 @@ def global_word_attribution(model, texts: Sequence[str], method: str = "integrat
     count`` (count = occurrences; words seen fewer than ``min_count`` times dropped),
     sorted from the most positive mean attribution down.
     """
+    from .attribution import explain
+
     import pandas as pd
 
     sums: dict[str, float] = {}

@@ -255,6 +255,30 @@ def test_long_text_is_explained_window_by_window(lively_teacher):
     assert np.all(np.isfinite(expl.scores))
 
 
+@pytest.mark.parametrize("n_steps", [32, "auto"])
+def test_long_text_reports_progress_group_by_group_and_scores_the_same(lively_teacher, n_steps):
+    """The progress callback sees (0, n), then each group of windows, ending at (n, n); the scores are those of the
+    windows explained one by one (each window on its own, the convergence delta the worst window's)."""
+    from kdcore.attribution.gradients import window_groups
+
+    teacher = lively_teacher
+    vocabulary = "good bad film plot fun dull story actor".split()
+    text = " ".join(vocabulary[i % len(vocabulary)] if i % 3 else "the" for i in range(130))
+    n_windows = len(teacher.encode_windows(text))
+    seen: list[tuple[int, int]] = []
+    expl = explain(teacher, text, "integrated_gradients", target=0, n_steps=n_steps, internal_batch_size=64,
+                   progress=lambda done, total: seen.append((done, total)))[0]
+    groups = window_groups(n_windows, {"n_steps": n_steps, "internal_batch_size": 64})
+    assert n_windows >= 4 and len(groups) >= 2
+    assert seen[0] == (0, n_windows) and seen[-1] == (n_windows, n_windows)
+    assert [done for done, _ in seen] == [0, *np.cumsum([len(g) for g in groups]).tolist()]
+    one_by_one = explain(teacher, text, "integrated_gradients", target=0, n_steps=n_steps, internal_batch_size=1)[0]
+    assert len(window_groups(n_windows, {"n_steps": n_steps, "internal_batch_size": 1})) == n_windows
+    np.testing.assert_allclose(expl.scores, one_by_one.scores, atol=1e-5)
+    assert expl.convergence_delta == pytest.approx(one_by_one.convergence_delta, abs=1e-5)
+    assert sum("chosen automatically" in w for w in expl.warnings) == (n_steps == "auto")
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_empty_and_one_word_texts(lively_teacher, method):
     for text in ("", "   \n"):

@@ -80,6 +80,22 @@ def test_app_shows_overview_and_registers_every_page(app_env, tiny_run_dir):
     assert {"teacher", "linear", "mlp", "linear-labels", "mlp-labels"} <= set(card["model"])
 
 
+def test_the_first_page_loads_without_torch(app_env, tiny_run_dir):
+    """The Overview (the default page) draws the model card from the run's files: no torch, no model loaded.
+    In a fresh interpreter, so modules other tests imported do not count."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from streamlit.testing.v1 import AppTest; "
+             f"at = AppTest.from_file({str(APP)!r}, default_timeout={TIMEOUT}).run(); "
+             "assert not at.exception, [e.value for e in at.exception]; "
+             "assert at.dataframe, 'no model card'; "
+             "print('loaded:', sorted(m for m in ('torch', 'transformers', 'captum') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "loaded: []" in done.stdout, done.stdout
+
+
 def test_app_without_runs_says_how_to_build_one(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLENS_RUNS_DIR", str(tmp_path / "empty"))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
@@ -515,3 +531,20 @@ def test_heatmap_escapes_and_colours_by_sign():
     assert "rgba(31,119,180,0.400)" in out  # half the largest |score|, negative: half blue
     table = heatmap.highlight_table({"<i>m</i>": expl})
     assert "&lt;i&gt;m&lt;/i&gt;" in table and "0.700" in table
+
+
+def test_explain_draws_the_teachers_convergence_delta_and_reuses_its_explanation(app_env):
+    """The teacher's IG (n_steps 'auto' by default) ends with its convergence delta shown; the same text again
+    draws the same page (the teacher's explanation from its store)."""
+    at = view("explain").run()
+    at.text_area(key="explain_text").set_value(" ".join(["a good film but a boring plot"] * 12))
+    at.run()
+    no_exceptions(at)
+    assert at.select_slider(key="explain_n_steps").value == "auto"
+    captions = [c.value for c in at.caption if "convergence delta" in c.value]
+    assert len(captions) == 1 and "n_steps auto" in captions[0]
+    assert any("chosen automatically" in c.value for c in at.caption)
+    body = html_of(at)
+    assert body.count('class="kdl-row"') == 5
+    at.run()
+    assert html_of(at) == body

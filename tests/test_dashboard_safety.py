@@ -88,7 +88,7 @@ def test_every_csv_download_goes_through_safe():
 def test_no_data_reaches_markdown_with_html_allowed():
     """The one place that allows HTML in markdown escapes the class name (the old code did not)."""
     source = (ROOT / "dashboard" / "components" / "explain_panel.py").read_text(encoding="utf-8")
-    assert "{safe.md(first.target_name)}" in source
+    assert "{safe.md(target_name)}" in source
 
 
 # ------------------------------------------------------------------------------------------ server config

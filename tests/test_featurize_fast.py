@@ -151,3 +151,30 @@ def test_features_added_after_a_transform_are_found():
     featurizer.add_features(featurizer.unknown_features(["great film"]))
     after = featurizer.transform(["great film"])
     assert {"great", "great film"} <= {featurizer.features_[i] for i in after.indices.tolist()}
+
+
+@pytest.mark.parametrize("ngram_max", [2, 3])
+def test_a_vocabulary_grown_text_by_text_extends_its_lookup_in_place(ngram_max):
+    """Each added batch of n-grams is hashed into the existing lookup (no rebuild of the whole vocabulary per
+    text), and every transform still equals the per-word loop, cached chunks holding a new word included."""
+    texts = VARIED + _random_texts(3, 60)
+    featurizer = Featurizer(min_count=2, ngram_max=ngram_max).fit(texts)
+    _assert_same(featurizer, texts)  # builds the lookup and fills the chunk cache
+    lookup = featurizer._word_ids()
+    for text in _random_texts(4, 20) + ["brand new words here", "new words brand here again"]:
+        unknown = featurizer.unknown_features([text])
+        if unknown:
+            featurizer.add_features(unknown)
+        _assert_same(featurizer, [text])
+        _assert_same(featurizer, texts[:30] + [text])
+    assert featurizer._word_ids() is lookup
+    assert not featurizer.unknown_features(["brand new words here"])
+
+
+def test_a_lookup_without_room_for_the_new_words_is_rebuilt():
+    featurizer = Featurizer(min_count=1).fit(["good film", "bad film ever"])
+    lookup = featurizer._word_ids()
+    many = " ".join(f"word{i}" for i in range(3000))  # more new words than the keys' room
+    featurizer.add_features(featurizer.unknown_features([many]))
+    assert featurizer._word_ids() is not lookup
+    _assert_same(featurizer, [many, "good film", "bad word7 film word8 word9"])

@@ -20,6 +20,7 @@ __all__ = ["ExplainSettings", "method_controls", "explain_panel"]
 
 AUTO_TARGET = "the teacher's prediction"
 _STEP_CHOICES = (8, 16, 32, 50, 64, 128, "auto")
+FIRST_PASS = "teacher, first pass (gradient × input)"
 
 
 class ExplainSettings(NamedTuple):
@@ -44,10 +45,11 @@ def method_controls(label_names: list[str], prefix: str) -> ExplainSettings:
     options: dict[str, Any] = {}
     if method == "integrated_gradients":
         options["n_steps"] = cols[2].select_slider(
-            "n_steps", _STEP_CHOICES, value=state.DASHBOARD_IG_STEPS, key=f"{prefix}_n_steps",
-            help=f"Integration steps (kdcore's default is {DEFAULT_OPTIONS.get('n_steps')}). "
-                 f"{state.DASHBOARD_IG_STEPS} keeps the page interactive on a CPU and converges on typical reviews; when "
-                 "it does not, a note under the highlights says so. 'auto' takes the fewest steps within tolerance.")
+            "n_steps", _STEP_CHOICES, value=state.EXPLAIN_IG_STEPS, key=f"{prefix}_n_steps",
+            help=f"Integration steps (kdcore's default is {DEFAULT_OPTIONS.get('n_steps')}). 'auto' (the default "
+                 "here) takes the fewest nested points within the convergence tolerance, 17 for most texts, which "
+                 "keeps the page interactive on a CPU; a fixed count that does not converge gets a note under the "
+                 "highlights.")
     elif method in ("lime", "shapley_sampling"):
         default = 200 if method == "lime" else 25
         options["n_samples"] = int(cols[2].number_input("n_samples", min_value=1, max_value=5000, value=default,
@@ -67,7 +69,9 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
                   prefix: str = "explain", shared_scale: bool = False) -> dict | None:
     """Predictions, word highlights, agreement and deletion curves of ``text`` by every model.
 
-    Returns {model: Explanation} (None when the text is empty or explaining failed).
+    Drawn in stages: every model's prediction and every student's attribution at once, then the
+    teacher's attribution as it is computed (its progress window group by window group), then the
+    comparisons. Returns {model: Explanation} (None when the text is empty or explaining failed).
     """
     if not text.strip():
         st.info("Type or pick a text to see every model's prediction and explanation.")
@@ -75,26 +79,91 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
     run = state.meta(key)
     state.full_run(key)  # load the models once, outside the cached functions below
     method, target, options = settings
+    every = tuple(n for n in state.models(key) if names is None or n in names)
+    students = tuple(n for n in every if n != "teacher")
     try:
-        with st.spinner("Predicting and explaining with every model…"):
-            explanations = state.explain_all(key, text, method, target, options, names)
+        with st.spinner("Predicting and explaining with every student…"):
+            if "teacher" in every:
+                teacher_probs = state.teacher_probs(key, text)
+                target = target or state.teacher_class_name(key, text)
+            explanations = state.student_explanations(key, text, method, target, options, students) if students \
+                else {}
     except ValueError as err:
         st.error(safe.md(err))
         return None
-    # Every Explanation carries its model's class probabilities: no second prediction pass.
-    st.plotly_chart(charts.probability_bars({n: e.probs for n, e in explanations.items()}, run.label_names),
-                    width="stretch", key=f"{prefix}_probs")
+    probs = {**({"teacher": teacher_probs} if "teacher" in every else {}),
+             **{n: e.probs for n, e in explanations.items()}}
+    st.plotly_chart(charts.probability_bars(probs, run.label_names), width="stretch", key=f"{prefix}_probs")
     record = state.trust(key)
-    teacher = explanations.get("teacher")
-    teacher_class = (int(np.argmax(teacher.probs)),) if teacher is not None else None
+    teacher_class = (int(np.argmax(teacher_probs)),) if "teacher" in every else None
     trust_panel.stand_in_badges(state.stand_ins(key, (text,), names, teacher_class) if record else {}, run.path,
                                 record is not None)
+    target_name = target or _first_target(explanations)
+    st.markdown(f"**Word attributions** for class **{safe.md(target_name)}** ({heatmap.legend(target_name)})",
+                unsafe_allow_html=True)
+    table = st.empty()
+    if explanations:
+        table.html(heatmap.highlight_table(explanations, shared_scale=shared_scale))
+    if "teacher" in every:
+        try:
+            _first_pass(key, text, settings._replace(target=target), table, explanations, shared_scale)
+            teacher = _teacher_explanation(key, text, settings._replace(target=target))
+        except ValueError as err:
+            st.error(safe.md(err))
+            return None
+        explanations = {"teacher": teacher, **explanations}
+        table.html(heatmap.highlight_table(explanations, shared_scale=shared_scale))
     first = next(iter(explanations.values()))
-    st.markdown(f"**Word attributions** for class **{safe.md(first.target_name)}** "
-                f"({heatmap.legend(first.target_name)})", unsafe_allow_html=True)
-    st.html(heatmap.highlight_table(explanations, shared_scale=shared_scale))
     st.caption("Colours: each row scaled by its own largest |score| (patterns comparable across models)."
                if not shared_scale else "Colours: one scale for every row (raw magnitudes comparable across models).")
+    _comparisons(key, text, settings._replace(target=target), names, explanations, first, prefix)
+    return explanations
+
+
+def _first_pass(key: state.RunKey, text: str, settings: ExplainSettings, table, explanations: dict,
+                shared_scale: bool) -> None:
+    """For a text of several teacher windows explained by integrated gradients: the teacher's gradient x input
+    (one forward and backward pass a window), drawn in a row labelled as such while integrated gradients run."""
+    method, target, _ = settings
+    if method != "integrated_gradients" or state.teacher_windows(key, text) < 2:
+        return
+    quick = state.teacher_explanation(key, text, "gradient_x_input", target, ())
+    table.html(heatmap.highlight_table({FIRST_PASS: quick, **explanations}, shared_scale=shared_scale))
+
+
+def _first_target(explanations: dict) -> str:
+    return next(iter(explanations.values())).target_name
+
+
+def _teacher_explanation(key: state.RunKey, text: str, settings: ExplainSettings):
+    """The teacher's explanation, its progress drawn while it is computed, its convergence delta after."""
+    from kdcore.attribution import METHOD_NAMES
+
+    method, target, options = settings
+    slot = st.empty()
+    what = f"The teacher's {METHOD_NAMES.get(method, method).lower()}"
+
+    def progress(done: int, total: int) -> None:
+        # A caption as well as the bar: the caption is drawn at once, the bar's code loads on its first use.
+        with slot.container():
+            st.caption(f"{what}: {done} of {total} window{'s' * (total != 1)} done…")
+            st.progress(done / max(total, 1))
+
+    teacher = state.teacher_explanation(key, text, method, target, options, progress=progress)
+    if teacher.convergence_delta is None:
+        slot.empty()
+    else:
+        steps = dict(options).get("n_steps")
+        slot.caption(f"{what}: convergence delta {teacher.convergence_delta:+.3g} (the scores' sum minus the "
+                     f"target logit's rise from the baseline; n_steps {safe.md(steps)}, a note below when it "
+                     "exceeds the tolerance).")
+    return teacher
+
+
+def _comparisons(key: state.RunKey, text: str, settings: ExplainSettings, names, explanations: dict, first,
+                 prefix: str) -> None:
+    """Notes, raw scores, agreement with the teacher and deletion curves."""
+    method, target, options = settings
     notes = sorted({f"{name}: {w}" for name, e in explanations.items() for w in e.warnings})
     long_text = [n for n in notes if "window" in n]
     if long_text:
@@ -122,4 +191,3 @@ def explain_panel(key: state.RunKey, text: str, settings: ExplainSettings, names
         if curves:
             xy = {name: _curve_xy(curve) for name, curve in curves.items()}
             st.plotly_chart(charts.deletion_chart(xy, first.target_name), width="stretch", key=f"{prefix}_deletion")
-    return explanations

@@ -30,7 +30,7 @@ The methods, one family per module (as Captum keeps them)
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -103,12 +103,12 @@ def _check_options(method: str, options: Mapping[str, Any]) -> dict:
     return opts
 
 
-def _explain_one(model, text: str, method: str, target, opts: dict) -> Explanation:
+def _explain_one(model, text: str, method: str, target, opts: dict, progress=None) -> Explanation:
     if not isinstance(text, str):
         raise ValueError(f"explain needs str texts, got {type(text).__name__}; convert or drop missing texts first.")
     if method in GRADIENT_METHODS:
         if _is_teacher(model):
-            return _explain_teacher_gradient(model, text, split_words(text), method, target, opts)
+            return _explain_teacher_gradient(model, text, split_words(text), method, target, opts, progress)
         if _is_student(model):
             return _explain_student_gradient(model, text, method, target, opts)
         raise ValueError(f"{method} needs a Teacher or a kd-lens student; for {type(model).__name__} use one of "
@@ -121,7 +121,7 @@ def _explain_one(model, text: str, method: str, target, opts: dict) -> Explanati
 
 
 def explain(model, texts: str | Sequence[str], method: str = "integrated_gradients", target=None,
-            **options) -> list[Explanation]:
+            progress: Callable[[int, int], None] | None = None, **options) -> list[Explanation]:
     """Word-level explanations of ``model``'s predictions for ``texts`` (a str or a list).
 
     Parameters
@@ -135,6 +135,11 @@ def explain(model, texts: str | Sequence[str], method: str = "integrated_gradien
     options: see :data:`DEFAULT_OPTIONS` (``n_steps`` int or ``"auto"``, ``ig_method``,
         ``internal_batch_size``, ``baseline`` pad|unk|mask, ``delta_rtol``, ``delta_atol``,
         ``n_samples``, ``perturbations_per_eval``, ``kernel_width``, ``ridge_alpha``, ``seed``).
+    progress: called as ``progress(done, total)`` by the teacher's gradient methods, with
+        the text's windows explained so far: ``(0, total)`` first, then after each group of
+        windows (:func:`.gradients.window_groups`), so a caller can show a long text's
+        progress or draw the students' explanations first. Not called by the other models
+        and methods.
 
     Returns one :class:`Explanation` per text (a list, also for a single str). The target
     class logit is attributed for every model and method (see the module docstring).
@@ -147,7 +152,7 @@ def explain(model, texts: str | Sequence[str], method: str = "integrated_gradien
             raise ValueError(f"Got {len(targets)} targets for {len(texts)} texts; pass one target or one per text.")
     else:
         targets = [target] * len(texts)
-    return [_explain_one(model, text, method, t, opts) for text, t in zip(texts, targets)]
+    return [_explain_one(model, text, method, t, opts, progress) for text, t in zip(texts, targets)]
 
 
 def explain_many(models, text: str, method: str = "integrated_gradients", target=None,

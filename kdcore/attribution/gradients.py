@@ -20,8 +20,9 @@ Integrated-gradients convergence (``run_ig``, also used for the students)
     is within that tolerance, and says how many points it took in the warnings.
 
 Long texts
-    A text longer than one window is explained window by window (one Captum call, the
-    windows batched); each wordpiece's attribution is taken from the window in which it
+    A text longer than one window is explained window by window, the windows in groups that
+    fill one ``internal_batch_size`` batch (:func:`window_groups`), with a ``progress(done,
+    total)`` call after each group; each wordpiece's attribution is taken from the window in which it
     is most central (farthest from the window's edges, where it has the most context),
     and a warning says "explained in N windows". Completeness then holds per window,
     not for the averaged logits of the whole text.
@@ -61,26 +62,35 @@ def run_ig(ig, inputs: torch.Tensor, baselines: torch.Tensor, target: int, extra
     example, computed from that gap rather than by ``return_convergence_delta=True``,
     which would run the model on the inputs and baselines a second time.
     """
-    batch = max(int(opts["internal_batch_size"]), inputs.shape[0])
+    attributions, delta, steps = ig_points(ig, inputs, baselines, target, extra, gap, opts, lengths, reduce)
+    return attributions, ig_warnings(delta, gap, steps, opts, warnings)
 
-    def attribute(steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-        attributions = ig.attribute(inputs, baselines=baselines, target=target, additional_forward_args=extra,
-                                    n_steps=steps, method=opts["ig_method"], internal_batch_size=batch)
-        totals = attributions.detach().reshape(attributions.shape[0], -1).double().sum(1).cpu()
-        return attributions, totals - gap
 
+def ig_points(ig, inputs, baselines, target: int, extra, gap: torch.Tensor, opts: dict, lengths=None,
+              reduce=None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(attributions, delta per example, steps taken): :func:`run_ig` without the warnings."""
+    gap = gap.double().cpu()
+    if opts["n_steps"] == "auto":
+        return nested_integrated_gradients(ig.forward_func, inputs, baselines, target, extra, gap,
+                                           _tolerance(gap, opts), int(opts["internal_batch_size"]),
+                                           lengths=lengths, reduce=reduce)
+    steps = int(opts["n_steps"])
+    attributions = ig.attribute(inputs, baselines=baselines, target=target, additional_forward_args=extra,
+                                n_steps=steps, method=opts["ig_method"],
+                                internal_batch_size=max(int(opts["internal_batch_size"]), inputs.shape[0]))
+    totals = attributions.detach().reshape(attributions.shape[0], -1).double().sum(1).cpu()
+    return attributions, totals - gap, steps
+
+
+def ig_warnings(delta: torch.Tensor, gap: torch.Tensor, steps: int, opts: dict, warnings: list[str]) -> float:
+    """Append the step count chosen (``n_steps="auto"``) and a flag for the worst example whose
+    ``|delta|`` exceeds the tolerance; returns that example's (signed) delta."""
     gap = gap.double().cpu()
     tolerance = _tolerance(gap, opts)
     if opts["n_steps"] == "auto":
-        attributions, delta, steps = nested_integrated_gradients(
-            ig.forward_func, inputs, baselines, target, extra, gap, tolerance, int(opts["internal_batch_size"]),
-            lengths=lengths, reduce=reduce)
         warnings.append(f"integrated gradients: n_steps={steps} chosen automatically (the fewest Clenshaw–Curtis "
                         f"points of {list(IG_STEP_LADDER)} within the delta tolerance; each level reuses the "
                         "points of the one before)")
-    else:
-        steps = int(opts["n_steps"])
-        attributions, delta = attribute(steps)
     worst = int(delta.abs().argmax())
     delta_value = float(delta[worst])
     if abs(delta_value) > float(tolerance[worst]):
@@ -89,7 +99,7 @@ def run_ig(ig, inputs: torch.Tensor, baselines: torch.Tensor, target: int, extra
             f"{float(tolerance[worst]):.4g} (max of {opts['delta_atol']} and {opts['delta_rtol']:.0%} of "
             f"|f(x) - f(baseline)| = {abs(float(gap[worst])):.4g}) at n_steps={steps}; raise n_steps or use "
             "n_steps='auto'")
-    return attributions, delta_value
+    return delta_value
 
 
 def _window_starts(teacher, text: str, windows: list[dict]) -> list[int]:
@@ -163,7 +173,21 @@ def teacher_tensors(teacher, windows: list[dict], baseline: str) -> tuple[torch.
     return input_ids.to(device), baseline_ids.to(device), attention.to(device)
 
 
-def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str, target, opts: dict) -> Explanation:
+def window_groups(n_windows: int, opts: dict, method: str = "integrated_gradients") -> list[list[int]]:
+    """The teacher's windows in the groups explained together: as many windows as fill one
+    ``internal_batch_size`` batch of rows (an IG interpolation point or, for gradient x input, a
+    window is a row; at least one window), so grouping costs no throughput and a long text
+    reports its progress group by group."""
+    if method != "integrated_gradients":
+        steps = 1
+    else:
+        steps = IG_STEP_LADDER[0] if opts["n_steps"] == "auto" else int(opts["n_steps"])
+    size = max(1, int(opts["internal_batch_size"]) // steps)
+    return [list(range(i, min(i + size, n_windows))) for i in range(0, n_windows, size)]
+
+
+def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str, target, opts: dict,
+                              progress=None) -> Explanation:
     from captum.attr import InputXGradient, IntegratedGradients
 
     model = teacher.model
@@ -194,18 +218,31 @@ def _explain_teacher_gradient(teacher, text: str, words: list[Word], method: str
         text_logits = window_logits.mean(0).double().cpu().numpy()
         probs = _softmax(text_logits)
         target = resolve_target(teacher, target, probs)
-        extra = (attention, token_types)
         if not words:
             return _empty(text, target, probs, method, teacher)
+        gap = (window_logits[:, target] - baseline_logits[:, target]).double().cpu()
+        window_scores = np.zeros(tuple(input_ids.shape), dtype=np.float64)
+        deltas, steps_taken, done = torch.zeros(n_windows, dtype=torch.float64), 0, 0
+        if progress is not None:
+            progress(0, n_windows)
+        for rows in window_groups(n_windows, opts, method):
+            width = int(attention[rows].sum(1).max())  # the group's own width: no padding past its longest window
+            x, x0 = input_embeds[rows, :width], baseline_embeds[rows, :width]
+            extra = (attention[rows, :width], token_types[rows, :width])
+            if method == "integrated_gradients":
+                attributions, deltas[rows], steps = ig_points(
+                    IntegratedGradients(forward), x, x0, target, extra, gap[rows], opts,
+                    lengths=extra[0].sum(1).tolist(), reduce=lambda a: a.sum(-1, keepdim=True))
+                steps_taken = max(steps_taken, steps)
+            else:
+                attributions = InputXGradient(forward).attribute(x.clone().requires_grad_(), target=target,
+                                                                 additional_forward_args=extra)
+            window_scores[rows, :width] = attributions.detach().sum(-1).double().cpu().numpy()
+            done += len(rows)
+            if progress is not None:
+                progress(done, n_windows)
         if method == "integrated_gradients":
-            gap = window_logits[:, target] - baseline_logits[:, target]
-            attributions, delta_value = run_ig(IntegratedGradients(forward), input_embeds, baseline_embeds, target,
-                                                extra, gap, opts, warnings, lengths=attention.sum(1).tolist(),
-                                                reduce=lambda a: a.sum(-1, keepdim=True))
-        else:
-            attributions = InputXGradient(forward).attribute(input_embeds.clone().requires_grad_(), target=target,
-                                                             additional_forward_args=extra)
-    window_scores = attributions.detach().sum(-1).double().cpu().numpy()
+            delta_value = ig_warnings(deltas, gap, steps_taken, opts, warnings)
     starts = _window_starts(teacher, text, windows)
     scores, orphans = _tokens_to_words(words, _teacher_token_scores(windows, starts, window_scores))
     if n_windows > 1:

@@ -205,7 +205,9 @@ class Featurizer:
         self.idf_ = np.concatenate([self.idf_, np.full(len(names), unseen_idf, dtype=np.float32)])
         for index, name in enumerate(names, start):
             self._register(name, index)
-        self._word_ids_ = None  # the vectorised lookup is rebuilt over the grown vocabulary
+        lookup = getattr(self, "_word_ids_", None)
+        if lookup is not None and not lookup.extend(names, start):
+            self._word_ids_ = None  # no room left in its keys: rebuilt over the grown vocabulary on next use
 
     @property
     def n_features(self) -> int:

@@ -8,9 +8,11 @@ looked up once, and cached as a tuple of *token* ids (a token is any word that o
 feature; ``-1`` for any other word; words that normalise to nothing are left out, as
 ``split_words`` leaves them out). A batch is then one ``str.split()``, one dict lookup per
 chunk, and numpy: unigram features by table lookup, bigram features by looking up the
-pair key ``left * n_tokens + right`` among the hashed keys of the vocabulary's bigrams, and
+pair key ``left * base + right`` among the hashed keys of the vocabulary's bigrams, and
 trigram features (only when the vocabulary has some) by the key
-``(left * n_tokens + middle) * n_tokens + right`` among those of its trigrams.
+``(left * base + middle) * base + right`` among those of its trigrams (``base``: a fixed
+multiplier above the number of distinct words, with room to grow, so a vocabulary that grows
+adds its new keys to the tables without rebuilding them: :meth:`WordIds.extend`).
 
 The result equals the per-word Python loop it replaces, feature for feature (a test
 compares both on unicode, punctuation, control characters, empty and long texts).
@@ -35,6 +37,13 @@ _CACHE_LIMIT = 500_000  # distinct chunks kept; past it the table starts afresh
 MAX_TRIGRAM_TOKENS = 2**21
 
 
+def _index(keys: np.ndarray):
+    """A hash index over int64 keys: one vectorised lookup per batch (``get_indexer``)."""
+    import pandas as pd
+
+    return pd.Index(np.asarray(keys, dtype=np.int64))
+
+
 class _ChunkIndex(dict):
     """chunk -> row of the chunk table; a new chunk is split, normalised and added on first sight."""
 
@@ -50,41 +59,63 @@ class WordIds:
     """Token ids of a fitted vocabulary and the tables from token ids to feature ids."""
 
     def __init__(self, features: Sequence[str], lowercase: bool, findall, findall_ascii):
-        tokens: dict[str, int] = {}
-        unigram_pairs: list[tuple[int, int]] = []
-        bigram_keys: list[tuple[int, int, int]] = []
-        trigram_keys: list[tuple[int, int, int, int]] = []
-        for fid, name in enumerate(features):
-            parts = name.split(" ")
-            ids = [tokens.setdefault(part, len(tokens)) for part in parts]
-            if len(ids) == 1:
-                unigram_pairs.append((ids[0], fid))
-            elif len(ids) == 2:
-                bigram_keys.append((ids[0], ids[1], fid))
-            else:
-                trigram_keys.append((ids[0], ids[1], ids[2], fid))
-        self.n_tokens = n_tokens = len(tokens)
-        if trigram_keys and n_tokens > MAX_TRIGRAM_TOKENS:
-            raise ValueError(f"The vocabulary holds {n_tokens:,} distinct words, too many for word-triple "
-                             f"lookup keys in int64 (at most {MAX_TRIGRAM_TOKENS:,}); lower max_features "
-                             "or use ngram_max=2.")
-        self._tokens = tokens
-        # One extra slot at the end for unknown words (-1 indexes it).
-        self._unigram = np.full(n_tokens + 1, -1, dtype=np.int64)
-        for token, fid in unigram_pairs:
-            self._unigram[token] = fid
-        import pandas as pd
-
-        # A hash index over the pair keys: one vectorised lookup per batch (get_indexer).
-        self._bigram_index = pd.Index(np.array([a * n_tokens + b for a, b, _ in bigram_keys], dtype=np.int64))
-        self._bigram_fids = np.array([f for _, _, f in bigram_keys], dtype=np.int64)
-        self._trigram_index = pd.Index(np.array([(a * n_tokens + b) * n_tokens + c for a, b, c, _ in trigram_keys],
-                                                dtype=np.int64))
-        self._trigram_fids = np.array([f for _, _, _, f in trigram_keys], dtype=np.int64)
+        self._tokens: dict[str, int] = {}
+        self.n_tokens = 0
         self._lowercase = lowercase
         self._findall, self._findall_ascii = findall, findall_ascii
         self._lock = threading.Lock()
+        empty = np.zeros(0, dtype=np.int64)
+        self._tables = (np.full(1, -1, dtype=np.int64), _index(empty), empty, _index(empty), empty)
+        self._base = 0
         self._reset_chunks()
+        if not self.extend(features, 0):
+            raise AssertionError("a fresh lookup always takes its vocabulary")  # pragma: no cover
+
+    def extend(self, features: Sequence[str], first_id: int) -> bool:
+        """Add ``features`` (ids ``first_id``, ``first_id + 1``, ...) to the tables in place.
+
+        The n-gram keys use a fixed multiplier, chosen with room for the vocabulary to grow, so
+        old keys stay valid and only the new features' keys are hashed (a vocabulary grown
+        text by text, as a student that scores unseen n-grams grows its own, costs what it
+        adds, not a rebuild). Returns False, changing nothing, when the new words do not fit
+        that room: the caller then builds a new lookup.
+        """
+        tokens = dict(self._tokens)
+        unigram_pairs, bigram_keys, trigram_keys = [], [], []
+        for fid, name in enumerate(features, first_id):
+            ids = [tokens.setdefault(part, len(tokens)) for part in name.split(" ")]
+            (unigram_pairs if len(ids) == 1 else bigram_keys if len(ids) == 2 else trigram_keys).append((*ids, fid))
+        n_tokens = len(tokens)
+        has_trigrams = bool(trigram_keys) or self._tables[4].size > 0
+        if has_trigrams and n_tokens > MAX_TRIGRAM_TOKENS:
+            if self.n_tokens:
+                return False
+            raise ValueError(f"The vocabulary holds {n_tokens:,} distinct words, too many for word-triple "
+                             f"lookup keys in int64 (at most {MAX_TRIGRAM_TOKENS:,}); lower max_features "
+                             "or use ngram_max=2.")
+        base = self._base or max(2 * n_tokens, 1024)
+        if has_trigrams:
+            base = min(base, MAX_TRIGRAM_TOKENS)
+        if n_tokens > base or (self._base and base != self._base):
+            return False
+        unigram, bigram_index, bigram_fids, trigram_index, trigram_fids = self._tables
+        table = np.full(n_tokens + 1, -1, dtype=np.int64)  # the last slot answers unknown words (-1)
+        table[:self.n_tokens] = unigram[:self.n_tokens]
+        for token, fid in unigram_pairs:
+            table[token] = fid
+        bigrams = np.array([(a * base + b, f) for a, b, f in bigram_keys], dtype=np.int64).reshape(-1, 2)
+        trigrams = np.array([((a * base + b) * base + c, f) for a, b, c, f in trigram_keys],
+                            dtype=np.int64).reshape(-1, 2)
+        # One swap of every table: a reader takes them together (see feature_ids).
+        self._tables = (table, bigram_index.append(_index(bigrams[:, 0])), np.concatenate([bigram_fids, bigrams[:, 1]]),
+                        trigram_index.append(_index(trigrams[:, 0])), np.concatenate([trigram_fids, trigrams[:, 1]]))
+        self._base = base
+        with self._lock:
+            grew = n_tokens > self.n_tokens
+            self._tokens, self.n_tokens = tokens, n_tokens
+            if grew:  # cached chunks may hold a new word as unknown (-1)
+                self._reset_chunks()
+        return True
 
     # -- the chunk table: chunk row -> its token ids, as (start, length) into one flat array
 
@@ -153,23 +184,25 @@ class WordIds:
         """(feature id, text index) of every known unigram, bigram and (``use_trigrams``) trigram
         occurrence in ``texts``, grouped by kind (the caller sorts them by text)."""
         tokens, rows = self.token_ids(texts)
-        unigrams = self._unigram[tokens]  # -1 (unknown) picks the trailing -1 slot
+        # The tables after the token ids: a token id is never newer than the tables read here.
+        unigram, bigram_index, bigram_fids, trigram_index, trigram_fids = self._tables
+        base = self._base
+        unigrams = unigram[tokens]  # -1 (unknown) picks the trailing -1 slot
         known = unigrams >= 0
         fids, fid_rows = unigrams[known], rows[known]
-        if use_bigrams and tokens.size > 1 and self._bigram_fids.size:
+        if use_bigrams and tokens.size > 1 and bigram_fids.size:
             left, right, left_rows = tokens[:-1], tokens[1:], rows[:-1]
             pair = (left_rows == rows[1:]) & (left >= 0) & (right >= 0)
-            where = self._bigram_index.get_indexer(left[pair] * self.n_tokens + right[pair])
+            where = bigram_index.get_indexer(left[pair] * base + right[pair])
             found = where >= 0
-            fids = np.concatenate([fids, self._bigram_fids[where[found]]])
+            fids = np.concatenate([fids, bigram_fids[where[found]]])
             fid_rows = np.concatenate([fid_rows, left_rows[pair][found]])
-        if use_trigrams and tokens.size > 2 and self._trigram_fids.size:
+        if use_trigrams and tokens.size > 2 and trigram_fids.size:
             left, middle, right, left_rows = tokens[:-2], tokens[1:-1], tokens[2:], rows[:-2]
             # Rows only grow along the batch, so equal first and last rows mean one text.
             triple = (left_rows == rows[2:]) & (left >= 0) & (middle >= 0) & (right >= 0)
-            n = self.n_tokens
-            where = self._trigram_index.get_indexer((left[triple] * n + middle[triple]) * n + right[triple])
+            where = trigram_index.get_indexer((left[triple] * base + middle[triple]) * base + right[triple])
             found = where >= 0
-            fids = np.concatenate([fids, self._trigram_fids[where[found]]])
+            fids = np.concatenate([fids, trigram_fids[where[found]]])
             fid_rows = np.concatenate([fid_rows, left_rows[triple][found]])
         return fids, fid_rows
