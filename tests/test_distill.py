@@ -359,7 +359,7 @@ def test_a_teacher_clearly_beaten_by_a_label_trained_student_is_flagged():
 
 def test_every_sequence_run_trains_the_augmented_student_unless_told_otherwise(tmp_path):
     """distill --data, the Distill view and default_students() all default to the task's every kind: the
-    augmented student for texts; a token run keeps its two students."""
+    augmented student for texts; the CRF beside the linear and MLP students for a token run."""
     from dashboard.views.distill import build_spec
     from kdcore.cli import build_parser, spec_from_args
     from kdcore.tasks import get_task
@@ -379,5 +379,5 @@ def test_every_sequence_run_trains_the_augmented_student_unless_told_otherwise(t
     conll = tmp_path / "tags.conll"
     conll.write_text("the\tO\nfilm\tB-work\n", encoding="utf-8")
     token = spec_from_args(build_parser().parse_args(["distill", "--name", "tok", "--data", str(conll)]))
-    assert [s.kind for s in token.students] == ["token_linear", "token_mlp"]
-    assert [s.kind for s in default_students(task="token")] == ["token_linear", "token_mlp"]
+    assert [s.kind for s in token.students] == ["token_linear", "token_mlp", "token_crf"]
+    assert [s.kind for s in default_students(task="token")] == ["token_linear", "token_mlp", "token_crf"]
