@@ -376,6 +376,9 @@ def _add_distill_parser(sub, common) -> None:
                       "corpus's dev split).")
     dist.add_argument("--alpha", type=float, default=0.0, help="Weight of gold-label cross-entropy.")
     dist.add_argument("--augment-copies", type=int, default=2)
+    dist.add_argument("--mention-copies", type=int, default=0,
+                      help="Token runs: mention-replacement copies of each training sentence (entity spans swapped "
+                      "with others of the same type) plus a tag-keeping substitution copy, in the transfer set.")
     dist.add_argument("--no-clauses", action="store_true",
                       help="Leave the clauses of the training texts out of the transfer set.")
     dist.add_argument("--attr-match", type=float, default=0.0, help="Weight of teacher-attribution matching.")

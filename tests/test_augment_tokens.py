@@ -44,3 +44,28 @@ def test_augment_combines_both_and_refuses_mismatched_tags():
         mention_replacement(SENTENCES, [t[:-1] for t in TAGS])
     with pytest.raises(ValueError, match="tag row"):
         tag_keeping_substitution(SENTENCES, TAGS[:1])
+
+
+def test_a_token_run_with_mention_copies_adds_the_variants_to_its_transfer_set():
+    """DistillConfig.mention_copies puts the mention-replacement and substitution variants after the word-swap
+    ones, each sentence once; 0 (the default) leaves the transfer set as it was; untagged sentences are refused."""
+    from dataclasses import replace
+
+    from conftest import make_toy_token_corpus
+    from kdcore.config import DistillConfig, RunSpec
+    from kdcore.tasks import get_task
+
+    task, corpus = get_task("token"), make_toy_token_corpus(n_sentences=40)
+    plain = RunSpec("plain", task="token", distill=DistillConfig(augment_copies=1))
+    more = RunSpec("more", task="token", distill=DistillConfig(augment_copies=1, mention_copies=2))
+    base, grown = task.transfer_set(plain, corpus), task.transfer_set(more, corpus)
+    assert grown[:len(base)] == base and len(grown) > len(base)
+    assert len({tuple(s) for s in grown}) == len(grown)
+    gold = [corpus.train.tag_names(i) for i in range(len(corpus.train))]
+    expected = augment_token_sentences(corpus.train.sentences, gold, mention_copies=2, seed=0)
+    assert all(s in expected for s in grown[len(base):])
+    untagged = replace(corpus, train=replace(corpus.train, tags=None))
+    with pytest.raises(ValueError, match="mention_copies"):
+        task.transfer_set(more, untagged)
+    with pytest.raises(ValueError):
+        DistillConfig(mention_copies=-1)

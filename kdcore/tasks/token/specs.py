@@ -38,7 +38,8 @@ def token_spec_from_args(args, kinds, encoder: bool) -> RunSpec:
         teacher=token_teacher_config(**overrides), label_map=args.label_map or {},
         labels_by_index=args.labels_by_index, students=default_students(kinds, args.student_steps, task="token"),
         distill=DistillConfig(loss=args.loss, temperature=args.temperature, alpha=args.alpha,
-                              augment_copies=args.augment_copies),
+                              augment_copies=args.augment_copies,
+                              mention_copies=getattr(args, "mention_copies", 0)),
         data=DataSource(path=args.data, seed=args.seed, corpus=args.corpus if args.corpus != "rotten_tomatoes" else "wnut16"),
         explain_sample=args.explain_sample, threads=args.threads)
 

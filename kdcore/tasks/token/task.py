@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...augment_tokens import augment_token_sentences
 from ...config import DEFAULT_TOKEN_STUDENTS, RunSpec, StudentConfig
 from ..base import DistillResult, Task
 from .data import TOKEN_CORPORA, TOKEN_EXTENSIONS, looks_like_token_file, read_tokens, split_token_dataset
@@ -121,10 +122,21 @@ class TokenTask(Task):
         return TokenTeacher
 
     def transfer_set(self, spec, corpus):
-        """The training sentences first, then their word-swap variants."""
+        """The training sentences first, then their word-swap variants, then (``mention_copies``) their
+        mention-replacement and tag-keeping substitution variants, each sentence once."""
         train = corpus.train.sentences
-        return [list(s) for s in train] + augment_sentences(train, spec.distill.augment_copies,
-                                                            spec.distill.swap_prob, spec.distill.seed)
+        transfer = [list(s) for s in train] + augment_sentences(train, spec.distill.augment_copies,
+                                                                spec.distill.swap_prob, spec.distill.seed)
+        if spec.distill.mention_copies:
+            if not corpus.train.has_labels:
+                raise ValueError("mention_copies needs the training sentences' tags (it swaps entity mentions by "
+                                 "type); set it to 0 for untagged sentences.")
+            gold = [corpus.train.tag_names(i) for i in range(len(corpus.train))]
+            seen = {tuple(s) for s in transfer}
+            extra = augment_token_sentences(train, gold, mention_copies=spec.distill.mention_copies,
+                                            seed=spec.distill.seed)
+            transfer += [s for s in extra if tuple(s) not in seen]
+        return transfer
 
     def save_transfer(self, writer, transfer) -> None:
         writer.write_jsonl("data/transfer.jsonl", [{"tokens": s} for s in transfer])
