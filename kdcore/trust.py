@@ -32,7 +32,7 @@ import numpy as np
 from .calibration import Calibrator, fit_calibrator
 from .metrics import softmax
 from .tasks import get_task, task_of
-from .utils import emit
+from .utils import emit, strict_json
 
 __all__ = [
     "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEV_LOGITS_FILE", "DEFINITIONS", "stand_in_scores",
@@ -263,7 +263,7 @@ class StudentTrust:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["calibrator"], out["curve"] = self.calibrator.to_dict(), self.curve.to_dict()
-        return _finite(out)
+        return strict_json(out)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudentTrust":
@@ -275,16 +275,6 @@ class StudentTrust:
         values["coverage_ci"] = [float("nan") if v is None else v for v in data.get("coverage_ci") or [None, None]]
         return cls(**values)
 
-
-def _finite(value):
-    """A strict-JSON copy: NaN and infinities become None."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def student_trust(name: str, dev_student_logits, dev_teacher_logits, test_student_logits, test_teacher_logits,

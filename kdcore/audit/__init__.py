@@ -23,6 +23,7 @@ from ..metrics import softmax
 from ..runs import RunError, update_run_file
 from ..tasks import task_of
 from ..trust import DEV_LOGITS_FILE, load_trust, stand_in_scores
+from ..utils import strict_json
 from .probes import DEFAULT_SWAPS, deletion_probe, negation_probe, run_probe, swap_probe
 from .slices import MIN_SUPPORT, AuditData, automatic_slices, slice_table, user_slice, worst_slices
 
@@ -158,24 +159,12 @@ def audit_run(run, swap_pairs=DEFAULT_SWAPS, target: float = 0.95, confidence: f
     _say(progress, "certified thresholds")
     audit["certified"] = certify_run(run, logits, target, confidence)
     if write:
-        update_run_file(run, AUDIT_FILE, _finite(audit))
+        update_run_file(run, AUDIT_FILE, strict_json(audit))
         if audit["certified"]:
             hybrid = {"target": target, "confidence": confidence, "students": audit["certified"]}
-            update_run_file(run, HYBRID_FILE, _finite(hybrid))
+            update_run_file(run, HYBRID_FILE, strict_json(hybrid))
     return audit
 
-
-def _finite(value):
-    """A strict-JSON copy: NaN and infinities become None, numpy numbers plain ones."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def load_audit(run) -> dict | None:

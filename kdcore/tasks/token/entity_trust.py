@@ -24,6 +24,7 @@ import numpy as np
 
 from ...calibration import Calibrator, fit_calibrator
 from ...trust import BOOTSTRAP_SAMPLES, TrustCurve, auroc, trust_curve
+from ...utils import strict_json
 from .bio import entities
 from .metrics import log_softmax, model_decode
 
@@ -103,7 +104,7 @@ class EntityTrust:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["calibrator"], out["curve"], out["headline"] = self.calibrator.to_dict(), self.curve.to_dict(), self.headline()
-        return _finite(out)
+        return strict_json(out)
 
     @classmethod
     def from_dict(cls, data: dict) -> "EntityTrust":
@@ -116,15 +117,6 @@ class EntityTrust:
         values["dev_auroc"] = {k: (float("nan") if v is None else v) for k, v in data.get("dev_auroc", {}).items()}
         return cls(**values)
 
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _coverage_interval(scores, agree, sentence_of, target: float, samples: int, seed: int) -> list[float]:
