@@ -43,9 +43,13 @@ def hybrid_answers(run, texts: Sequence[str], student: str | None = None):
     """One row per text (a pandas DataFrame): ``text``, ``answer`` (a class name), ``answered_by`` (``student`` or
     ``teacher``), ``student`` (its name), ``student_answer``, ``p_agrees`` (the student's calibrated probability
     of giving the teacher's class; NaN without a trust record) and ``p_answer`` (the answer's probability)."""
+    return _answers(run, hybrid_of(run, student), texts)
+
+
+def _answers(run, hybrid, texts: Sequence[str]):
+    """:func:`hybrid_answers` with the run's hybrid already loaded."""
     import pandas as pd
 
-    hybrid = hybrid_of(run, student)
     texts = [str(t) for t in texts]
     names = list(run.label_names)
     if not texts:
@@ -99,8 +103,8 @@ def cmd_predict(args, open_run) -> int:
         raise ValueError(f"--output {output.name!r}: write the answers to a {' or '.join(OUTPUT_SUFFIXES)} file.")
     configure_threads(args.threads)
     run = open_run(args)
-    hybrid_of(run, args.student)  # refuse before reading a large file
-    frame = hybrid_answers(run, read_texts(args.input, args.text_column), args.student)
+    hybrid = hybrid_of(run, args.student)  # refuse before reading a large file
+    frame = _answers(run, hybrid, read_texts(args.input, args.text_column))
     if output is None:
         neutralise_formulas(frame).to_csv(sys.stdout, index=False)
         return 0
