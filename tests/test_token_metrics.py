@@ -65,13 +65,13 @@ def test_intervals_resample_sentences():
 
 
 def test_sentence_trust_units_agree_on_entities_and_take_the_weakest_word():
-    from kdcore.tasks.token.trust import entity_agreement, sentence_candidates
+    from kdcore.tasks.token.trust import same_entities, sentence_candidates
 
     names = ["O", "B-per", "I-per"]
     sure = lambda k: np.eye(3)[k] * 6.0  # noqa: E731 - a confident row for tag k
     teacher = [np.stack([sure(1), sure(2), sure(0)]), np.stack([sure(0), sure(1)])]
     student = [np.stack([sure(1), sure(2), sure(0)]), np.stack([sure(0), sure(0)])]  # misses the second entity
-    np.testing.assert_array_equal(entity_agreement(decode(student, names), teacher, names), [True, False])
+    np.testing.assert_array_equal(same_entities(decode(student, names), decode(teacher, names)), [True, False])
     unsure = [np.stack([sure(1), np.array([0.0, 0.1, 0.0]), sure(0)])]
     scores = sentence_candidates(unsure)["max_probability"]
     assert scores.shape == (1,) and scores[0] < 0.4  # the unsure middle word decides the sentence

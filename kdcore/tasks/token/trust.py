@@ -21,19 +21,13 @@ from .bio import entities
 from .entity_trust import student_entity_trust
 from .metrics import decode, model_decode
 
-__all__ = ["sentence_candidates", "entity_agreement", "same_entities", "sentence_trust"]
+__all__ = ["sentence_candidates", "same_entities", "sentence_trust"]
 
 
 def sentence_candidates(word_logits) -> dict[str, np.ndarray]:
     """Every candidate stand-in score of each sentence: the lowest of its words' scores."""
     return {name: np.array([float(stand_in_scores(np.asarray(rows), name).min()) if len(rows) else np.inf
                             for rows in word_logits]) for name in SCORE_NAMES}
-
-
-def entity_agreement(student_tags, teacher_logits, label_names) -> np.ndarray:
-    """Per sentence: whether the student's decoded entities (``student_tags``, from
-    :func:`~kdcore.tasks.token.metrics.model_decode`) are exactly the teacher's."""
-    return same_entities(student_tags, decode(teacher_logits, label_names))
 
 
 def same_entities(student_tags, teacher_tags) -> np.ndarray:
