@@ -81,6 +81,14 @@ class TokenTeacherCache(NgramCache):
     :func:`window_key`), one teacher pass each, kept in memory and (with a ``directory``) on disk
     as the n-gram cache keeps its shards; the key is :func:`token_cache_key`."""
 
+    @classmethod
+    def of(cls, teacher, directory=None) -> "TokenTeacherCache":
+        """The cache of ``teacher``, on disk in ``directory`` (default: ``<teacher.cache_dir>/token_words``,
+        beside the n-gram cache; in memory only for a teacher without a cache folder)."""
+        if directory is None and getattr(teacher, "cache_dir", None) is not None:
+            directory = teacher.cache_dir / "token_words"
+        return cls(teacher, directory)
+
     @property
     def key(self) -> str:
         return token_cache_key(self.teacher)
@@ -133,9 +141,7 @@ class TeacherWordFeatures:
         callable returning one (a run's teacher, loaded only when a word was never scored before)."""
         lazy = callable(source) and not hasattr(source, "predict_word_logits")
         if not isinstance(source, TokenTeacherCache):
-            if cache_dir is None and getattr(source, "cache_dir", None) is not None:
-                cache_dir = source.cache_dir / "token_words"
-            source = TokenTeacherCache(source, cache_dir)
+            source = TokenTeacherCache.of(source, cache_dir)
         self.cache, self._tags_checked = source, False
         if not lazy:  # a teacher at hand is checked now; one behind a callable when it is first needed
             self._check_tags()

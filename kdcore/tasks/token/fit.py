@@ -45,9 +45,7 @@ def teacher_word_cache(state):
     from ...students.token_teacher_features import TokenTeacherCache
 
     if "teacher_words" not in state.caches:
-        teacher = state.teacher
-        directory = teacher.cache_dir / "token_words" if getattr(teacher, "cache_dir", None) is not None else None
-        state.caches["teacher_words"] = TokenTeacherCache(teacher, directory)
+        state.caches["teacher_words"] = TokenTeacherCache.of(state.teacher)
     return state.caches["teacher_words"]
 
 
