@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .intervals import wilson
+from .metrics import softmax
 from .trust import stand_in_scores
 
 __all__ = ["GRID", "HYBRID_FILE", "certify_threshold", "clopper_pearson_lower", "certify_student", "HybridModel",
@@ -138,8 +139,7 @@ class HybridModel:
         the teacher's, run on the others only, elsewhere), which texts the student answered, and its logits."""
         texts = list(texts)
         logits = np.asarray(self.student.predict_logits(texts), dtype=np.float64)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        proba = shifted / shifted.sum(axis=1, keepdims=True)
+        proba = softmax(logits)
         routed = self._routes(logits)
         rest = np.flatnonzero(~routed)
         if rest.size:
