@@ -165,3 +165,18 @@ def test_student_refuses_without_a_teacher_or_with_both_targets(toy):
     with pytest.raises(ValueError, match="not both"):
         TokenCRFStudent().fit_sentences(corpus.train.sentences, tags=corpus.train.tags, teacher_logits=[],
                                         label_names=teacher.label_names)
+
+
+def test_a_cache_folder_given_before_fitting_is_the_one_the_fit_reads_and_fills(toy, tmp_path):
+    """use_teacher(teacher, cache_dir) before fit_sentences: the fit's teacher features go to that folder, so
+    a second student fitted the same way computes nothing."""
+    teacher, corpus, _ = toy
+    logits = teacher.predict_word_logits(corpus.train.sentences)
+
+    def fit():
+        student = TokenCRFStudent(TokenCRFConfig(min_count=1, max_iter=5)).use_teacher(teacher, tmp_path)
+        return student.fit_sentences(corpus.train.sentences, teacher_logits=logits, label_names=teacher.label_names)
+
+    first = fit()
+    assert first.teacher_features_.cache.computed > 0 and any(tmp_path.rglob("*"))
+    assert fit().teacher_features_.cache.computed == 0

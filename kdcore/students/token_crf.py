@@ -212,11 +212,12 @@ class TokenCRFStudent(CRFReading):
         targets = self._targets(teacher_logits, tags, C)
         self.featurizer_ = WindowFeaturizer(self.settings.min_count, self.settings.max_features).fit(word_slots(sentences))
         self.teacher_features_ = TeacherWordFeatures(self.settings.terms, self.label_names)
-        source = teacher if teacher is not None else getattr(self, "_pending_teacher", (None,))[0]
+        pending, cache_dir = getattr(self, "_pending_teacher", (None, None))
+        source = teacher if teacher is not None else pending
         if self.settings.terms:
             if source is None:
                 raise ValueError("This student reads the teacher's features: pass teacher= (or call use_teacher).")
-            self.teacher_features_.use_teacher(source)
+            self.teacher_features_.use_teacher(source, cache_dir if teacher is None else None)
         inputs = self._inputs(sentences, progress)
         allowed_start, allowed_transition = bio_masks(self.label_names)
         self.module_ = _Emissions(self.featurizer_.n_features, self.teacher_features_.n_columns, C,
