@@ -1,6 +1,6 @@
 """Explain in a real browser (headless Chromium, Playwright) draws in stages: a long text's student highlights
-are on the page while the teacher's attribution is still in progress (its cheap first pass, labelled as such,
-beside them), and the teacher's row comes after.
+are on the page before the teacher's attribution (its cheap first pass, labelled as such, may be beside them),
+and the teacher's row comes after; its progress, where drawn, only before that row.
 
 The order is read from the page itself: a MutationObserver installed before the text is sent logs every
 change of the Explain panel (which models have a highlighted row for the new text, whether the teacher's
@@ -70,16 +70,18 @@ def test_long_text_shows_the_students_before_the_teacher(tiny_run_dir, tmp_path)
         browser.wait_until_idle(page, STEP_MS)
         log = page.evaluate("window.__kdlLog")
 
-        # A state with every student's row of the new text and the teacher's progress, no teacher row yet
-        # (the teacher's gradient x input may be there, in a row labelled as a first pass) ...
-        staged = [i for i, (rows, pending) in enumerate(log)
-                  if pending and set(STUDENTS) <= set(rows) and "teacher" not in rows]
+        # A state with every student's row of the new text and no teacher row yet (the teacher's gradient x
+        # input may be there, in a row labelled as a first pass) ...
+        staged = [i for i, (rows, _) in enumerate(log) if set(STUDENTS) <= set(rows) and "teacher" not in rows]
         assert staged, log
         assert any(FIRST_PASS in rows for rows, _ in log[:staged[-1] + 1]), log
-        # ... and only after it, the teacher's row with the students', the progress gone.
+        # ... and only after it, the teacher's row with the students', the progress gone. The progress bar itself
+        # is asserted only where it was drawn: on idle cores the tiny teacher can finish every window between two
+        # frames of the page, so whether it reaches the page at all is timing, not behaviour.
         done = [i for i, (rows, pending) in enumerate(log) if "teacher" in rows and not pending]
         assert done and done[0] > staged[0], log
         assert not any("teacher" in rows for rows, _ in log[:staged[0] + 1]), log
+        assert all(i < done[0] for i, (_, pending) in enumerate(log) if pending), log
         assert sorted(log[-1][0]) == sorted(("teacher", *STUDENTS)) and not log[-1][1], log
         # The teacher's convergence delta is shown once it is complete.
         assert page.get_by_text("convergence delta").count() == 1
