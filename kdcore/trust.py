@@ -38,7 +38,7 @@ __all__ = [
     "SCORES", "SCORE_NAMES", "TARGET_FIDELITY", "TRUST_FILE", "DEV_LOGITS_FILE", "DEFINITIONS", "stand_in_scores",
     "auroc", "choose_score", "Calibrator", "fit_calibrator", "TrustCurve", "trust_curve", "StudentTrust", "RunTrust",
     "student_trust", "unit_trust", "score_candidates", "choose_among", "evaluate_trust",
-    "write_trust", "save_trust", "recompute_trust", "StandIn",
+    "write_trust", "save_trust", "recompute_trust", "StandIn", "trust_fields", "nan_if_none",
     "assess_logits", "assess", "load_trust", "empty_trust",
 ]
 
@@ -246,8 +246,7 @@ class StudentTrust:
 
     @property
     def chosen_auroc(self) -> float:
-        value = self.dev_auroc.get(self.score)
-        return float("nan") if value is None else float(value)
+        return nan_if_none(self.dev_auroc.get(self.score))
 
     def headline(self) -> str:
         """The curve in one sentence, e.g. "On the 78% of test texts linear is surest of, it agrees with the
@@ -267,13 +266,26 @@ class StudentTrust:
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudentTrust":
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        values["calibrator"] = Calibrator.from_dict(data["calibrator"])
-        values["curve"] = TrustCurve.from_dict(data["curve"])
-        values["dev_auroc"] = {k: (float("nan") if v is None else v) for k, v in data.get("dev_auroc", {}).items()}
-        values["coverage_se"] = float("nan") if data.get("coverage_se") is None else data["coverage_se"]
-        values["coverage_ci"] = [float("nan") if v is None else v for v in data.get("coverage_ci") or [None, None]]
-        return cls(**values)
+        return cls(**trust_fields(cls, data, nan_fields=("coverage_se",)))
+
+
+def nan_if_none(value) -> float:
+    """A number strict JSON wrote as None (NaN or an infinity) read back as NaN."""
+    return float("nan") if value is None else float(value)
+
+
+def trust_fields(cls, data: dict, nan_fields: Sequence[str] = ()) -> dict:
+    """The fields of the trust record ``cls`` (a dataclass with a calibrator, a curve, dev AUROCs and a coverage
+    interval) read back from its ``to_dict()``: the calibrator and curve rebuilt, and the numbers strict JSON
+    wrote as None (in ``dev_auroc``, ``coverage_ci`` and ``nan_fields``) restored as NaN."""
+    values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+    values["calibrator"] = Calibrator.from_dict(data["calibrator"])
+    values["curve"] = TrustCurve.from_dict(data["curve"])
+    values["dev_auroc"] = {k: nan_if_none(v) for k, v in data.get("dev_auroc", {}).items()}
+    values["coverage_ci"] = [nan_if_none(v) for v in data.get("coverage_ci") or [None, None]]
+    for key in nan_fields:
+        values[key] = nan_if_none(data.get(key))
+    return values
 
 
 

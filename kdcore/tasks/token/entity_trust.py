@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from ...calibration import Calibrator, fit_calibrator
-from ...trust import BOOTSTRAP_SAMPLES, TrustCurve, auroc, trust_curve
+from ...trust import BOOTSTRAP_SAMPLES, TrustCurve, auroc, trust_curve, trust_fields
 from ...utils import strict_json
 from .bio import entities
 from .metrics import log_softmax, model_decode
@@ -108,14 +108,7 @@ class EntityTrust:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EntityTrust":
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        values["calibrator"] = Calibrator.from_dict(data["calibrator"])
-        values["curve"] = TrustCurve.from_dict(data["curve"])
-        values["coverage_ci"] = [float("nan") if v is None else v for v in data.get("coverage_ci") or [None, None]]
-        for key in ("test_brier", "test_mean_probability", "test_agreement"):
-            values[key] = float("nan") if data.get(key) is None else float(data[key])
-        values["dev_auroc"] = {k: (float("nan") if v is None else v) for k, v in data.get("dev_auroc", {}).items()}
-        return cls(**values)
+        return cls(**trust_fields(cls, data, nan_fields=("test_brier", "test_mean_probability", "test_agreement")))
 
 
 
