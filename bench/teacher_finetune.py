@@ -4,7 +4,7 @@
 
 Fine-tunes with the demo's settings (``TeacherConfig(max_steps=450)``: batches of 32, dev
 evaluation every 150 steps with early stopping) on the given device (on CUDA: bf16
-autocast, SDPA, length-grouped batches) and prints the wall time, steps/s and the best dev
+autocast, SDPA; on every device length-grouped batches) and prints the wall time, steps/s and the best dev
 accuracy. ``--dev-texts`` and ``--max-steps`` shrink it for a dry run on the CPU. The
 encoder's weights are used in float32 whatever the dtype they were saved in.
 """

@@ -79,3 +79,22 @@ def test_teacher_on_cpu_predicts_in_float32_whatever_the_precision(tiny_model_di
     assert auto._cache_key(texts, False) == fp32._cache_key(texts, False)
     with pytest.raises(ValueError, match="precision"):
         Teacher.from_pretrained(tiny_model_dir, device="cpu", precision="half")
+
+
+def test_fine_tuning_plan_groups_batches_by_length_on_every_device_unless_told_not():
+    from kdcore.config import TeacherConfig
+    from kdcore.teacher.finetune import FineTuning
+
+    lengths = np.random.default_rng(3).integers(4, 120, size=1000)
+
+    def padded_tokens(length_grouped: bool) -> int:
+        plan = FineTuning()
+        plan.config = TeacherConfig(batch_size=16, epochs=2, min_steps=0, max_steps=0, length_grouped=length_grouped)
+        steps_per_epoch, total_steps, orders = plan._training_plan(lengths)
+        assert (steps_per_epoch, total_steps, len(orders)) == (63, 126, 2)
+        for order in orders:  # every example once per epoch
+            assert sorted(order.tolist()) == list(range(len(lengths)))
+        return sum(int(lengths[order[k:k + 16]].max()) * len(order[k:k + 16])
+                   for order in orders for k in range(0, len(order), 16))
+
+    assert padded_tokens(True) < 0.75 * padded_tokens(False)

@@ -8,10 +8,12 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from .. import accel
 from ..utils import ProgressFn, atomic_directory, atomic_write_json, emit
 
 __all__ = ["FineTuning"]
@@ -83,15 +85,21 @@ class FineTuning:
         self.history_ = state["history"]
         return state
 
-    def _training_plan(self, n_examples: int) -> tuple[int, int, list[np.ndarray]]:
-        """``(steps per epoch, total steps, one seeded order of the examples per epoch)`` of a fine-tuning run
-        (:meth:`TeacherConfig.planned_steps`); seeds torch with ``config.seed``."""
+    def _training_plan(self, lengths: Sequence[int]) -> tuple[int, int, list[np.ndarray]]:
+        """``(steps per epoch, total steps, one seeded order of the examples per epoch)`` of a fine-tuning run over
+        examples of ``lengths`` tokens (:meth:`TeacherConfig.planned_steps`); with ``config.length_grouped`` each
+        order's batches hold examples of similar length (:func:`~kdcore.accel.length_grouped_order`: batches are
+        padded to their longest example, so sorted groups waste little). Seeds torch with ``config.seed``."""
         cfg = self.config
+        n_examples = len(lengths)
         steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
         total_steps = cfg.planned_steps(n_examples)
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         orders = [rng.permutation(n_examples) for _ in range(math.ceil(total_steps / max(steps_per_epoch, 1)))]
+        if cfg.length_grouped:
+            grouping = np.random.default_rng(cfg.seed + 1)
+            orders = [accel.length_grouped_order(o, lengths, cfg.batch_size, grouping) for o in orders]
         return steps_per_epoch, total_steps, orders
 
     def _optimizer(self, total_steps: int):

@@ -243,17 +243,13 @@ class Teacher(WindowedInference, FineTuning):
         labels = np.asarray(train.labels)
         if len(np.unique(labels)) < 2:
             raise TeacherError("Fine-tuning needs at least two classes in the training labels.")
-        steps_per_epoch, total_steps, orders = self._training_plan(len(train))
-        if total_steps == 0:
+        if cfg.planned_steps(len(train)) == 0:
             return self
         ids, _ = self._token_ids(train.texts)
         body = self.max_length - 2
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         examples = [[cls_id, *t[:body], sep_id] for t in ids]
-        if self.device.type == "cuda":  # batches of similar lengths: little padding on the card
-            lengths = [len(e) for e in examples]
-            rng = np.random.default_rng(cfg.seed + 1)
-            orders = [accel.length_grouped_order(o, lengths, cfg.batch_size, rng) for o in orders]
+        steps_per_epoch, total_steps, orders = self._training_plan([len(e) for e in examples])
         target = torch.as_tensor(labels, dtype=torch.long)
 
         def batch(chosen):

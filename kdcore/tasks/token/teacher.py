@@ -150,7 +150,7 @@ class TokenTeacher(Teacher):
             for ids, words, _, _ in self._windows(pieces):
                 labels = [int(tags[w]) if w >= 0 else IGNORE for w in words]
                 examples.append((ids, labels))
-        steps_per_epoch, total_steps, orders = self._training_plan(len(examples))
+        steps_per_epoch, total_steps, orders = self._training_plan([len(ids) for ids, _ in examples])
         if total_steps == 0:
             return self
 
