@@ -77,6 +77,9 @@ def test_weights_and_batch_and_report(token_env):
     no_exceptions(at)
     table = at.dataframe[0].value
     assert "total" in table.columns and "linear: entity mismatches" in table.columns
+    assert at.selectbox  # the picked sentence: one row a model, the teacher's and every student's
+    names = {m.value.strip("*") for m in at.markdown if m.value.startswith("**")}
+    assert {"teacher", "linear", "linear-labels"} <= names, names
     at = view("report").run()
     no_exceptions(at)
     assert any("Download HTML" in b.label for b in at.get("download_button"))

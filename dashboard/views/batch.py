@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import audit_batch, safe, upload
+from dashboard.components.entities import model_entity_rows
 from dashboard.components.explain_panel import explain_panel, method_controls
 from dashboard.components.sidebar import draw_for_task, require_run
 
@@ -245,9 +246,6 @@ def _draw_labels(key: state.RunKey) -> None:
 
 
 def _draw_tags(key: state.RunKey) -> None:
-    from kdcore.tasks.token.analysis import entity_html
-    from kdcore.tasks.token.entity_trust import ENTITY_DEFINITIONS
-
     st.title("Where the students disagree with the teacher")
     st.caption("Per test sentence: the words whose tag differs from the teacher's and the entities (exact span and "
                "type) a student misses or adds, summed over the students in 'total'.")
@@ -263,9 +261,4 @@ def _draw_tags(key: state.RunKey) -> None:
                          format_func=lambda i: table.loc[table["sentence"] == i, "text"].iloc[0][:120])
     sentences, _ = state.test_sentences(key)
     types = state.entity_types(key)
-    badges = {name: marks[0] for name, marks in state.entity_stand_ins(key, (tuple(sentences[index]),)).items()}
-    for name, tags in state.test_tags(key).items():
-        st.markdown(f"**{safe.md(name)}**")
-        st.html(entity_html(sentences[index], tags[index], types, badges.get(name)))
-    if badges:
-        st.caption(f"p after a student's entity: {ENTITY_DEFINITIONS['p(agrees) per entity']}")
+    model_entity_rows(key, sentences[index], {name: tags[index] for name, tags in state.test_tags(key).items()}, types)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import safe
+from dashboard.components.entities import model_entity_rows
 from dashboard.components.explain_panel import explain_panel, method_controls
 from dashboard.components.sidebar import draw_for_task, require_run
 
@@ -66,7 +67,6 @@ TAG_WORDS_KEY = "token_explain_words"
 
 def _draw_tags(key: state.RunKey) -> None:
     from kdcore.tasks.token.analysis import entity_choices, entity_html, entity_legend_html, model_tags
-    from kdcore.tasks.token.entity_trust import ENTITY_DEFINITIONS
     from kdcore.visualize import highlight_table_html, legend_html
 
     st.title("Explain the tags of a sentence")
@@ -89,14 +89,7 @@ def _draw_tags(key: state.RunKey) -> None:
     if gold is not None and not (typed and typed.split()):
         st.markdown("**gold**")
         st.html(entity_html(words, gold[index], types))
-    badges = {name: marks[0] for name, marks in state.entity_stand_ins(key, (tuple(words),)).items()}
-    left, right = st.columns(2)
-    for k, (name, model_tags_) in enumerate(tags.items()):
-        with (left if k % 2 == 0 else right):
-            st.markdown(f"**{safe.md(name)}**")
-            st.html(entity_html(words, model_tags_, types, badges.get(name)))
-    if badges:
-        st.caption(f"p after a student's entity: {ENTITY_DEFINITIONS['p(agrees) per entity']}")
+    model_entity_rows(key, words, tags, types, columns=2)
     found = entity_choices(words, tags)
     if not found:
         st.info("No model finds an entity in this sentence.")
