@@ -1,4 +1,4 @@
-"""The trust curve: on which texts a student can stand in for the teacher.
+"""The trust records: on which texts a student can stand in for the teacher.
 
 For each student a *stand-in score* ranks texts by how sure the student is of its own answer;
 the texts it is surest of are the ones where it most often makes the teacher's decision. Every
@@ -18,6 +18,10 @@ choice is made on the dev split, and the test split is read once for the reporte
   scores enter together), the largest coverage whose fidelity reaches the target, with a bootstrap
   standard error, and the coverage and fidelity the dev threshold gives on test.
 
+The scores, their choice and the curve are pure maths on arrays (:mod:`kdcore.trust_scores`, whose
+public names are importable from here too). This module holds the records made from them: a
+student's (:class:`StudentTrust`, fitted by :func:`unit_trust`), a run's (:class:`RunTrust`, the
+run's ``trust.json``: computed, written, read back), and one text's verdict (:class:`StandIn`).
 The engine computes all of it; the dashboard and the report only display it.
 """
 
@@ -25,13 +29,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .calibration import Calibrator, fit_calibrator
-from .metrics import softmax
 from .tasks import get_task, task_of
+from .trust_scores import (
+    BOOTSTRAP_SAMPLES, SCORE_NAMES, SCORES, TrustCurve, auroc, bootstrap_coverage, choose_among, choose_score,
+    score_candidates, stand_in_scores, teacher_agreement, trust_curve,
+)
 from .utils import emit, strict_json
 
 __all__ = [
@@ -45,44 +52,6 @@ __all__ = [
 TARGET_FIDELITY = 0.95
 TRUST_FILE = "trust.json"
 DEV_LOGITS_FILE = "teacher_dev_logits.npy"
-BOOTSTRAP_SAMPLES = 1000  # as kdcore.intervals.N_BOOTSTRAP
-_TIE = 1e-12
-
-
-def _sorted_logits(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    if logits.ndim != 2 or logits.shape[1] < 2:
-        raise ValueError(f"stand-in scores need logits of shape [texts, classes >= 2], got {logits.shape}.")
-    return np.sort(logits, axis=1)
-
-
-def _logit_margin(logits):
-    top = _sorted_logits(logits)
-    return top[:, -1] - top[:, -2]
-
-
-def _probability_margin(logits):
-    top = np.sort(softmax(logits), axis=1)
-    return top[:, -1] - top[:, -2]
-
-
-def _max_probability(logits):
-    return softmax(logits).max(axis=1)
-
-
-def _negative_entropy(logits):
-    p = softmax(logits)
-    return (p * np.log(np.clip(p, 1e-300, 1.0))).sum(axis=1)
-
-
-# name -> (function of the student's logits [n, C] -> [n], higher = surer; words for the screen).
-SCORES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
-    "logit_margin": (_logit_margin, "its margin: top logit minus the runner-up's"),
-    "probability_margin": (_probability_margin, "its probability margin: top probability minus the runner-up's"),
-    "max_probability": (_max_probability, "its top class probability"),
-    "negative_entropy": (_negative_entropy, "its certainty: minus the entropy of its class probabilities"),
-}
-SCORE_NAMES = tuple(SCORES)
 
 DEFINITIONS = {
     "stand-in score": "How sure a student is of its own answer, from its own outputs only (no teacher): the "
@@ -95,116 +64,6 @@ DEFINITIONS = {
     "likely stand-in": "The text's stand-in score is at or above the dev threshold: among dev texts scored at "
                        "least as high, the student agreed with the teacher at least 95% of the time.",
 }
-
-
-def stand_in_scores(logits: np.ndarray, name: str) -> np.ndarray:
-    """The stand-in score ``name`` (one of :data:`SCORE_NAMES`) of each row of ``logits``."""
-    if name not in SCORES:
-        raise ValueError(f"Unknown stand-in score {name!r}; choose one of {', '.join(SCORE_NAMES)}.")
-    return SCORES[name][0](logits)
-
-
-def _agreement(student_logits, teacher_logits) -> np.ndarray:
-    student_logits, teacher_logits = np.asarray(student_logits), np.asarray(teacher_logits)
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student and teacher logits differ in shape: {student_logits.shape} vs "
-                         f"{teacher_logits.shape}.")
-    return student_logits.argmax(axis=1) == teacher_logits.argmax(axis=1)
-
-
-def auroc(scores, agree) -> float:
-    """Area under the ROC curve of ``scores`` for ``agree`` (NaN when only one outcome occurs)."""
-    agree = np.asarray(agree, dtype=bool)
-    if agree.all() or not agree.any():
-        return float("nan")
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(agree, np.asarray(scores, dtype=np.float64)))
-
-
-def choose_score(student_logits, teacher_logits) -> tuple[str, dict[str, float]]:
-    """The candidate with the highest dev AUROC (earlier candidate on ties; the first when every
-    AUROC is undefined), and the AUROC of every candidate."""
-    return choose_among(score_candidates(student_logits), _agreement(student_logits, teacher_logits))
-
-
-def score_candidates(logits) -> dict[str, np.ndarray]:
-    """Every candidate stand-in score of each row of ``logits``."""
-    return {name: stand_in_scores(np.asarray(logits), name) for name in SCORE_NAMES}
-
-
-def choose_among(candidates: Mapping[str, np.ndarray], agree) -> tuple[str, dict[str, float]]:
-    """:func:`choose_score` over candidate scores already computed for each unit (a text, a sentence)."""
-    aurocs = {name: auroc(candidates[name], agree) for name in SCORE_NAMES}
-    best = SCORE_NAMES[0]
-    for name in SCORE_NAMES:
-        if math.isfinite(aurocs[name]) and (not math.isfinite(aurocs[best]) or aurocs[name] > aurocs[best] + _TIE):
-            best = name
-    return best, aurocs
-
-
-# ------------------------------------------------------------------------------ the curve
-@dataclass
-class TrustCurve:
-    """Fidelity against coverage: after sorting texts by score (surest first), ``covered[i]`` texts
-    (the end of a group of tied scores) of which ``agreeing[i]`` agree with the teacher;
-    ``thresholds[i]`` is the lowest score among them."""
-
-    covered: list
-    agreeing: list
-    thresholds: list
-    n_texts: int
-
-    @property
-    def coverage(self) -> np.ndarray:
-        return np.asarray(self.covered, dtype=np.float64) / max(self.n_texts, 1)
-
-    @property
-    def fidelity(self) -> np.ndarray:
-        return np.asarray(self.agreeing, dtype=np.float64) / np.maximum(np.asarray(self.covered, dtype=np.float64), 1)
-
-    def point_at(self, target: float) -> int | None:
-        """Index of the largest coverage whose fidelity is at least ``target`` (None when none is)."""
-        reached = np.flatnonzero(self.fidelity >= target - 1e-12)
-        return int(reached[-1]) if reached.size else None
-
-    def coverage_at(self, target: float) -> float:
-        """The largest coverage whose fidelity is at least ``target`` (0 when no share of texts reaches it)."""
-        index = self.point_at(target)
-        return 0.0 if index is None else float(self.coverage[index])
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrustCurve":
-        return cls(list(data["covered"]), list(data["agreeing"]), list(data["thresholds"]), int(data["n_texts"]))
-
-
-def trust_curve(scores, agree) -> TrustCurve:
-    """The fidelity-coverage curve of texts sorted by ``scores``, highest first (ties enter together)."""
-    scores, agree = np.asarray(scores, dtype=np.float64), np.asarray(agree, dtype=bool)
-    if scores.shape != agree.shape or scores.ndim != 1:
-        raise ValueError(f"scores and agreements must be two vectors of one length, got {scores.shape} and "
-                         f"{agree.shape}.")
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores = scores[order]
-    cumulative = np.cumsum(agree[order])
-    # The last position of each run of equal scores: a cut never separates tied texts.
-    ends = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True]) if scores.size else np.array([], int)
-    return TrustCurve([int(e + 1) for e in ends], [int(cumulative[e]) for e in ends],
-                      [float(sorted_scores[e]) for e in ends], int(scores.size))
-
-
-def _bootstrap(scores, agree, target: float, samples: int, seed: int) -> tuple[float, list]:
-    """Standard deviation and percentile 95% interval of the coverage at ``target`` over bootstrap
-    resamples of the texts (the draws of :func:`kdcore.intervals.bootstrap`)."""
-    if scores.size < 2 or samples < 2:
-        return float("nan"), [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    values = [trust_curve(scores[idx], agree[idx]).coverage_at(target)
-              for idx in (rng.integers(0, scores.size, size=scores.size) for _ in range(samples))]
-    return float(np.std(values, ddof=1)), [float(v) for v in np.percentile(values, [2.5, 97.5])]
 
 
 # ------------------------------------------------------------------------------ per student
@@ -288,14 +147,14 @@ def trust_fields(cls, data: dict, nan_fields: Sequence[str] = ()) -> dict:
     return values
 
 
-
 def student_trust(name: str, dev_student_logits, dev_teacher_logits, test_student_logits, test_teacher_logits,
                   target: float = TARGET_FIDELITY, bootstrap: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> StudentTrust:
     """Choose the score and fit the calibrator and threshold on dev; measure the curve on test."""
     if len(dev_student_logits) == 0 or len(test_student_logits) == 0:
         raise ValueError("The trust curve needs dev and test texts; this corpus has none in one of them.")
-    return unit_trust(name, score_candidates(dev_student_logits), _agreement(dev_student_logits, dev_teacher_logits),
-                      score_candidates(test_student_logits), _agreement(test_student_logits, test_teacher_logits),
+    return unit_trust(name, score_candidates(dev_student_logits),
+                      teacher_agreement(dev_student_logits, dev_teacher_logits),
+                      score_candidates(test_student_logits), teacher_agreement(test_student_logits, test_teacher_logits),
                       target, bootstrap, seed)
 
 
@@ -320,7 +179,7 @@ def unit_trust(name: str, dev_candidates: Mapping[str, np.ndarray], dev_agree, t
     scores = np.asarray(test_candidates[score], dtype=np.float64)
     curve = trust_curve(scores, agree)
     point = curve.point_at(target)
-    se, interval = _bootstrap(scores, agree, target, bootstrap, seed)
+    se, interval = bootstrap_coverage(scores, agree, target, bootstrap, seed)
     record = StudentTrust(
         name=name, score=score, dev_auroc=aurocs, calibrator=calibrator, target=target, dev_threshold=threshold,
         dev_coverage=dev_coverage, dev_size=int(dev_scores.size), curve=curve, coverage=curve.coverage_at(target),
