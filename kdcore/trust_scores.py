@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -104,11 +104,14 @@ def score_candidates(logits) -> dict[str, np.ndarray]:
     return {name: stand_in_scores(np.asarray(logits), name) for name in SCORE_NAMES}
 
 
-def choose_among(candidates: Mapping[str, np.ndarray], agree) -> tuple[str, dict[str, float]]:
-    """:func:`choose_score` over candidate scores already computed for each unit (a text, a sentence)."""
-    aurocs = {name: auroc(candidates[name], agree) for name in SCORE_NAMES}
-    best = SCORE_NAMES[0]
-    for name in SCORE_NAMES:
+def choose_among(candidates: Mapping[str, np.ndarray], agree,
+                 names: Sequence[str] = SCORE_NAMES) -> tuple[str, dict[str, float]]:
+    """:func:`choose_score` over candidate scores already computed for each unit (a text, a sentence, an
+    entity), among ``names`` in their order of preference."""
+    names = tuple(names)
+    aurocs = {name: auroc(candidates[name], agree) for name in names}
+    best = names[0]
+    for name in names:
         if math.isfinite(aurocs[name]) and (not math.isfinite(aurocs[best]) or aurocs[name] > aurocs[best] + _TIE):
             best = name
     return best, aurocs

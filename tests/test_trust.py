@@ -387,3 +387,15 @@ def test_a_student_that_disagrees_on_screen_is_never_called_a_likely_stand_in():
     text = " ".join(m.value for m in at.markdown)
     assert "mlp: disagrees with the teacher here (its p(agrees) was 0.89)" in text
     assert "linear: likely stand-in · p(agrees) 0.89" in text and "mlp: likely" not in text
+
+
+def test_choose_among_prefers_the_higher_dev_auroc_and_the_earlier_name_on_ties():
+    from kdcore.trust import choose_among
+
+    agree = [True, False, True, False]
+    ranks, inverts = np.array([0.9, 0.1, 0.8, 0.2]), np.array([0.1, 0.9, 0.2, 0.8])
+    assert choose_among({"a": inverts, "b": ranks}, agree, ("a", "b"))[0] == "b"
+    assert choose_among({"a": ranks, "b": ranks}, agree, ("a", "b"))[0] == "a"
+    assert choose_among({"a": ranks, "b": ranks}, agree, ("b", "a"))[0] == "b"
+    name, aurocs = choose_among({"a": inverts, "b": ranks}, agree, ("a", "b"))
+    assert aurocs == {"a": 0.0, "b": 1.0}

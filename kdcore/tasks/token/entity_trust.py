@@ -16,14 +16,13 @@ sentences and the test sentences are read once for the reported figures:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
 
 from ...calibration import Calibrator, fit_calibrator
-from ...trust import BOOTSTRAP_SAMPLES, TrustCurve, auroc, trust_curve, trust_fields
+from ...trust import BOOTSTRAP_SAMPLES, TrustCurve, choose_among, trust_curve, trust_fields
 from ...utils import strict_json
 from .bio import entities
 from .metrics import log_softmax, model_decode
@@ -134,8 +133,7 @@ def entity_trust(name: str, dev_candidates: dict, dev_agree, test_candidates: di
     if not dev_agree.size:
         raise ValueError(f"{name} predicts no entity on the dev sentences, so p(agrees) per entity cannot be "
                          "calibrated; give a dev split with entities.")
-    aurocs = {score: auroc(dev_candidates[score], dev_agree) for score in ENTITY_SCORES}
-    score = max(ENTITY_SCORES, key=lambda s: aurocs[s] if math.isfinite(aurocs[s]) else -1.0)  # first on ties
+    score, aurocs = choose_among(dev_candidates, dev_agree, ENTITY_SCORES)
     calibrator = fit_calibrator(dev_candidates[score], dev_agree)
     scores = np.asarray(test_candidates[score], dtype=np.float64)
     curve = trust_curve(scores, test_agree)
