@@ -166,7 +166,6 @@ def audit_run(run, swap_pairs=DEFAULT_SWAPS, target: float = 0.95, confidence: f
     return audit
 
 
-
 def load_audit(run) -> dict | None:
     """The run's saved audit, or None before ``python -m kdcore audit`` has run on it."""
     path = run.path / AUDIT_FILE

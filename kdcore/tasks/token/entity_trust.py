@@ -110,7 +110,6 @@ class EntityTrust:
         return cls(**trust_fields(cls, data, nan_fields=("test_brier", "test_mean_probability", "test_agreement")))
 
 
-
 def _coverage_interval(scores, agree, sentence_of, target: float, samples: int, seed: int) -> list[float]:
     """Percentile 95% interval of the coverage at ``target``, resampling the sentences that hold the entities."""
     sentences = np.unique(sentence_of)
