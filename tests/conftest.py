@@ -28,6 +28,12 @@ def seen(markdown: str) -> str:
     return re.sub(r"\\([\\`*_\[\]{}<>#|~$:!&.+=)-])", r"\1", markdown)
 
 
+def open_section(at, label: str, key: str = "overview_sections"):
+    """Open the page's section ``label`` (a tab whose content is drawn only when it is picked) and run the page."""
+    at.session_state[key] = label
+    return at.run()
+
+
 def make_tiny_model_dir(path, label_names=("neg", "pos"), seed=0, hidden=16, layers=2, max_positions=64):
     """Write a tiny BERT sequence classifier (random weights) and its tokenizer to ``path``."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast

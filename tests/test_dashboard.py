@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from conftest import seen  # noqa: E402
+from conftest import open_section, seen  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = ROOT / "dashboard" / "app.py"
@@ -139,6 +139,33 @@ def test_overview_shows_intervals_and_twin_margins(app_env):
     twins = at.dataframe[1].value
     assert {"fidelity margin", "margin 95% CI"} <= set(twins.columns)
     assert any("95% intervals on" in c.value for c in at.caption)
+
+
+def test_overview_draws_its_card_first_and_each_section_when_opened(app_env):
+    """The first load draws the model card and the first section (tables only), no chart: a chart's library would
+    hold the card back in the browser. Each other section is drawn when its tab is picked, and only then."""
+    from dashboard.views.overview import SEQUENCE_SECTIONS
+
+    at = view("overview").run()
+    no_exceptions(at)
+    assert "model" in at.dataframe[0].value.columns
+    assert [t.label for t in at.tabs][:len(SEQUENCE_SECTIONS)] == list(SEQUENCE_SECTIONS)
+    assert not at.get("plotly_chart")
+    assert any(s.value == "Explanation agreement and faithfulness" for s in at.subheader)
+    headings = {"Charts": None, "Where students stand in": "Where each student stands in for the teacher",
+                "Where they stand in worst": "Where each student stands in worst",
+                "Confusion matrices": "Confusion matrices",
+                "Provenance": "Provenance: data and weight hashes, versions, configurations"}
+    for label, heading in headings.items():
+        at = open_section(at, label)
+        no_exceptions(at)
+        shown = [s.value for s in at.subheader]
+        assert "Explanation agreement and faithfulness" not in shown  # the first section closed
+        if heading is not None:
+            assert heading in shown, (label, shown)
+    at = open_section(at, "Charts")
+    assert at.get("plotly_chart")  # the metric bars (and the size and speed scatter)
+    assert "model" in at.dataframe[0].value.columns  # the card stays above every section
 
 
 def test_overview_of_an_unlabelled_run_says_no_gold_labels(tiny_run_dir, tmp_path, monkeypatch):

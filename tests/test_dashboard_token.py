@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import seen
+from conftest import open_section, seen
 from test_dashboard import ROOT, TIMEOUT, _view_script, html_of, no_exceptions
 
 
@@ -29,14 +29,15 @@ def test_overview_shows_the_per_type_table_of_every_model(token_env, tiny_token_
     no_exceptions(at)
     assert any("tiny-ner" in t.value for t in at.title)
     metrics = json.loads((Path(tiny_token_run_dir) / "metrics.json").read_text())
-    assert len(at.tabs) == len(metrics["models"])  # one per-type table per model
+    # one per-type table per model, in the first section (open on the first load)
+    assert len([t for t in at.tabs if t.label in metrics["models"]]) == len(metrics["models"])
     tables = [df.value for df in at.dataframe]
     assert any({"type", "precision", "recall", "f1", "support"} <= set(t.columns) for t in tables)
     assert any("difference" in t.columns for t in tables)  # the twins' margins
 
 
 def test_overview_shows_the_per_tag_table_confusion_and_entity_trust_curve(token_env, tiny_token_run_dir):
-    at = view("overview").run()
+    at = open_section(view("overview").run(), "Per entity type against the teacher")
     no_exceptions(at)
     metrics = json.loads((Path(tiny_token_run_dir) / "metrics.json").read_text())
     per_tag = [df.value for df in at.dataframe if "teacher f1" in df.value.columns]
@@ -47,9 +48,13 @@ def test_overview_shows_the_per_tag_table_confusion_and_entity_trust_curve(token
     teacher_row = next(r for r in metrics["per_tag"]["teacher_gold"] if r["type"] == "micro avg")
     assert table.loc[table["type"] == "micro avg", "teacher f1"].item() == pytest.approx(teacher_row["f1"], abs=1e-4)
     charts = [c.proto.spec for c in at.get("plotly_chart")]
-    assert any("Trust curves per entity" in spec for spec in charts)
     confusion = [spec for spec in charts if "heatmap" in spec and "%{z} entities" in spec]
     assert len(confusion) == len(metrics["per_tag"]["confusion"])  # one type confusion per model
+    at = open_section(at, "Where students stand in")
+    no_exceptions(at)
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("Trust curves per entity" in spec for spec in charts)
+    assert not any("%{z} entities" in spec for spec in charts)  # the closed section's charts are not drawn
     assert any("entity agreement" in m.label for m in at.metric)
 
 

@@ -61,6 +61,10 @@ def test_batch_upload_predictions_and_explanation(tiny_run_dir, tmp_path):
         assert page.locator("[data-testid='stException']").count() == 0
         assert page.get_by_text("Page not found").count() == 0
         screenshot(page, "overview", tmp_path)
+        assert page.locator("[data-testid='stPlotlyChart']").count() == 0  # sections are drawn when opened
+        page.get_by_role("tab", name="Charts", exact=True).click()
+        page.locator("[data-testid='stPlotlyChart']").first.wait_for(state="visible")
+        assert page.locator("[data-testid='stException']").count() == 0
 
         open_page(page, base, "batch", "Batch predictions")
         page.locator("input[type='file']").set_input_files(str(upload))
@@ -230,6 +234,7 @@ def test_distill_an_uploaded_conll_file_and_open_the_token_run(tmp_path):
         wait_until_idle(page)
         try:
             page.get_by_text("entity types per, work").first.wait_for(state="visible", timeout=180_000)
+            page.get_by_role("tab", name="Where students stand in", exact=True).click()
             page.get_by_text("Where each student stands in for the teacher").first.wait_for(state="visible")
         except Exception as err:  # say what the page showed instead
             page.screenshot(path=str(tmp_path / "token-overview-after-open.png"), full_page=True)

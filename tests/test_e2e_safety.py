@@ -180,6 +180,11 @@ def test_hostile_class_names_and_texts_stay_text(hostile_run_dir, tmp_path):
         events = _watch(page)
         browser.open_page(page, base, "", "Run hostile", STEP_MS)
         _assert_inert(page, "overview", events)
+        from dashboard.views.overview import SEQUENCE_SECTIONS
+
+        for label in SEQUENCE_SECTIONS[1:]:  # each section is drawn when its tab is opened
+            page.get_by_role("tab", name=label, exact=True).click()
+            _assert_inert(page, f"overview, {label}", events)
         sidebar = page.locator("[data-testid='stSidebar']").inner_text()
         assert HOSTILE_NEG in sidebar and HOSTILE_POS in sidebar, sidebar
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import open_section
 from kdcore import trust as T
 from kdcore.tasks.sequence.trust import trust_of_splits
 from kdcore.calibration import _FITTERS
@@ -303,7 +304,7 @@ def _pick(at, name):
 
 
 def test_overview_shows_the_trust_curve_or_a_note(two_runs):
-    at = _pick(_view("overview").run(), "with-trust")
+    at = open_section(_pick(_view("overview").run(), "with-trust"), "Where students stand in")
     assert "trust_curves" in [c.key for c in at.get("plotly_chart")] or any(
         "trust" in (c.proto.id or "") for c in at.get("plotly_chart"))
     texts = " ".join(m.value for m in at.markdown)

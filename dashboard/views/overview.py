@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import audit_panel, charts, safe, trust_panel
+from dashboard.components.sections import lazy_sections, section
 from dashboard.components.sidebar import draw_for_task, require_run
 from kdcore.intervals import format_interval
 from kdcore.metrics import NO_GOLD_LABELS
@@ -16,6 +17,12 @@ __all__ = ["render", "definitions_popover"]
 _FORMATS = {"accuracy": "%.3f", "macro_f1": "%.3f", "fidelity": "%.3f", "MB": "%.2f", "texts/s": "%.0f",
             "parameters": "%d"}
 NO_VALUE = "—"  # shown for missing numbers, e.g. the teacher's agreement with itself
+# The sections below the model card, one tab each, drawn when opened; the first is open on the first load and
+# draws no chart (a chart's library would hold the card back).
+SEQUENCE_SECTIONS = ("Explanation agreement", "Charts", "Where students stand in", "Where they stand in worst",
+                     "Confusion matrices", "Provenance")
+TOKEN_SECTIONS = ("Gold entities per type", "Per entity type against the teacher", "Where students stand in",
+                  "Explanation agreement")
 TEACHER_NOTE = "Blank (—) for the teacher: the students' explanations are compared with the teacher's."
 
 
@@ -201,14 +208,33 @@ def _draw_labels(key: state.RunKey) -> None:
                      column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in twins.columns[1:]
                                     if pd.api.types.is_numeric_dtype(twins[c])})
 
-    left, right = st.columns(2)
-    left.plotly_chart(charts.metric_bars(card, intervals=_intervals(models)), width="stretch", key="overview_bars")
-    if {"MB", "texts/s"} <= set(card.columns) and card["MB"].notna().any():
-        right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
+    # Every section below the card is drawn when its tab is opened (the first one on the first load).
+    tabs = lazy_sections(SEQUENCE_SECTIONS, key="overview_sections")
+    with section(tabs, "Explanation agreement") as open_:
+        if open_:
+            _explanation_section(metrics, run)
+    with section(tabs, "Charts") as open_:
+        if open_:
+            left, right = st.columns(2)
+            left.plotly_chart(charts.metric_bars(card, intervals=_intervals(models)), width="stretch",
+                              key="overview_bars")
+            if {"MB", "texts/s"} <= set(card.columns) and card["MB"].notna().any():
+                right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
+    with section(tabs, "Where students stand in") as open_:
+        if open_:
+            trust_panel.trust_section(state.trust(key), run.path)
+    with section(tabs, "Where they stand in worst") as open_:
+        if open_:
+            audit_panel.audit_section(run)
+    with section(tabs, "Confusion matrices") as open_:
+        if open_:
+            _confusion_section(models, run.label_names)
+    with section(tabs, "Provenance") as open_:
+        if open_:
+            _provenance(run, teacher)
 
-    trust_panel.trust_section(state.trust(key), run.path)
-    audit_panel.audit_section(run)
 
+def _explanation_section(metrics: dict, run) -> None:
     st.subheader("Explanation agreement and faithfulness")
     explanations = metrics.get("explanations")
     if explanations and explanations.get("summary"):
@@ -221,32 +247,38 @@ def _draw_labels(key: state.RunKey) -> None:
                    + safe.code(f"python -m kdcore evaluate --run {run.path} --explain-sample 60")
                    + ", or see any single text on the Explain page.")
 
-    matrices = {n: e["confusion_matrix"] for n, e in models.items() if "confusion_matrix" in e}
-    if matrices:
-        st.subheader("Confusion matrices")
-        columns = st.columns(min(len(matrices), 5))
-        for i, (name, matrix) in enumerate(matrices.items()):
-            columns[i % len(columns)].plotly_chart(charts.confusion_heatmap(matrix, run.label_names, name),
-                                                   width="stretch", key=f"confusion_{name}")
 
-    with st.expander("Provenance: data and weight hashes, versions, configurations"):
-        datasets = run.manifest.get("datasets", {})
-        rows = [{"split": s, "texts": d.get("size"), "sha256": d.get("hash")} for s, d in datasets.items()]
-        transfer = run.manifest.get("transfer_set")
-        if transfer:
-            rows.append({"split": "transfer set", "texts": transfer.get("size"), "sha256": transfer.get("hash")})
-        st.markdown("**Data**")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        st.markdown(f"**Teacher weights** sha256 {safe.code(teacher.get('fingerprint', '?'))}")
-        files = run.manifest.get("files", {})
-        weights = [{"file": f, "sha256": h} for f, h in files.items() if f.endswith((".safetensors", "vocab.json"))]
-        st.dataframe(pd.DataFrame(weights), hide_index=True, width="stretch")
-        st.markdown("**Package versions**")
-        st.json(run.manifest.get("package_versions", {}), expanded=False)
-        st.markdown("**Configurations**")
-        st.json({"teacher": teacher.get("config"), "distill": run.manifest.get("distill"),
-                 "students": {n: i.get("config") for n, i in run.manifest.get("students", {}).items()}},
-                expanded=False)
+def _confusion_section(models: dict, label_names) -> None:
+    matrices = {n: e["confusion_matrix"] for n, e in models.items() if "confusion_matrix" in e}
+    st.subheader("Confusion matrices")
+    if not matrices:
+        st.caption("None in this run's metrics.")
+        return
+    columns = st.columns(min(len(matrices), 5))
+    for i, (name, matrix) in enumerate(matrices.items()):
+        columns[i % len(columns)].plotly_chart(charts.confusion_heatmap(matrix, label_names, name),
+                                               width="stretch", key=f"confusion_{name}")
+
+
+def _provenance(run, teacher: dict) -> None:
+    st.subheader("Provenance: data and weight hashes, versions, configurations")
+    datasets = run.manifest.get("datasets", {})
+    rows = [{"split": s, "texts": d.get("size"), "sha256": d.get("hash")} for s, d in datasets.items()]
+    transfer = run.manifest.get("transfer_set")
+    if transfer:
+        rows.append({"split": "transfer set", "texts": transfer.get("size"), "sha256": transfer.get("hash")})
+    st.markdown("**Data**")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.markdown(f"**Teacher weights** sha256 {safe.code(teacher.get('fingerprint', '?'))}")
+    files = run.manifest.get("files", {})
+    weights = [{"file": f, "sha256": h} for f, h in files.items() if f.endswith((".safetensors", "vocab.json"))]
+    st.dataframe(pd.DataFrame(weights), hide_index=True, width="stretch")
+    st.markdown("**Package versions**")
+    st.json(run.manifest.get("package_versions", {}), expanded=False)
+    st.markdown("**Configurations**")
+    st.json({"teacher": teacher.get("config"), "distill": run.manifest.get("distill"),
+             "students": {n: i.get("config") for n, i in run.manifest.get("students", {}).items()}},
+            expanded=False)
 
 
 _TAG_FORMATS = {"entity_f1": "%.3f", "word_fidelity": "%.3f", "entity_agreement_f1": "%.3f", "MB": "%.2f",
@@ -295,11 +327,26 @@ def _draw_tags(key: state.RunKey) -> None:
         frame = pd.DataFrame(rows)
         st.dataframe(frame, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in frame.columns[2:]})
-    trust_panel.trust_section(state.trust(key), run.path)
-    st.caption("For tags, a student stands in on a sentence when its entities (exact span and type) are the "
-               "teacher's; a sentence's stand-in score is its least sure word's.")
-    trust_panel.entity_trust_section(state.trust(key))
-    _per_tag_section(metrics.get("per_tag"), run.path)
+    # Every section below the card is drawn when its tab is opened (the first one on the first load).
+    tabs = lazy_sections(TOKEN_SECTIONS, key="overview_sections")
+    with section(tabs, "Gold entities per type") as open_:
+        if open_:
+            _gold_per_type(models)
+    with section(tabs, "Per entity type against the teacher") as open_:
+        if open_:
+            _per_tag_section(metrics.get("per_tag"), run.path)
+    with section(tabs, "Where students stand in") as open_:
+        if open_:
+            trust_panel.trust_section(state.trust(key), run.path)
+            st.caption("For tags, a student stands in on a sentence when its entities (exact span and type) are the "
+                       "teacher's; a sentence's stand-in score is its least sure word's.")
+            trust_panel.entity_trust_section(state.trust(key))
+    with section(tabs, "Explanation agreement") as open_:
+        if open_:
+            _token_explanations(metrics.get("explanations") or {})
+
+
+def _gold_per_type(models: dict) -> None:
     st.subheader("Gold entities per type")
     st.caption("Precision, recall and F1 per entity type on the test split (exact span and type), as seqeval's "
                "classification report.")
@@ -310,16 +357,20 @@ def _draw_tags(key: state.RunKey) -> None:
             st.dataframe(table, hide_index=True, width="stretch", height="content",
                          column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                         for c in ("precision", "recall", "f1")})
-    explanations = metrics.get("explanations") or {}
-    if explanations.get("summary"):
-        st.subheader("Explanation agreement with the teacher")
-        st.caption(f"On the first word of {explanations.get('sample_size', '?')} of the teacher's test entities: the "
-                   "teacher's integrated gradients for its tag there against each student's exact feature "
-                   "contributions, on the same words.")
-        summary = pd.DataFrame(explanations["summary"])
-        st.dataframe(summary, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(c, format="%.3f")
-                                    for c in summary.columns if c.endswith(("_mean", "_std"))})
+
+
+def _token_explanations(explanations: dict) -> None:
+    st.subheader("Explanation agreement with the teacher")
+    if not explanations.get("summary"):
+        st.caption("Not computed for this run.")
+        return
+    st.caption(f"On the first word of {explanations.get('sample_size', '?')} of the teacher's test entities: the "
+               "teacher's integrated gradients for its tag there against each student's exact feature "
+               "contributions, on the same words.")
+    summary = pd.DataFrame(explanations["summary"])
+    st.dataframe(summary, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                for c in summary.columns if c.endswith(("_mean", "_std"))})
 
 
 def _per_tag_section(block: dict | None, run_path) -> None:
