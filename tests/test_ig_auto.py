@@ -99,6 +99,35 @@ def test_auto_stops_at_the_first_level_within_tolerance(lively_teacher):
     assert [shape[0] for shape in calls] == [17, 16]  # 17 points in one batch, then the 16 new ones
 
 
+def test_each_window_stops_at_its_own_level(lively_teacher):
+    """Two windows, one within its tolerance at 17 points and one never: the first stops at 17 (its attributions
+    and delta are those of the 17-point rule alone), the second alone goes on, each level's new points only."""
+    teacher = lively_teacher
+    text = " ".join(["good bad film plot fun dull story actor"] * 5)
+    forward, x, x0, extra, logits, base_logits, calls = _teacher_problem(teacher, text)
+    lengths = extra[0].sum(1).tolist()
+    target = 0
+    gap = (logits[:, target] - base_logits[:, target]).double()
+    with torch.enable_grad():
+        alone17, delta17, _ = nested_integrated_gradients(forward, x, x0, target, extra, gap, torch.zeros(2), 64,
+                                                          lengths=lengths, levels=(17,))
+        alone129, delta129, _ = nested_integrated_gradients(forward, x, x0, target, extra, gap,
+                                                            torch.full((2,), 1e-12), 64, lengths=lengths)
+        calls.clear()
+        tolerance = torch.tensor([abs(float(delta17[0])) + 1e-9, 1e-12])  # window 0 is within it at 17 points
+        ours, delta, used = nested_integrated_gradients(forward, x, x0, target, extra, gap, tolerance, 64,
+                                                        lengths=lengths)
+    assert used == AUTO_LEVELS[-1]
+    np.testing.assert_allclose(ours[0].numpy(), alone17[0].numpy(), atol=1e-9)
+    np.testing.assert_allclose(ours[1].numpy(), alone129[1].numpy(), atol=1e-6)
+    assert float(delta[0]) == pytest.approx(float(delta17[0]), abs=1e-9)
+    assert float(delta[1]) == pytest.approx(float(delta129[1]), abs=1e-6)
+    rows = {}
+    for shape in calls:
+        rows[shape[1]] = rows.get(shape[1], 0) + shape[0]
+    assert rows == {lengths[0]: 17, lengths[1]: AUTO_LEVELS[-1]}  # window 0: 17 points; window 1: 129, once each
+
+
 def test_explain_auto_keeps_completeness_and_says_how_many_points(lively_teacher):
     expl = explain(lively_teacher, TRICKY, "integrated_gradients", target=1, n_steps="auto")[0]
     note = next(w for w in expl.warnings if "chosen automatically" in w)
