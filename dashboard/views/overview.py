@@ -168,6 +168,37 @@ def _draw_labels(key: state.RunKey) -> None:
         return
 
     models = metrics.get("models", {})
+    _headline(run, metrics, models)
+    _card(run, card, models)
+
+    # Every section below the card is drawn when its tab is opened (the first one on the first load).
+    tabs = lazy_sections(SEQUENCE_SECTIONS, key="overview_sections")
+    with section(tabs, "Explanation agreement") as open_:
+        if open_:
+            _explanation_section(metrics, run)
+    with section(tabs, "Charts") as open_:
+        if open_:
+            left, right = st.columns(2)
+            left.plotly_chart(charts.metric_bars(card, intervals=_intervals(models)), width="stretch",
+                              key="overview_bars")
+            if {"MB", "texts/s"} <= set(card.columns) and card["MB"].notna().any():
+                right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
+    with section(tabs, "Where students stand in") as open_:
+        if open_:
+            trust_panel.trust_section(state.trust(key), run.path)
+    with section(tabs, "Where they stand in worst") as open_:
+        if open_:
+            audit_panel.audit_section(run)
+    with section(tabs, "Confusion matrices") as open_:
+        if open_:
+            _confusion_section(models, run.label_names)
+    with section(tabs, "Provenance") as open_:
+        if open_:
+            _provenance(run, teacher)
+
+
+def _headline(run, metrics: dict, models: dict) -> None:
+    """The teacher's accuracy and the most faithful distilled student's fidelity, speed-up and size, with intervals."""
     distilled = [n for n, entry in run.info.students.items() if entry.distilled and n in models]
     no_gold = metrics.get("gold_labels") is False
     if no_gold:
@@ -194,6 +225,9 @@ def _draw_labels(key: state.RunKey) -> None:
             st.caption(f"95% intervals on {metrics.get('test_size', '?')} test texts: " + "; ".join(spans)
                        + ". Every share in the card below has one (Wilson; macro-F1 by bootstrap).")
 
+
+def _card(run, card: pd.DataFrame, models: dict) -> None:
+    """The model card and the distilled-vs-label-trained margins."""
     st.subheader("Model card")
     formats = {**_FORMATS, **{title: "%.3f" for title in state.CARD_EXPLANATION_COLUMNS.values()}}
     agreement_titles = {state.CARD_EXPLANATION_COLUMNS[m] for m in ("spearman", "top_k_overlap")}
@@ -207,31 +241,6 @@ def _draw_labels(key: state.RunKey) -> None:
         st.dataframe(twins, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in twins.columns[1:]
                                     if pd.api.types.is_numeric_dtype(twins[c])})
-
-    # Every section below the card is drawn when its tab is opened (the first one on the first load).
-    tabs = lazy_sections(SEQUENCE_SECTIONS, key="overview_sections")
-    with section(tabs, "Explanation agreement") as open_:
-        if open_:
-            _explanation_section(metrics, run)
-    with section(tabs, "Charts") as open_:
-        if open_:
-            left, right = st.columns(2)
-            left.plotly_chart(charts.metric_bars(card, intervals=_intervals(models)), width="stretch",
-                              key="overview_bars")
-            if {"MB", "texts/s"} <= set(card.columns) and card["MB"].notna().any():
-                right.plotly_chart(charts.size_speed_scatter(card), width="stretch", key="overview_scatter")
-    with section(tabs, "Where students stand in") as open_:
-        if open_:
-            trust_panel.trust_section(state.trust(key), run.path)
-    with section(tabs, "Where they stand in worst") as open_:
-        if open_:
-            audit_panel.audit_section(run)
-    with section(tabs, "Confusion matrices") as open_:
-        if open_:
-            _confusion_section(models, run.label_names)
-    with section(tabs, "Provenance") as open_:
-        if open_:
-            _provenance(run, teacher)
 
 
 def _explanation_section(metrics: dict, run) -> None:
