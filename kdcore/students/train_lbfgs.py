@@ -69,28 +69,7 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
                                   line_search_fn="strong_wolfe", tolerance_grad=LBFGS_GRAD_TOL,
                                   tolerance_change=1e-10)
     last_parts: dict[str, float] = {}
-
-    def closure():
-        # The objective is a mean over texts: each block's mean loss counts by its share of the
-        # texts, and its gradient is accumulated block by block (one block: exactly the full batch).
-        optimizer.zero_grad(set_to_none=True)
-        objective, logged_sum = 0.0, {}
-        for matrix, rows, last in design.blocks(device):
-            share = (rows.stop - rows.start) / n_texts
-            parts = output_parts(problem.logits(matrix, rows), _rows(targets.teacher, rows),
-                                 _rows(targets.gold, rows), distill, targets.weights)
-            total, logged = compute_loss(parts, {k: targets.weights[k] for k in parts})
-            if share != 1.0:
-                total = total * share
-            if last:
-                total = total + problem.penalty() / n_texts
-            total.backward()
-            objective = objective + total.detach()
-            for key, value in logged.items():
-                logged_sum[key] = logged_sum.get(key, 0.0) + value * share
-        last_parts.clear()
-        last_parts.update(logged_sum)
-        return objective
+    closure = _objective(optimizer, design, problem, targets, distill, n_texts, device, last_parts)
 
     history: list[dict] = []
     rounds = max(1, math.ceil(config.max_iter / LBFGS_ROUND))  # the progress bar's length
@@ -124,12 +103,46 @@ def fit_lbfgs(student, features: FeatureBatch, targets: Targets, distill: Distil
         previous = loss
     optimizer.zero_grad(set_to_none=True)
     if not converged:
-        why = (f"stalled after {done} iterations (the objective stopped changing)" if done < config.max_iter else
-               f"stopped at max_iter={config.max_iter}")
-        warnings.warn(ConvergenceWarning(
-            f"L-BFGS for student {student.name!r} {why} before converging (max |gradient| "
-            f"{history[-1]['grad_max']:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter or l2."), stacklevel=4)
+        _warn_unconverged(student, done, config.max_iter, history[-1]["grad_max"])
     return history, converged
+
+
+def _objective(optimizer, design, problem: LbfgsProblem, targets: Targets, distill: DistillConfig, n_texts: int,
+               device, last_parts: dict) -> Callable[[], torch.Tensor]:
+    """The closure L-BFGS evaluates: the penalised mean objective and its gradient, block by block; the
+    loss's parts at the point evaluated are left in ``last_parts``."""
+
+    def closure():
+        # The objective is a mean over texts: each block's mean loss counts by its share of the
+        # texts, and its gradient is accumulated block by block (one block: exactly the full batch).
+        optimizer.zero_grad(set_to_none=True)
+        objective, logged_sum = 0.0, {}
+        for matrix, rows, last in design.blocks(device):
+            share = (rows.stop - rows.start) / n_texts
+            parts = output_parts(problem.logits(matrix, rows), _rows(targets.teacher, rows),
+                                 _rows(targets.gold, rows), distill, targets.weights)
+            total, logged = compute_loss(parts, {k: targets.weights[k] for k in parts})
+            if share != 1.0:
+                total = total * share
+            if last:
+                total = total + problem.penalty() / n_texts
+            total.backward()
+            objective = objective + total.detach()
+            for key, value in logged.items():
+                logged_sum[key] = logged_sum.get(key, 0.0) + value * share
+        last_parts.clear()
+        last_parts.update(logged_sum)
+        return objective
+
+    return closure
+
+
+def _warn_unconverged(student, done: int, max_iter: int, grad_max: float) -> None:
+    why = (f"stalled after {done} iterations (the objective stopped changing)" if done < max_iter else
+           f"stopped at max_iter={max_iter}")
+    warnings.warn(ConvergenceWarning(
+        f"L-BFGS for student {student.name!r} {why} before converging (max |gradient| "
+        f"{grad_max:.2g} > {LBFGS_GRAD_TOL:g}); raise max_iter or l2."), stacklevel=5)
 
 
 class _WholeDesign:
