@@ -153,6 +153,7 @@ def render() -> None:
 
 
 def _draw_labels(key: state.RunKey) -> None:
+    """The page of a run that labels texts: read a file, score it with every model, table it, explain a row."""
     run = state.meta(key)
     st.title("Batch predictions")
     st.caption("Upload texts; every model predicts each one, and rows where a student disagrees with the teacher "
@@ -161,6 +162,26 @@ def _draw_labels(key: state.RunKey) -> None:
     if source is None:
         return
     data, filename = source
+    dataset = _read_dataset(data, filename)
+    if dataset is None:
+        return
+    max_rows = int(st.number_input("Rows to score", min_value=1, max_value=len(dataset),
+                                   value=min(len(dataset), DEFAULT_MAX_ROWS), key="batch_max_rows",
+                                   help="The teacher is the slow model: score a sample of a large file first."))
+    texts = list(dataset.texts[:max_rows])
+    gold, gold_ids = _gold_labels(dataset, run.label_names, max_rows)
+    probs, windows = _scores(key, dataset, texts, max_rows)
+    frame = _results(key, texts, probs, windows, run.label_names, gold)
+    shown = _results_tables(frame, probs, gold_ids, texts)
+    st.download_button("Download results (CSV)", safe.csv_bytes(frame),
+                       file_name=f"{run.name}-{Path(filename).stem}-predictions.csv", mime="text/csv",
+                       key="batch_download", on_click="ignore")
+    _explain_a_row(key, shown, texts, run.label_names)
+
+
+def _read_dataset(data: bytes, filename: str):
+    """The file read by kdcore.data with the chosen columns, its report shown; None (the error shown) if it
+    cannot be read."""
     columns = upload.peek_columns(data, filename)
     text_column, label_column = upload.DETECT, upload.DETECT
     if Path(filename).suffix.lower() != ".txt":
@@ -172,26 +193,32 @@ def _draw_labels(key: state.RunKey) -> None:
         dataset = upload.read_upload(data, filename, text_column, label_column)
     except ValueError as err:  # kdcore.data.DataError: the message says what to do
         st.error(safe.md(err))
-        return
+        return None
     report = getattr(dataset, "report", None)
     if report is not None:
         st.caption(safe.md(report.summary()))
         for warning in report.warnings:
             st.warning(safe.md(warning))
-    max_rows = int(st.number_input("Rows to score", min_value=1, max_value=len(dataset),
-                                   value=min(len(dataset), DEFAULT_MAX_ROWS), key="batch_max_rows",
-                                   help="The teacher is the slow model: score a sample of a large file first."))
-    texts = list(dataset.texts[:max_rows])
+    return dataset
+
+
+def _gold_labels(dataset, label_names: list[str], max_rows: int) -> tuple[list[str] | None, np.ndarray | None]:
+    """(the file's labels of the scored rows, their class ids in the run): the ids are None when the file's
+    classes are not the run's (said on the page), both None when the file has no labels."""
     gold = None
     gold_ids = None
     if dataset.labels is not None:
         gold = [dataset.label_names[i] for i in dataset.labels[:max_rows]]
-        if set(dataset.label_names) <= set(run.label_names):
-            gold_ids = np.asarray([run.label_names.index(g) for g in gold])
+        if set(dataset.label_names) <= set(label_names):
+            gold_ids = np.asarray([label_names.index(g) for g in gold])
         else:
             st.caption(f"The file's labels ({safe.md(', '.join(dataset.label_names))}) are not the run's classes "
-                       f"({safe.md(', '.join(run.label_names))}): shown, but no accuracy is computed.")
+                       f"({safe.md(', '.join(label_names))}): shown, but no accuracy is computed.")
+    return gold, gold_ids
 
+
+def _scores(key: state.RunKey, dataset, texts: list[str], max_rows: int) -> tuple[dict[str, np.ndarray], list[int]]:
+    """:func:`score_texts` of the rows, kept in the session until the run, the file or the row count changes."""
     cache_id = (key, dataset.content_hash(), max_rows)
     stored = st.session_state.get(RESULTS_KEY)
     if stored is None or stored[0] != cache_id:
@@ -202,8 +229,14 @@ def _draw_labels(key: state.RunKey) -> None:
         st.session_state[RESULTS_KEY] = (cache_id, probs, windows)
     else:
         probs, windows = stored[1], stored[2]
+    return probs, windows
 
-    frame = results_frame(texts, probs, run.label_names, gold)
+
+def _results(key: state.RunKey, texts: list[str], probs: dict[str, np.ndarray], windows: list[int],
+             label_names: list[str], gold: list[str] | None) -> pd.DataFrame:
+    """The results table: :func:`results_frame` with the teacher's windows (said on the page when a text has
+    several), the trust stand-ins and the hybrid's columns."""
+    frame = results_frame(texts, probs, label_names, gold)
     long_rows = [i + 1 for i, n in enumerate(windows) if n > 1]
     if long_rows:
         frame.insert(2, "teacher windows", windows)
@@ -214,7 +247,12 @@ def _draw_labels(key: state.RunKey) -> None:
     if state.trust(key) is not None:
         teacher_classes = tuple(int(c) for c in probs["teacher"].argmax(axis=1))
         frame = with_stand_ins(frame, state.stand_ins(key, tuple(texts), None, teacher_classes))
-    frame = audit_batch.with_hybrid(key, frame, probs, run.label_names)
+    return audit_batch.with_hybrid(key, frame, probs, label_names)
+
+
+def _results_tables(frame: pd.DataFrame, probs: dict[str, np.ndarray], gold_ids: np.ndarray | None,
+                    texts: list[str]) -> pd.DataFrame:
+    """Draw the counts, the per-model summary and the sorted, filtered results; return the rows shown."""
     n_disagree = int(frame["disagreement"].sum())
     st.markdown(f"**{len(frame)} texts** · **{n_disagree}** with a student that disagrees with the teacher")
     st.dataframe(_summary(probs, gold_ids), hide_index=True, width="stretch",
@@ -230,10 +268,11 @@ def _draw_labels(key: state.RunKey) -> None:
         "disagreement": st.column_config.CheckboxColumn("disagreement"),
         "text": st.column_config.TextColumn("text", width="large"),
     })
-    st.download_button("Download results (CSV)", safe.csv_bytes(frame),
-                       file_name=f"{run.name}-{Path(filename).stem}-predictions.csv", mime="text/csv",
-                       key="batch_download", on_click="ignore")
+    return shown
 
+
+def _explain_a_row(key: state.RunKey, shown: pd.DataFrame, texts: list[str], label_names: list[str]) -> None:
+    """Pick one of the shown rows and explain its text."""
     st.subheader("Explain a row")
     rows = shown["row"].tolist()
     if not rows:
@@ -241,7 +280,7 @@ def _draw_labels(key: state.RunKey) -> None:
         return
     row = st.selectbox("Row", rows, key="batch_row",
                        format_func=lambda r: f"#{r} · {texts[r - 1][:90]}{'…' if len(texts[r - 1]) > 90 else ''}")
-    settings = method_controls(run.label_names, prefix="batch")
+    settings = method_controls(label_names, prefix="batch")
     explain_panel(key, texts[row - 1], settings, prefix="batch")
 
 

@@ -150,20 +150,8 @@ def _data_choice() -> tuple:
     return data_kind, data_bytes, filename, task_name, text_column, label_column
 
 
-def _form(current: state.RunKey | None) -> None:
-    runs_dir = state.runs_dir()
-    st.subheader("New run")
-    name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
-                         help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
-
-    teacher, encoder, label_map, labels_by_index = _teacher_choice(current)
-    data_kind, data_bytes, filename, task_name, text_column, label_column = _data_choice()
-    data_path = _upload_path(data_bytes, filename) if data_bytes is not None else None  # not written yet
-
-    st.markdown("**Students and loss**")
-    cols = st.columns(3)
-    task = detect_task(corpus=_DATA_CORPORA.get(data_kind), named=task_name)
-    suffix = "" if task is get_task() else f"_{task.name}"  # each task's own widgets
+def _students_and_loss(cols, task, suffix: str) -> tuple[list[str], str, float]:
+    """(students, loss, temperature) from the form's first row of training choices."""
     # The kinds a run of this task can train (token runs: linear and MLP over word windows).
     kinds = task.student_choices()
     students = cols[0].multiselect("Students", kinds, default=kinds, key=f"distill_students{suffix}",
@@ -175,6 +163,11 @@ def _form(current: state.RunKey | None) -> None:
     temperature = cols[2].slider("Temperature", 0.1, 10.0, DistillConfig().temperature, 0.1, key="distill_temperature",
                                  disabled=loss != "kd_kl",
                                  help="kd_kl only; the default was chosen on the default corpus's dev split.")
+    return students, loss, temperature
+
+
+def _training_amounts(task, encoder: bool, suffix: str) -> tuple[float, int, int, float]:
+    """(alpha, augmented copies, MLP steps, teacher fine-tuning epochs) from the form's second row."""
     cols = st.columns(4)
     alpha = cols[0].slider("alpha (gold-label weight)", 0.0, 1.0, 0.0, 0.05, key="distill_alpha")
     augment = cols[1].number_input("Augmented copies", 0, 10, 2, key="distill_augment")
@@ -191,6 +184,26 @@ def _form(current: state.RunKey | None) -> None:
                                           help="0 uses a trained classifier as loaded; a bare encoder is fine-tuned, "
                                                f"for at least {task.teacher_config().min_steps} steps (more epochs on "
                                                "small data) and at most the steps cap.")
+    return alpha, augment, steps, teacher_epochs
+
+
+def _form(current: state.RunKey | None) -> None:
+    """The new-run form: its choices, kdcore's checks of them, and the button that starts the run."""
+    runs_dir = state.runs_dir()
+    st.subheader("New run")
+    name = st.text_input("Run name", value=f"distill-{time.strftime('%Y%m%d-%H%M')}", key="distill_name",
+                         help="Letters, digits, '.', '_' or '-'; the run is written to the runs folder.")
+
+    teacher, encoder, label_map, labels_by_index = _teacher_choice(current)
+    data_kind, data_bytes, filename, task_name, text_column, label_column = _data_choice()
+    data_path = _upload_path(data_bytes, filename) if data_bytes is not None else None  # not written yet
+
+    st.markdown("**Students and loss**")
+    cols = st.columns(3)
+    task = detect_task(corpus=_DATA_CORPORA.get(data_kind), named=task_name)
+    suffix = "" if task is get_task() else f"_{task.name}"  # each task's own widgets
+    students, loss, temperature = _students_and_loss(cols, task, suffix)
+    alpha, augment, steps, teacher_epochs = _training_amounts(task, encoder, suffix)
 
     def spec_named(run_name: str, data: Path | None = data_path) -> RunSpec:
         return build_spec(run_name, teacher, encoder, data, text_column, label_column, students, loss,
@@ -208,31 +221,48 @@ def _form(current: state.RunKey | None) -> None:
 
     if not st.button("Start distillation", type="primary", key="distill_start"):
         return
+    if _refuse_start(name, runs_dir, teacher, students, data_kind == _DATA_CHOICES[1] and data_path is None,
+                     spec_error, checked):
+        return
+    _start_job(name, runs_dir, spec_named, data_bytes, filename, data_path)
+
+
+def _refuse_start(name: str, runs_dir: Path, teacher: str, students: list[str], upload_missing: bool,
+                  spec_error: str | None, checked) -> bool:
+    """Whether the run cannot start (a taken or bad name, a missing choice, failed checks), said on the page."""
     from kdcore.runs import RunError, resolve_run_path
 
     try:
         path = resolve_run_path(name.strip(), runs_dir)
     except RunError as err:
         st.error(safe.md(err))
-        return
+        return True
     if path.exists() or path.with_name(path.name + ".partial").exists():
         st.error(f"A run named {safe.md(repr(name.strip()))} already exists (or is being built) in "
                  f"{safe.code(runs_dir)}; choose another name.")
-        return
+        return True
     if not teacher:
         st.error("Say which teacher to distill: a folder or a hub id.")
-        return
+        return True
     if not students:
         st.error("Choose at least one student.")
-        return
-    if data_kind == _DATA_CHOICES[1] and data_path is None:
+        return True
+    if upload_missing:
         st.error("Upload a data file, or use the default corpus.")
-        return
+        return True
     if spec_error:
-        return  # shown above the button
+        return True  # shown above the button
     if checked is not None and not checked.ok:  # the checks above say what to fix; nothing is started
         st.error("The checks above found a problem: fix it, then start again.")
-        return
+        return True
+    return False
+
+
+def _start_job(name: str, runs_dir: Path, spec_named, data_bytes: bytes | None, filename: str | None,
+               data_path: Path | None) -> None:
+    """Start the run's job in the background (with its own copy of an upload) and follow it."""
+    from kdcore.runs import RunError
+
     job_data = _upload_path(data_bytes, filename, name.strip()) if data_path is not None else None
     spec = spec_named(name.strip(), job_data)
     try:
