@@ -18,6 +18,7 @@ Runs on the demo run (``--run``, else runs/demo or $KDLENS_RUNS_DIR/demo); with 
 random-weight run built on the spot, which says nothing about real model speed (the output says so).
 
     python bench/app_latency.py [--run PATH] [--repeats 3] [--words 1500] [--browser]
+    python bench/app_latency.py --browser-against /tmp/old [--loads 6]   # first page, this app vs another checkout's
 
 Targets (2 idle cores): 64-word text <= 1.5 s; 1,500-word first render <= 2 s, teacher's IG <= 10 s;
 first page load <= 3 s.
@@ -166,14 +167,14 @@ def first_app_load(run_path: Path) -> float:
     return float(line.split()[1])
 
 
-def browser_load(run_path: Path) -> tuple[float, float, float]:
+def browser_load(run_path: Path, root: Path | None = None) -> tuple[float, float, float]:
     """(server start to health, the page's heading drawn, its model card drawn), the last two from the request,
-    in a real browser."""
+    in a real browser; ``root``: the kd-lens checkout whose app is served (default this one)."""
     from dashboard import browser
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, \
-            browser.serve_app(run_path.parent, Path(tmp) / "streamlit.log", 180) as base:
+            browser.serve_app(run_path.parent, Path(tmp) / "streamlit.log", 180, root=root) as base:
         up = time.perf_counter() - started
         with browser.browser_page(1400, 1000, 180_000) as page:
             started = time.perf_counter()
@@ -182,6 +183,21 @@ def browser_load(run_path: Path) -> tuple[float, float, float]:
             heading = time.perf_counter() - started
             page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible")  # the model card
             return up, heading, time.perf_counter() - started
+
+
+def browser_against(run_path: Path, other: Path, loads: int) -> None:
+    """First page loads alternating between this checkout's app and ``other``'s (e.g. an earlier commit in a
+    worktree) on the same run: each one's median and range, and the ratio of the model card's medians."""
+    timings: dict[str, list] = {"this": [], "other": []}
+    for _ in range(loads):
+        for name, root in (("other", other), ("this", None)):
+            timings[name].append(browser_load(run_path, root))
+    for name, label in (("this", "this checkout"), ("other", str(other))):
+        cards, heads = [t[2] for t in timings[name]], [t[1] for t in timings[name]]
+        print(f"  {label}: model card median {statistics.median(cards):.2f} s ({min(cards):.2f}-{max(cards):.2f}), "
+              f"heading median {statistics.median(heads):.2f} s, {loads} loads")
+    ratio = statistics.median(t[2] for t in timings["this"]) / statistics.median(t[2] for t in timings["other"])
+    print(f"  model card, this checkout over the other: {ratio:.2f}x (alternating loads, same run, same minutes)")
 
 
 def _in_thread(function, *args):
@@ -232,6 +248,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="New 64-word texts timed (each a different text).")
     parser.add_argument("--words", type=int, default=1500, help="Words of the long text.")
     parser.add_argument("--browser", action="store_true", help="Also time the first page in headless Chromium.")
+    parser.add_argument("--browser-against", metavar="CHECKOUT", type=Path,
+                        help="Only the first page in the browser, alternating with another kd-lens checkout's app "
+                             "(e.g. `git worktree add /tmp/old <commit>`); prints both and their ratio.")
+    parser.add_argument("--loads", type=int, default=6, help="Loads of each app for --browser-against.")
     args = parser.parse_args(argv)
     os.environ.setdefault("KDLENS_THREADS", str(min(os.cpu_count() or 1, 4)))
     run_path, what = _find_run(args.run)
@@ -247,6 +267,12 @@ def main(argv=None) -> int:
           f"CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (seconds are this machine's now; the "
           "ratios against the baselines, measured in the same run, carry over)")
 
+    if args.browser_against:
+        print("(c) first page load in a real browser, against another checkout")
+        browser_against(run_path, args.browser_against.resolve(), max(1, args.loads))
+        if tmp is not None:
+            tmp.cleanup()
+        return 0
     print("(c) first page load")
     print(_line("dashboard/app.py default page, first run in a fresh interpreter (AppTest)",
                 first_app_load(run_path), None, "first_load"))

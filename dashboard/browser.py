@@ -33,21 +33,22 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_app(runs_dir: Path, log_path: Path, start_timeout_s: float = 90, port: int | None = None,
               address: str | None = "127.0.0.1", options: Sequence[str] = (), app_args: Sequence[str] = (),
-              env: Mapping[str, str] | None = None):
-    """``streamlit run dashboard/app.py`` on ``address`` (None: the one .streamlit/config.toml sets) and a free
+              env: Mapping[str, str] | None = None, root: Path | None = None):
+    """``streamlit run dashboard/app.py`` (of the checkout ``root``, default this one) on ``address`` (None: the one .streamlit/config.toml sets) and a free
     port unless given, with extra Streamlit ``options`` (e.g. ``--secrets.files F``), arguments for the app
     (``app_args``, e.g. ``--review``) and environment; yields its base URL; always stops it (SIGTERM to its
     process group, then SIGKILL)."""
     port = port or free_port()
+    root = Path(root) if root is not None else ROOT
     env = {**os.environ, "KDLENS_RUNS_DIR": str(runs_dir), "KDLENS_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env or {})}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+           "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(root), **(env or {})}
+    command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"),
                "--server.headless", "true", "--server.port", str(port),
                *(["--server.address", address] if address else []),
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *options,
                *(["--", *app_args] if app_args else [])]
     with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
