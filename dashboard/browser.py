@@ -34,10 +34,10 @@ def free_port() -> int:
 def serve_app(runs_dir: Path, log_path: Path, start_timeout_s: float = 90, port: int | None = None,
               address: str | None = "127.0.0.1", options: Sequence[str] = (), app_args: Sequence[str] = (),
               env: Mapping[str, str] | None = None, root: Path | None = None):
-    """``streamlit run dashboard/app.py`` (of the checkout ``root``, default this one) on ``address`` (None: the one .streamlit/config.toml sets) and a free
-    port unless given, with extra Streamlit ``options`` (e.g. ``--secrets.files F``), arguments for the app
-    (``app_args``, e.g. ``--review``) and environment; yields its base URL; always stops it (SIGTERM to its
-    process group, then SIGKILL)."""
+    """``streamlit run dashboard/app.py`` (of the checkout ``root``, default this one) on ``address`` (None: the one
+    .streamlit/config.toml sets) and a free port unless given, with extra Streamlit ``options`` (e.g.
+    ``--secrets.files F``), arguments for the app (``app_args``, e.g. ``--review``) and environment; yields its base
+    URL; always stops it (SIGTERM to its process group, then SIGKILL)."""
     port = port or free_port()
     root = Path(root) if root is not None else ROOT
     env = {**os.environ, "KDLENS_RUNS_DIR": str(runs_dir), "KDLENS_THREADS": "1", "HF_HUB_OFFLINE": "1",

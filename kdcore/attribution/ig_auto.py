@@ -1,17 +1,17 @@
 """Integrated gradients with the step count found on the way (``n_steps="auto"``).
 
 The rule is Clenshaw–Curtis on the path [0, 1]: ``2^k + 1`` points ``(1 - cos(j pi / 2^k)) / 2``
-with their weights. The points of each rule contain all points of the one before (17 ⊂ 33 ⊂
-65 ⊂ 129), so climbing the levels evaluates every gradient once: reaching 33 points costs 33
-gradient evaluations in two batches, where re-running a Gauss–Legendre ladder 8, 16, 32 cost
-56 in three. Each level's new points are evaluated as one batch; after each level the
-convergence delta (``sum(attributions) - (f(x) - f(baseline))``, the gap known from the
-forward pass made for the probabilities) decides whether to stop, so the stop rests on a
-measured delta, never on a prediction. The stop is per example: of a 1,510-word text's 19
-teacher windows, 5 were within tolerance at 17 points and stop there; the other 14 go on to 33. For the paths of a network, Clenshaw–Curtis with
-``N + 1`` points converges about as fast as Gauss–Legendre with ``N`` (Trefethen, "Is Gauss
-quadrature better than Clenshaw–Curtis?", SIAM Review 2008; on the demo teacher, 17 and 33
-points gave the deltas of 16 and 32 Gauss–Legendre steps).
+with their weights. The points of each rule contain all points of the one before (17 ⊂ 33 ⊂ 65 ⊂
+129), so climbing the levels evaluates every gradient once: reaching 33 points costs 33 gradient
+evaluations in two batches, where re-running a Gauss–Legendre ladder 8, 16, 32 cost 56 in three.
+Each level's new points are evaluated as one batch; after each level the convergence delta
+(``sum(attributions) - (f(x) - f(baseline))``, the gap known from the forward pass made for the
+probabilities) decides whether to stop, so the stop rests on a measured delta, never on a
+prediction. The stop is per example: of a 1,510-word text's 19 teacher windows, 5 were within
+tolerance at 17 points and stop there; the other 14 go on to 33. For the paths of a network,
+Clenshaw–Curtis with ``N + 1`` points converges about as fast as Gauss–Legendre with ``N``
+(Trefethen, "Is Gauss quadrature better than Clenshaw–Curtis?", SIAM Review 2008; on the demo
+teacher, 17 and 33 points gave the deltas of 16 and 32 Gauss–Legendre steps).
 
 The ladder starts at 17 points, not 9: on CPU a batch's fixed cost is large (a forward and
 backward of 8 rows cost about twice as much per row as one of 50 rows), and on 24 dev texts of
@@ -108,7 +108,8 @@ def nested_integrated_gradients(
             total, delta = level_total, level_delta
         else:  # only the examples evaluated at this level move on to it
             rows = torch.as_tensor(active, dtype=torch.long)
-            total[rows.to(total.device)] = level_total[rows.to(total.device)]
+            on_device = rows.to(total.device)
+            total[on_device] = level_total[on_device]
             delta[rows] = level_delta[rows]
         previous = level
         active = [k for k in active if not bool(delta[k].abs() <= tolerance[k])]
